@@ -1,0 +1,325 @@
+//! Command-line interface: parsing and dispatch. Logic lives in the library.
+
+pub mod logging;
+
+use crate::engine::{self, run::Refused, RunOptions, StepId};
+use crate::plan::{self, PlanErrors};
+use crate::ui::progress::{Bars, JsonLines, NullSink, ProgressSink};
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_INVALID: i32 = 2;
+pub const EXIT_REFUSED: i32 = 3;
+pub const EXIT_NOT_IMPLEMENTED: i32 = 4;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (a dry run that printed its report also exits 0)
+  1  a step or command failed; the error names it. Re-run the same command
+     to resume: finished steps are probed and skipped
+  2  the plan or the command line is invalid; nothing was touched
+  3  refused for safety before any change (target busy or too small, identity
+     mismatch, destructive step without --yes, a different plan in the journal)
+  4  not implemented yet";
+
+const LONG_ABOUT: &str = "\
+netroot moves an installed Linux system off its local disk onto a network
+block device (AoE or iSCSI) so the machine boots diskless:
+firmware PXE -> iPXE sanboot -> GRUB on the network disk -> kernel and an
+initramfs that attaches the disk -> the real root.
+
+Everything netroot does is written down first in a plan (JSON; see
+`netroot plan schema` and docs/examples/). Every run is resumable: each step
+probes the real disk to know whether it is done, so a run killed at any
+moment continues where it stopped, and re-running a finished plan changes
+nothing.
+
+Typical use:
+  netroot plan validate plan.json           check a plan, every error at once
+  netroot migrate --plan plan.json --dry-run see every command and file first
+  netroot migrate --plan plan.json --yes     do it (resumable)
+  netroot status --plan plan.json            what is done
+  netroot server --plan plan.json --out srv  the server side (export, DHCP, iPXE)";
+
+#[derive(Debug, Parser)]
+#[command(name = "netroot", version, about = "Move a Linux system onto an AoE or iSCSI disk and boot it diskless", long_about = LONG_ABOUT, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also write a full debug log to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate a system onto the plan's target (or show what would be done).
+    #[command(after_help = EXIT_CODES)]
+    Migrate(MigrateArgs),
+    /// Check plans and print the plan format.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Show which steps of a plan are finished on its target.
+    Status {
+        /// The plan file.
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List AoE or iSCSI targets reachable from this machine.
+    Discover {
+        #[command(subcommand)]
+        what: DiscoverCommand,
+    },
+    /// Write the server side for a plan: export, DHCP, TFTP, iPXE.
+    Server(ServerArgs),
+    /// Interactive wizard: probe this machine, ask, show the dry run, migrate.
+    Wizard,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Directory of journals and locks.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "NETROOT_STATE_DIR",
+        default_value = "/var/lib/netroot"
+    )]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The plan file (JSON, version 1).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Show every command and file the run would execute or write, and
+    /// change nothing (no journal, no byte of the target).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Allow destructive steps (partition, format) without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Where the target is mounted during the run.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "NETROOT_WORK_DIR",
+        default_value = "/run/netroot"
+    )]
+    pub work_dir: PathBuf,
+    /// Stop after this step (discover, preflight, partition, format, mount,
+    /// copy, fstab, initramfs, bootloader, finalize).
+    #[arg(long, value_name = "STEP", value_parser = parse_step)]
+    pub stop_after: Option<StepId>,
+}
+
+fn parse_step(s: &str) -> Result<StepId, String> {
+    StepId::parse(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not a step ({})",
+            StepId::ALL
+                .iter()
+                .map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate a plan; prints every error with its field path.
+    Validate {
+        /// The plan file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the plan format.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscoverCommand {
+    /// AoE targets (aoe-discover, aoe-stat, sysfs).
+    Aoe {
+        /// Restrict AoE to this interface.
+        #[arg(long)]
+        interface: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// iSCSI targets at a portal (sendtargets discovery).
+    Iscsi {
+        /// Portal ADDR[:PORT].
+        #[arg(long)]
+        portal: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Plan file(s); several plans give one DHCP config with a host each.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub plan: Vec<PathBuf>,
+    /// Directory to write the server files into.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Show what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Entry point: returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
+        }
+    };
+    let _guard = logging::init(cli.verbose, cli.quiet, cli.log_file.as_deref());
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(pe) = e.downcast_ref::<PlanErrors>() {
+                eprintln!("netroot: {:#}", e.to_string().lines().next().unwrap_or(""));
+                eprint!("{pe}");
+                return EXIT_INVALID;
+            }
+            eprintln!("netroot: error: {e:#}");
+            if e.downcast_ref::<Refused>().is_some() {
+                EXIT_REFUSED
+            } else {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+fn progress_sink(dry: bool, format: Format) -> Arc<dyn ProgressSink> {
+    if dry || format == Format::Json {
+        Arc::new(NullSink)
+    } else if std::io::stderr().is_terminal() && std::io::stdout().is_terminal() {
+        Arc::new(Bars::new())
+    } else {
+        Arc::new(JsonLines)
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let Some(command) = cli.command else {
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            return crate::ui::wizard::run();
+        }
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return Ok(EXIT_INVALID);
+    };
+    match command {
+        Command::Plan(PlanCommand::Schema) => {
+            println!("{}", plan::schema::plan_schema_pretty());
+            Ok(EXIT_OK)
+        }
+        Command::Plan(PlanCommand::Validate { file }) => {
+            let p = plan::load_plan(&file)?;
+            println!(
+                "{}: valid plan (version {}), {} → {}",
+                file.display(),
+                p.version,
+                p.source.describe(),
+                engine::run::describe_target(&p)
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Migrate(a) => {
+            let p = plan::load_plan(&a.plan)?;
+            let opts = RunOptions {
+                dry_run: a.dry_run,
+                yes: a.yes,
+                state_dir: a.state.state_dir,
+                work_dir: a.work_dir,
+                stop_after: a.stop_after,
+                log_file: cli.log_file.clone(),
+            };
+            let report = engine::run_plan(p, opts, progress_sink(a.dry_run, a.format))?;
+            match a.format {
+                Format::Json => println!("{}", report.to_json()),
+                Format::Text => print!("{}", report.to_text()),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Status {
+            plan: file,
+            state,
+            format,
+        } => {
+            let p = plan::load_plan(&file)?;
+            let opts = RunOptions {
+                state_dir: state.state_dir,
+                ..RunOptions::default()
+            };
+            let st = engine::status(&p, &opts)?;
+            match format {
+                Format::Json => {
+                    let v: Vec<_> = st
+                        .iter()
+                        .map(|(id, t)| serde_json::json!({"step": id, "finished": t}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+                Format::Text => {
+                    println!("target {}", engine::run::describe_target(&p));
+                    for (id, t) in st {
+                        match t {
+                            Some(t) => println!("  {:<11} finished {t}", id.as_str()),
+                            None => println!("  {:<11} pending", id.as_str()),
+                        }
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Discover { .. } => {
+            eprintln!("netroot discover: not implemented yet");
+            Ok(EXIT_NOT_IMPLEMENTED)
+        }
+        Command::Server(_) => {
+            eprintln!("netroot server: not implemented yet");
+            Ok(EXIT_NOT_IMPLEMENTED)
+        }
+        Command::Wizard => crate::ui::wizard::run(),
+    }
+}

@@ -1,0 +1,153 @@
+//! What a run carries from step to step.
+
+use super::StepId;
+use crate::disk::TargetDisk;
+use crate::plan::{Plan, ResolvedLayout};
+use crate::tools::Runner;
+use crate::ui::progress::{Event, ProgressSink};
+use anyhow::Result;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    /// Destructive steps are allowed without asking.
+    pub yes: bool,
+    /// Where journals and locks live (default /var/lib/netroot).
+    pub state_dir: PathBuf,
+    /// Where the target is mounted during a run (default /run/netroot).
+    pub work_dir: PathBuf,
+    /// Stop after this step (for tests and step-by-step use).
+    pub stop_after: Option<StepId>,
+    /// The log file of this run, copied into the target by finalize.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            dry_run: false,
+            yes: false,
+            state_dir: std::env::var_os("NETROOT_STATE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/netroot")),
+            work_dir: std::env::var_os("NETROOT_WORK_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/run/netroot")),
+            stop_after: None,
+            log_file: None,
+        }
+    }
+}
+
+/// Undo actions, run in reverse order when the run ends (also on error).
+type UndoFn = Box<dyn FnOnce() -> Result<()>>;
+
+#[derive(Default)]
+pub struct Cleanup {
+    items: Vec<(String, UndoFn)>,
+}
+
+impl Cleanup {
+    pub fn push(&mut self, what: impl Into<String>, f: impl FnOnce() -> Result<()> + 'static) {
+        self.items.push((what.into(), Box::new(f)));
+    }
+    /// Run everything, newest first; errors are logged, not returned, so
+    /// every item gets its turn.
+    pub fn run_all(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        while let Some((what, f)) = self.items.pop() {
+            tracing::debug!("cleanup: {what}");
+            if let Err(e) = f() {
+                tracing::warn!("cleanup: {what}: {e:#}");
+                errors.push(format!("{what}: {e:#}"));
+            }
+        }
+        errors
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.run_all();
+    }
+}
+
+/// The state a run carries between steps.
+pub struct Ctx {
+    pub plan: Plan,
+    pub runner: Runner,
+    pub opts: RunOptions,
+    /// The target disk once discovered/attached.
+    pub disk: Option<TargetDisk>,
+    /// The layout placed on the target's size, with the chosen UUIDs.
+    pub layout: Option<ResolvedLayout>,
+    /// Where the target's root filesystem is mounted.
+    pub root: Option<PathBuf>,
+    /// Steps the journal records as finished.
+    pub journal_done: BTreeSet<StepId>,
+    /// Notes for the report (e.g. fstab entries dropped).
+    pub notes: Vec<String>,
+    pub progress: Arc<dyn ProgressSink>,
+    /// Undo actions (unmount, detach, logout), newest first.
+    pub cleanup: Cleanup,
+}
+
+impl Ctx {
+    pub fn new(plan: Plan, opts: RunOptions, progress: Arc<dyn ProgressSink>) -> Self {
+        let runner = if opts.dry_run {
+            Runner::dry()
+        } else {
+            Runner::real()
+        };
+        Ctx {
+            plan,
+            runner,
+            opts,
+            disk: None,
+            layout: None,
+            root: None,
+            journal_done: BTreeSet::new(),
+            notes: Vec::new(),
+            progress,
+            cleanup: Cleanup::default(),
+        }
+    }
+
+    pub fn journal_says_done(&self, id: StepId) -> bool {
+        self.journal_done.contains(&id)
+    }
+
+    pub fn emit(&self, e: Event) {
+        self.progress.event(&e);
+    }
+
+    /// The target disk, or an error naming the step that should have found it.
+    pub fn disk(&self) -> Result<&TargetDisk> {
+        self.disk.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the target disk is not attached (the discover step did not run)")
+        })
+    }
+
+    pub fn layout(&self) -> Result<&ResolvedLayout> {
+        self.layout.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the layout is not resolved (the discover step did not run)")
+        })
+    }
+
+    /// The mounted target root, or an error.
+    pub fn root(&self) -> Result<&PathBuf> {
+        self.root.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the target is not mounted (the mount step did not run)")
+        })
+    }
+}

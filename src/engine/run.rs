@@ -1,0 +1,225 @@
+//! Running a plan: probe each step, apply what is not done, journal it.
+
+use super::journal::{self, Journal};
+use super::report::{RunReport, StepReport, StepStatus};
+use super::{Ctx, Probe, RunOptions, Step, StepId, StepKind};
+use crate::plan::Plan;
+use crate::ui::progress::{Event, ProgressSink};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+
+/// A refusal: the run stopped on purpose, before changing anything, for
+/// safety (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Run (or dry-run) a validated plan with the standard steps.
+pub fn run_plan(
+    plan: Plan,
+    opts: RunOptions,
+    progress: Arc<dyn ProgressSink>,
+) -> Result<RunReport> {
+    let steps = crate::steps::all();
+    run_steps(plan, opts, progress, &steps)
+}
+
+/// Run a plan with the given steps (tests use their own).
+pub fn run_steps(
+    plan: Plan,
+    opts: RunOptions,
+    progress: Arc<dyn ProgressSink>,
+    steps: &[Box<dyn Step>],
+) -> Result<RunReport> {
+    let dry = opts.dry_run;
+    let mut journal = if dry {
+        None
+    } else {
+        Some(Journal::open(&opts.state_dir, &plan)?)
+    };
+    let mut ctx = Ctx::new(plan, opts, progress);
+    if let Some(j) = &journal {
+        ctx.journal_done = j.data.steps.keys().copied().collect();
+    } else if let Ok(Some(d)) =
+        journal::read(&journal::journal_path(&ctx.opts.state_dir, &ctx.plan))
+    {
+        if d.plan_digest == ctx.plan.digest() {
+            ctx.journal_done = d.steps.keys().copied().collect();
+        }
+    }
+    let mut reports: Vec<StepReport> = Vec::new();
+    let total = steps.len();
+    let result = (|| -> Result<()> {
+        for (i, step) in steps.iter().enumerate() {
+            let id = step.id();
+            let description = step.describe(&ctx);
+            ctx.emit(Event::StepStart {
+                step: id.to_string(),
+                index: i + 1,
+                total,
+                description: description.clone(),
+            });
+            let probe = if step.kind() == StepKind::Session {
+                Probe::Todo("done by every run".into())
+            } else {
+                step.probe(&ctx)
+                    .with_context(|| format!("probing step {id}"))?
+            };
+            let (status, reason) = match probe {
+                Probe::Done(why) => {
+                    if let Some(j) = journal.as_mut() {
+                        if !j.is_done(id) {
+                            j.mark_done(id)?;
+                        }
+                    }
+                    (StepStatus::Done, why)
+                }
+                Probe::Todo(why) => {
+                    if step.kind() == StepKind::Destructive && !dry && !ctx.opts.yes {
+                        return Err(Refused(format!(
+                            "step {id} would destroy data on {}: read the dry run \
+                             (`netroot migrate --plan FILE --dry-run`), then run again with --yes",
+                            ctx.disk
+                                .as_ref()
+                                .map(|d| d.node.display().to_string())
+                                .unwrap_or_else(|| "the target".into())
+                        ))
+                        .into());
+                    }
+                    if let Some(j) = journal.as_mut() {
+                        if j.is_done(id) && step.kind() != StepKind::Session {
+                            tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
+                            j.mark_undone(id)?;
+                            ctx.journal_done.remove(&id);
+                        }
+                    }
+                    step.apply(&mut ctx).with_context(|| format!("step {id}"))?;
+                    if !dry && step.kind() != StepKind::Session {
+                        if let Some(j) = journal.as_mut() {
+                            j.mark_done(id)?;
+                        }
+                        ctx.journal_done.insert(id);
+                        match step
+                            .probe(&ctx)
+                            .with_context(|| format!("checking step {id}"))?
+                        {
+                            Probe::Done(_) => {}
+                            Probe::Todo(why) => {
+                                if let Some(j) = journal.as_mut() {
+                                    j.mark_undone(id)?;
+                                }
+                                anyhow::bail!(
+                                    "step {id} ran but its check says it is not done: {why}"
+                                );
+                            }
+                        }
+                    }
+                    (
+                        if dry {
+                            StepStatus::WouldRun
+                        } else {
+                            StepStatus::Ran
+                        },
+                        why,
+                    )
+                }
+            };
+            let actions = ctx.runner.take_actions();
+            ctx.emit(Event::StepEnd {
+                step: id.to_string(),
+                status: status.as_str().to_string(),
+            });
+            reports.push(StepReport {
+                step: id,
+                kind: step.kind(),
+                description,
+                status,
+                reason,
+                actions,
+            });
+            if ctx.opts.stop_after == Some(id) {
+                break;
+            }
+        }
+        Ok(())
+    })();
+    let cleanup_errors = ctx.cleanup.run_all();
+    result?;
+    for e in cleanup_errors {
+        ctx.notes.push(format!("cleanup: {e}"));
+    }
+    for s in steps.iter().skip(reports.len()) {
+        reports.push(StepReport {
+            step: s.id(),
+            kind: s.kind(),
+            description: s.describe(&ctx),
+            status: StepStatus::NotReached,
+            reason: String::new(),
+            actions: Vec::new(),
+        });
+    }
+    Ok(RunReport {
+        netroot_version: env!("CARGO_PKG_VERSION").to_string(),
+        dry_run: dry,
+        plan_digest: ctx.plan.digest(),
+        source: ctx.plan.source.describe(),
+        target: describe_target(&ctx.plan),
+        disk: ctx.disk.clone(),
+        layout: ctx.layout.clone(),
+        steps: reports,
+        notes: ctx.notes.clone(),
+        journal: journal.as_ref().map(|j| j.path().display().to_string()),
+    })
+}
+
+pub fn describe_target(plan: &Plan) -> String {
+    use crate::plan::Target;
+    let base = match &plan.target {
+        Target::Iscsi {
+            portal,
+            iqn,
+            lun,
+            chap,
+            ..
+        } => format!(
+            "iSCSI {iqn} LUN {lun} at portal {portal}{}",
+            if chap.is_some() { " (CHAP)" } else { "" }
+        ),
+        Target::Aoe {
+            shelf,
+            slot,
+            interface,
+            ..
+        } => format!(
+            "AoE e{shelf}.{slot}{}",
+            interface
+                .as_ref()
+                .map(|i| format!(" on {i}"))
+                .unwrap_or_default()
+        ),
+    };
+    match plan.target.device() {
+        Some(d) => format!("{base}; working on {} here", d.display()),
+        None => base,
+    }
+}
+
+/// Per-step state as the journal records it (for `netroot status`).
+pub fn status(plan: &Plan, opts: &RunOptions) -> Result<Vec<(StepId, Option<String>)>> {
+    let path = journal::journal_path(&opts.state_dir, plan);
+    let data = journal::read(&path)?;
+    let data = match data {
+        Some(d) if d.plan_digest != plan.digest() => {
+            return Err(Refused(format!(
+                "the journal {} belongs to a different plan for this target",
+                path.display()
+            ))
+            .into())
+        }
+        d => d,
+    };
+    Ok(StepId::ALL
+        .iter()
+        .map(|id| (*id, data.as_ref().and_then(|d| d.steps.get(id).cloned())))
+        .collect())
+}

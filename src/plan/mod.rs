@@ -1,0 +1,65 @@
+//! The plan: what a migration does, as data. Versioned, closed (unknown
+//! fields are errors) and validated before any destructive step.
+
+pub mod diff;
+pub mod layout;
+pub mod schema;
+pub mod size;
+pub mod types;
+pub mod validate;
+
+pub use layout::{resolve_layout, PartRole, ResolvedLayout, ResolvedPartition};
+pub use size::{parse_size, Size, SizeSpec};
+pub use types::*;
+pub use validate::{parse_plan, validate_plan, PlanError, PlanErrors};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Read and validate a plan file. Errors list every problem with its path.
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading plan {}", path.display()))?;
+    parse_plan(&text).map_err(|e| anyhow::Error::new(e).context(format!("plan {}", path.display())))
+}
+
+impl Plan {
+    /// The plan's canonical JSON (field order of the types, defaults filled in).
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("plan serialises")
+    }
+
+    /// sha256 of the canonical JSON, hex.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+    }
+
+    /// Seed for the UUIDs netroot chooses up front: the target's identity and
+    /// the layout, so other plan changes keep the same UUIDs.
+    pub fn layout_seed(&self) -> Vec<u8> {
+        let mut s = self.target.identity().into_bytes();
+        if let Some(d) = self.target.device() {
+            s.extend_from_slice(d.as_os_str().as_encoded_bytes());
+        }
+        s.extend_from_slice(serde_json::to_string(&self.layout).unwrap().as_bytes());
+        s
+    }
+
+    /// A short stable name for state files: transport and identity.
+    pub fn target_key(&self) -> String {
+        let raw = match &self.target {
+            Target::Iscsi { iqn, lun, .. } => format!("iscsi-{iqn}-lun{lun}"),
+            Target::Aoe { shelf, slot, .. } => format!("aoe-e{shelf}.{slot}"),
+        };
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,149 @@
+//! Sizes as written in plans ("512M", "20G", "rest") and their arithmetic.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * KIB;
+pub const GIB: u64 = 1024 * MIB;
+pub const TIB: u64 = 1024 * GIB;
+
+/// A size as the plan spells it. Deserialising never fails; [`SizeSpec::parse`]
+/// is called by validation so that every bad size is reported with its path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(
+    description = "A size: a number with an optional binary unit K, M, G or T (\"512M\", \"20G\", \"1.5G\"), or \"rest\" for all remaining space"
+)]
+pub struct SizeSpec(pub String);
+
+/// A parsed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Bytes(u64),
+    Rest,
+}
+
+impl SizeSpec {
+    pub fn new(s: &str) -> Self {
+        SizeSpec(s.to_string())
+    }
+    pub fn parse(&self) -> Result<Size, String> {
+        parse_size(&self.0)
+    }
+}
+
+impl fmt::Display for SizeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parse "512M", "20G", "1.5GiB", "4096", "rest". Units are binary (K = 1024).
+pub fn parse_size(s: &str) -> Result<Size, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("rest") {
+        return Ok(Size::Rest);
+    }
+    let bad = || format!("{s:?} is not a size (use e.g. \"512M\", \"20G\" or \"rest\")");
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() || num.matches('.').count() > 1 {
+        return Err(bad());
+    }
+    let mult = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => KIB,
+        "M" | "MB" | "MIB" => MIB,
+        "G" | "GB" | "GIB" => GIB,
+        "T" | "TB" | "TIB" => TIB,
+        _ => return Err(bad()),
+    };
+    let bytes = if let Some((int, frac)) = num.split_once('.') {
+        let int: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
+        if frac.is_empty() || frac.len() > 6 {
+            return Err(bad());
+        }
+        let frac_v: u64 = frac.parse().map_err(|_| bad())?;
+        let scale = 10u64.pow(frac.len() as u32);
+        int.checked_mul(mult)
+            .and_then(|a| a.checked_add(frac_v.checked_mul(mult)? / scale))
+            .ok_or_else(|| format!("{s:?} is too large"))?
+    } else {
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        n.checked_mul(mult)
+            .ok_or_else(|| format!("{s:?} is too large"))?
+    };
+    if bytes == 0 {
+        return Err(format!("{s:?} is zero"));
+    }
+    Ok(Size::Bytes(bytes))
+}
+
+/// Human-readable binary size: 1.5G, 512M, 4.0K.
+pub fn human(bytes: u64) -> String {
+    let units = [(TIB, "T"), (GIB, "G"), (MIB, "M"), (KIB, "K")];
+    for (m, u) in units {
+        if bytes >= m {
+            let v = bytes as f64 / m as f64;
+            return if bytes.is_multiple_of(m) {
+                format!("{}{u}", bytes / m)
+            } else {
+                format!("{v:.1}{u}")
+            };
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_size("512M"), Ok(Size::Bytes(512 * MIB)));
+        assert_eq!(parse_size("20G"), Ok(Size::Bytes(20 * GIB)));
+        assert_eq!(parse_size("20GiB"), Ok(Size::Bytes(20 * GIB)));
+        assert_eq!(parse_size("1.5G"), Ok(Size::Bytes(3 * GIB / 2)));
+        assert_eq!(parse_size("4096"), Ok(Size::Bytes(4096)));
+        assert_eq!(parse_size("1k"), Ok(Size::Bytes(1024)));
+        assert_eq!(parse_size("rest"), Ok(Size::Rest));
+        assert_eq!(parse_size("REST"), Ok(Size::Rest));
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        for s in [
+            "12QB",
+            "",
+            "G",
+            "1.2.3G",
+            "-5M",
+            "0",
+            "0M",
+            "1.G",
+            "abc",
+            "99999999999T",
+        ] {
+            assert!(parse_size(s).is_err(), "{s:?} should be rejected");
+        }
+        assert!(parse_size("12QB")
+            .unwrap_err()
+            .contains("\"12QB\" is not a size"));
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(512 * MIB), "512M");
+        assert_eq!(human(3 * GIB / 2), "1.5G");
+        assert_eq!(human(100), "100B");
+    }
+}

@@ -1,0 +1,938 @@
+//! Loading and validating plans. Every problem is reported, each with the
+//! JSON path of the field at fault, before anything is written anywhere.
+
+use super::size::{Size, MIB};
+use super::types::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One problem in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    /// Path of the field at fault, e.g. `layout.partitions[0].size`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "(plan): {}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All the problems found in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanErrors(pub Vec<PlanError>);
+
+impl fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "the plan has {n} error{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+impl PlanErrors {
+    pub fn mentions(&self, path: &str) -> bool {
+        self.0.iter().any(|e| e.path == path)
+    }
+}
+
+struct Errs(Vec<PlanError>);
+
+impl Errs {
+    fn push(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.0.push(PlanError {
+            path: path.into(),
+            message: msg.into(),
+        });
+    }
+}
+
+/// Parse and validate a plan from JSON text.
+pub fn parse_plan(text: &str) -> Result<Plan, PlanErrors> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        PlanErrors(vec![PlanError {
+            path: String::new(),
+            message: format!("not valid JSON: {e}"),
+        }])
+    })?;
+    validate_value(&value)
+}
+
+/// Validate a JSON value as a plan: version first, then structure (against
+/// the JSON Schema generated from the types), then meaning.
+pub fn validate_value(value: &Value) -> Result<Plan, PlanErrors> {
+    let mut errs = Errs(Vec::new());
+    let Some(obj) = value.as_object() else {
+        errs.push("", "a plan is a JSON object");
+        return Err(PlanErrors(errs.0));
+    };
+    match obj.get("version") {
+        None => errs.push(
+            "version",
+            format!("missing: a plan starts with \"version\": {PLAN_VERSION}"),
+        ),
+        Some(Value::Number(n)) if n.as_u64() == Some(PLAN_VERSION as u64) => {}
+        Some(v) => errs.push(
+            "version",
+            format!("{v} is not supported: this netroot reads plan version {PLAN_VERSION}"),
+        ),
+    }
+    if !errs.0.is_empty() {
+        return Err(PlanErrors(errs.0));
+    }
+    structural(value, &mut errs);
+    // Check the meaning of every section whose structure is sound, so that
+    // all problems are reported together.
+    let broken: Vec<String> = errs.0.iter().map(|e| e.path.clone()).collect();
+    let sound = |key: &str| {
+        !broken.iter().any(|p| {
+            p.is_empty()
+                || p == key
+                || p.starts_with(&format!("{key}."))
+                || p.starts_with(&format!("{key}["))
+        })
+    };
+    fn section<T: serde::de::DeserializeOwned + Default>(
+        obj: &serde_json::Map<String, Value>,
+        key: &str,
+    ) -> Option<T> {
+        match obj.get(key) {
+            Some(v) => serde_json::from_value(v.clone()).ok(),
+            None => Some(T::default()),
+        }
+    }
+    fn required<T: serde::de::DeserializeOwned>(
+        obj: &serde_json::Map<String, Value>,
+        key: &str,
+    ) -> Option<T> {
+        obj.get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+    if sound("source") {
+        if let Some(x) = required::<Source>(obj, "source") {
+            semantic_source(&x, &mut errs);
+        }
+    }
+    if sound("target") {
+        if let Some(x) = required::<Target>(obj, "target") {
+            semantic_target(&x, &mut errs);
+        }
+    }
+    if sound("layout") {
+        if let Some(x) = required::<Layout>(obj, "layout") {
+            layout_semantic(&x, &mut errs);
+        }
+    }
+    if sound("boot") {
+        if let Some(x) = section::<Boot>(obj, "boot") {
+            semantic_boot(&x, &mut errs);
+        }
+    }
+    if sound("client") {
+        if let Some(x) = section::<Client>(obj, "client") {
+            semantic_client(&x, &mut errs);
+        }
+    }
+    if sound("copy") {
+        if let Some(x) = section::<CopyOptions>(obj, "copy") {
+            semantic_copy(&x, &mut errs);
+        }
+    }
+    if sound("system") {
+        if let Some(x) = section::<SystemOptions>(obj, "system") {
+            semantic_system(&x, &mut errs);
+        }
+    }
+    if !errs.0.is_empty() {
+        return Err(PlanErrors(errs.0));
+    }
+    serde_json::from_value(value.clone()).map_err(|e| {
+        PlanErrors(vec![PlanError {
+            path: String::new(),
+            message: e.to_string(),
+        }])
+    })
+}
+
+/// Validate an already-typed plan (e.g. one the wizard built).
+pub fn validate_plan(plan: &Plan) -> Result<(), PlanErrors> {
+    let v = serde_json::to_value(plan).expect("plan serialises");
+    validate_value(&v).map(|_| ())
+}
+
+fn pointer_to_path(ptr: &str) -> String {
+    let mut out = String::new();
+    for seg in ptr.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+thread_local! {
+    static CURRENT_DOC: std::cell::RefCell<Value> = const { std::cell::RefCell::new(Value::Null) };
+}
+
+/// Structural validation against the generated schema. Tagged unions
+/// (`source.type`, `target.transport`, `boot.network.address`) are checked
+/// branch by branch so errors name the field inside the chosen branch.
+fn structural(value: &Value, errs: &mut Errs) {
+    CURRENT_DOC.with(|d| *d.borrow_mut() = value.clone());
+    let schema = super::schema::plan_schema_value();
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(v) => v,
+        Err(e) => {
+            errs.push("", format!("internal error: schema does not compile: {e}"));
+            return;
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for e in validator.iter_errors(value) {
+        let ptr = e.instance_path().to_string();
+        let path = pointer_to_path(&ptr);
+        let instance = value.pointer(&ptr).unwrap_or(&Value::Null);
+        let msg = e.to_string();
+        if msg.contains("oneOf") || msg.contains("anyOf") || msg.contains("valid under") {
+            union_errors(&schema, &path, &ptr, instance, errs, &mut seen);
+            continue;
+        }
+        let (path, msg) = refine(&path, instance, &msg);
+        if seen.insert((path.clone(), msg.clone())) {
+            errs.push(path, msg);
+        }
+    }
+}
+
+/// Make jsonschema's messages read like netroot's.
+fn refine(path: &str, _instance: &Value, msg: &str) -> (String, String) {
+    // "Additional properties are not allowed ('foo' was unexpected)"
+    if let Some(rest) = msg.strip_prefix("Additional properties are not allowed (") {
+        let names: Vec<&str> = rest
+            .split('\'')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        if names.len() == 1 {
+            return (
+                join(path, names[0]),
+                "unknown field (not part of plan version 1)".to_string(),
+            );
+        }
+        return (
+            path.to_string(),
+            format!("unknown fields {}", names.join(", ")),
+        );
+    }
+    // "\"portal\" is a required property"
+    if let Some(name) = msg.strip_suffix(" is a required property") {
+        let name = name.trim_matches('"');
+        return (join(path, name), "missing (required)".to_string());
+    }
+    (path.to_string(), msg.to_string())
+}
+
+/// The discriminator of a tagged union at `path`, by what the schema branches
+/// hold as constants.
+fn union_errors(
+    root: &Value,
+    path: &str,
+    ptr: &str,
+    instance: &Value,
+    errs: &mut Errs,
+    seen: &mut BTreeSet<(String, String)>,
+) {
+    if let Some(inner) = optional_inner(root, ptr) {
+        validate_branch(root, &inner, ptr, instance, errs, seen);
+        return;
+    }
+    let branches = find_union_branches(root, ptr);
+    let Some((tag, branches)) = branches else {
+        if seen.insert((path.to_string(), "invalid".into())) {
+            errs.push(path, format!("{instance} is not valid here"));
+        }
+        return;
+    };
+    let names: Vec<String> = branches.iter().map(|(n, _)| n.clone()).collect();
+    let choices = names.join(", ");
+    // Unit-like variants ("dhcp") are strings.
+    if let Value::String(s) = instance {
+        let m = format!("{s:?} is not one of {choices}");
+        if seen.insert((path.to_string(), m.clone())) {
+            errs.push(path, m);
+        }
+        return;
+    }
+    let Some(obj) = instance.as_object() else {
+        let m = format!("expected an object with \"{tag}\" (one of {choices})");
+        if seen.insert((path.to_string(), m.clone())) {
+            errs.push(path, m);
+        }
+        return;
+    };
+    let tag_val = if tag.is_empty() {
+        obj.keys().next().cloned().map(Value::String)
+    } else {
+        obj.get(&tag).cloned()
+    };
+    let tag_path = if tag.is_empty() {
+        path.to_string()
+    } else {
+        join(path, &tag)
+    };
+    let Some(Value::String(t)) = tag_val else {
+        let m = if tag.is_empty() {
+            format!("expected one of {choices}")
+        } else {
+            format!("missing: one of {choices}")
+        };
+        if seen.insert((tag_path.clone(), m.clone())) {
+            errs.push(tag_path, m);
+        }
+        return;
+    };
+    let Some((_, branch)) = branches.iter().find(|(n, _)| *n == t) else {
+        let m = format!("{t:?} is not one of {choices}");
+        if seen.insert((tag_path.clone(), m.clone())) {
+            errs.push(tag_path, m);
+        }
+        return;
+    };
+    validate_branch(root, branch, ptr, instance, errs, seen);
+}
+
+/// An `Option<T>` field: `anyOf: [T, null]`; returns T's schema.
+fn optional_inner(root: &Value, ptr: &str) -> Option<Value> {
+    let node = schema_at(root, ptr)?;
+    let branches = node.get("anyOf")?.as_array()?;
+    let non_null: Vec<&Value> = branches
+        .iter()
+        .filter(|b| b.get("type").and_then(|t| t.as_str()) != Some("null"))
+        .collect();
+    if branches.len() == 2 && non_null.len() == 1 {
+        let inner = resolve(root, non_null[0]);
+        if inner.get("oneOf").is_some() || inner.get("anyOf").is_some() {
+            return None;
+        }
+        return Some(inner.clone());
+    }
+    None
+}
+
+fn validate_branch(
+    root: &Value,
+    branch: &Value,
+    ptr: &str,
+    instance: &Value,
+    errs: &mut Errs,
+    seen: &mut BTreeSet<(String, String)>,
+) {
+    let mut sub = branch.clone();
+    if let (Some(defs), Some(o)) = (root.get("$defs"), sub.as_object_mut()) {
+        o.insert("$defs".into(), defs.clone());
+    }
+    let Ok(v) = jsonschema::validator_for(&sub) else {
+        return;
+    };
+    for e in v.iter_errors(instance) {
+        let sub_ptr = e.instance_path().to_string();
+        let full_ptr = format!("{ptr}{sub_ptr}");
+        let p = pointer_to_path(&full_ptr);
+        let inst = instance.pointer(&sub_ptr).unwrap_or(&Value::Null);
+        let msg = e.to_string();
+        if !sub_ptr.is_empty() && (msg.contains("oneOf") || msg.contains("anyOf")) {
+            union_errors(root, &p, &full_ptr, inst, errs, seen);
+            continue;
+        }
+        let (p, m) = refine(&p, inst, &msg);
+        if seen.insert((p.clone(), m.clone())) {
+            errs.push(p, m);
+        }
+    }
+}
+
+/// Walk the schema along a JSON pointer to the union at that place; return
+/// the tag property name ("" for externally tagged) and the branches by name.
+fn schema_at<'a>(root: &'a Value, ptr: &str) -> Option<&'a Value> {
+    let doc = CURRENT_DOC.with(|d| d.borrow().clone());
+    let mut node = resolve(root, root);
+    let mut here = String::new();
+    for seg in ptr.split('/').skip(1) {
+        // Step into the branch of a tagged union that the document chose.
+        if let Some(one) = node.get("oneOf").and_then(|a| a.as_array()) {
+            let inst = doc.pointer(&here).cloned().unwrap_or(Value::Null);
+            let chosen = one.iter().map(|b| resolve(root, b)).find(|b| {
+                b.get("properties")
+                    .and_then(|p| p.as_object())
+                    .is_some_and(|props| {
+                        props
+                            .iter()
+                            .any(|(k, v)| v.get("const").is_some_and(|c| inst.get(k) == Some(c)))
+                    })
+            });
+            if let Some(b) = chosen {
+                node = b;
+            }
+        }
+        here.push('/');
+        here.push_str(seg);
+        // Step through Option<T> (anyOf [T, null]) on the way.
+        if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
+            if let Some(b) = any
+                .iter()
+                .find(|b| b.get("type").and_then(|t| t.as_str()) != Some("null"))
+            {
+                node = resolve(root, b);
+            }
+        }
+        let next = if seg.chars().all(|c| c.is_ascii_digit()) {
+            node.get("items")
+        } else {
+            node.get("properties").and_then(|p| p.get(seg))
+        }?;
+        node = resolve(root, next);
+    }
+    Some(node)
+}
+
+fn find_union_branches(root: &Value, ptr: &str) -> Option<(String, Vec<(String, Value)>)> {
+    let node = schema_at(root, ptr)?;
+    let branches = node
+        .get("oneOf")
+        .or_else(|| node.get("anyOf"))?
+        .as_array()?;
+    let mut tag = String::new();
+    let mut out = Vec::new();
+    for b in branches {
+        let b = resolve(root, b);
+        if let Some(c) = b.get("const").and_then(|c| c.as_str()) {
+            out.push((c.to_string(), b.clone()));
+            continue;
+        }
+        if let Some(en) = b.get("enum").and_then(|e| e.as_array()) {
+            for c in en.iter().filter_map(|c| c.as_str()) {
+                out.push((c.to_string(), b.clone()));
+            }
+            continue;
+        }
+        let props = b.get("properties").and_then(|p| p.as_object());
+        let mut found = false;
+        if let Some(props) = props {
+            for (k, p) in props {
+                if let Some(c) = p.get("const").and_then(|c| c.as_str()) {
+                    tag = k.clone();
+                    out.push((c.to_string(), b.clone()));
+                    found = true;
+                    break;
+                }
+            }
+            if !found && props.len() == 1 {
+                // externally tagged: {"static": {...}}
+                let (k, _) = props.iter().next().unwrap();
+                out.push((k.clone(), b.clone()));
+            }
+        }
+    }
+    Some((tag, out))
+}
+
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
+        if let Some(p) = r.strip_prefix('#') {
+            if let Some(t) = root.pointer(p) {
+                return resolve(root, t);
+            }
+        }
+    }
+    node
+}
+
+// ---------------------------------------------------------------- meaning
+
+pub fn is_valid_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// iqn.YYYY-MM.reversed.domain[:anything] or eui.16HEX or naa.
+pub fn is_valid_iqn(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix("iqn.") {
+        let b = rest.as_bytes();
+        if b.len() < 9 || b[4] != b'-' || b[7] != b'.' {
+            return false;
+        }
+        if !(b[..4].iter().all(u8::is_ascii_digit) && b[5..7].iter().all(u8::is_ascii_digit)) {
+            return false;
+        }
+        let name = &rest[8..];
+        let domain = name.split(':').next().unwrap_or("");
+        return !domain.is_empty()
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && s.len() <= 223
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_ascii_uppercase());
+    }
+    if let Some(rest) = s.strip_prefix("eui.") {
+        return rest.len() == 16 && rest.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    if let Some(rest) = s.strip_prefix("naa.") {
+        return (rest.len() == 16 || rest.len() == 32)
+            && rest.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    false
+}
+
+pub fn is_valid_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+pub fn is_valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// "ADDR" or "ADDR:PORT" or "[v6]:PORT"; returns (host, port).
+pub fn parse_portal(s: &str) -> Result<(String, u16), String> {
+    let bad = || format!("{s:?} is not a portal (use ADDR or ADDR:PORT, e.g. \"192.0.2.1:3260\")");
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
+        host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse::<u16>().map_err(|_| bad())?,
+            None if tail.is_empty() => 3260,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_string(), port));
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().map_err(|_| bad())?),
+        Some(_) => return Err(bad()),
+        None => (s, 3260),
+    };
+    if port == 0 || host.is_empty() {
+        return Err(bad());
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_err() && !is_valid_hostname(host) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
+fn semantic_source(source: &Source, errs: &mut Errs) {
+    match source {
+        Source::Live => {}
+        Source::Directory { path } => {
+            if !path.is_absolute() {
+                errs.push(
+                    "source.path",
+                    format!("{} is not an absolute path", path.display()),
+                );
+            } else if path == std::path::Path::new("/") {
+                errs.push(
+                    "source.path",
+                    "\"/\" is the running system: use {\"type\": \"live\"}",
+                );
+            }
+        }
+        Source::Debootstrap {
+            suite,
+            mirror,
+            variant,
+            include,
+        } => {
+            if suite.is_empty() || !suite.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                errs.push("source.suite", format!("{suite:?} is not a suite name"));
+            }
+            if !(mirror.starts_with("http://")
+                || mirror.starts_with("https://")
+                || mirror.starts_with("file:/"))
+            {
+                errs.push(
+                    "source.mirror",
+                    format!("{mirror:?} is not an http://, https:// or file:/ URL"),
+                );
+            }
+            if let Some(v) = variant {
+                if !["minbase", "buildd", "fakechroot", "-"].contains(&v.as_str()) {
+                    errs.push(
+                        "source.variant",
+                        format!("{v:?} is not a debootstrap variant (minbase, buildd, fakechroot)"),
+                    );
+                }
+            }
+            for (i, p) in include.iter().enumerate() {
+                if p.is_empty() || p.contains(',') || p.contains(char::is_whitespace) {
+                    errs.push(
+                        format!("source.include[{i}]"),
+                        format!("{p:?} is not a package name"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn semantic_target(target: &Target, errs: &mut Errs) {
+    match target {
+        Target::Iscsi {
+            portal,
+            iqn,
+            lun,
+            chap,
+            ..
+        } => {
+            if let Err(m) = parse_portal(portal) {
+                errs.push("target.portal", m);
+            }
+            if !is_valid_iqn(iqn) {
+                errs.push(
+                    "target.iqn",
+                    format!("{iqn:?} is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:name], lower case)"),
+                );
+            }
+            if *lun > 16383 {
+                errs.push("target.lun", format!("{lun} is out of range (0..=16383)"));
+            }
+            if let Some(c) = chap {
+                if c.username.is_empty() {
+                    errs.push("target.chap.username", "must not be empty");
+                }
+                if !c.secret_file.is_absolute() {
+                    errs.push(
+                        "target.chap.secret_file",
+                        format!("{} is not an absolute path", c.secret_file.display()),
+                    );
+                }
+                if c.target_username.is_some() != c.target_secret_file.is_some() {
+                    errs.push(
+                        "target.chap",
+                        "mutual CHAP needs both target_username and target_secret_file",
+                    );
+                }
+            }
+        }
+        Target::Aoe {
+            shelf,
+            slot,
+            interface,
+            ..
+        } => {
+            if *shelf == 0xffff {
+                errs.push(
+                    "target.shelf",
+                    "65535 is AoE's broadcast shelf (use 0..=65534)",
+                );
+            }
+            if *slot == 0xff {
+                errs.push("target.slot", "255 is AoE's broadcast slot (use 0..=254)");
+            }
+            if let Some(i) = interface {
+                if !is_valid_ifname(i) && !is_valid_mac(i) {
+                    errs.push(
+                        "target.interface",
+                        format!("{i:?} is not an interface name or MAC"),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(d) = target.device() {
+        if !d.is_absolute() {
+            errs.push(
+                "target.device",
+                format!("{} is not an absolute path", d.display()),
+            );
+        }
+    }
+    if let Some(s) = target.size() {
+        match s.parse() {
+            Err(m) => errs.push("target.size", m),
+            Ok(Size::Rest) => errs.push("target.size", "\"rest\" is not a disk size"),
+            Ok(Size::Bytes(b)) if b < 64 * MIB => {
+                errs.push("target.size", format!("{s:?} is too small (at least 64M)"))
+            }
+            Ok(_) => {}
+        }
+        if target.device().is_none() {
+            errs.push(
+                "target.size",
+                "only meaningful with target.device (an image file)",
+            );
+        }
+    }
+}
+
+fn semantic_boot(boot: &Boot, errs: &mut Errs) {
+    if !(boot.profile == "auto" || crate::profile::is_known_name(&boot.profile)) {
+        errs.push(
+            "boot.profile",
+            format!(
+                "{:?} is not a profile (auto, {})",
+                boot.profile,
+                crate::profile::known_names().join(", ")
+            ),
+        );
+    }
+    if let Some(i) = &boot.network.interface {
+        if !is_valid_ifname(i) && !is_valid_mac(i) {
+            errs.push(
+                "boot.network.interface",
+                format!("{i:?} is not an interface name or MAC"),
+            );
+        }
+    }
+    if let Addressing::Static {
+        address,
+        gateway,
+        dns,
+    } = &boot.network.address
+    {
+        let ok = address
+            .split_once('/')
+            .map(|(a, p)| {
+                a.parse::<std::net::IpAddr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 128)
+            })
+            .unwrap_or(false);
+        if !ok {
+            errs.push(
+                "boot.network.address.static.address",
+                format!("{address:?} is not ADDRESS/PREFIX (e.g. \"192.0.2.10/24\")"),
+            );
+        }
+        if let Some(g) = gateway {
+            if g.parse::<std::net::IpAddr>().is_err() {
+                errs.push(
+                    "boot.network.address.static.gateway",
+                    format!("{g:?} is not an IP address"),
+                );
+            }
+        }
+        for (i, d) in dns.iter().enumerate() {
+            if d.parse::<std::net::IpAddr>().is_err() {
+                errs.push(
+                    format!("boot.network.address.static.dns[{i}]"),
+                    format!("{d:?} is not an IP address"),
+                );
+            }
+        }
+    }
+    for (i, a) in boot.kernel_args.iter().enumerate() {
+        if a.is_empty() || a.contains(char::is_whitespace) {
+            errs.push(
+                format!("boot.kernel_args[{i}]"),
+                format!("{a:?}: one argument per entry, no spaces"),
+            );
+        } else if a.starts_with("root=") {
+            errs.push(
+                format!("boot.kernel_args[{i}]"),
+                "root= is set by netroot (root=UUID=... of the new root)",
+            );
+        }
+    }
+    if let Some(c) = &boot.serial_console {
+        let dev = c.split(',').next().unwrap_or("");
+        if !(dev.starts_with("ttyS") || dev.starts_with("ttyAMA") || dev.starts_with("hvc"))
+            || dev.len() < 4
+        {
+            errs.push(
+                "boot.serial_console",
+                format!("{c:?} is not a serial console (e.g. \"ttyS0,115200n8\")"),
+            );
+        }
+    }
+}
+
+fn semantic_client(client: &Client, errs: &mut Errs) {
+    if let Some(m) = &client.mac {
+        if !is_valid_mac(m) {
+            errs.push(
+                "client.mac",
+                format!("{m:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+            );
+        }
+    }
+    if let Some(n) = &client.initiator_name {
+        if !is_valid_iqn(n) {
+            errs.push(
+                "client.initiator_name",
+                format!("{n:?} is not an iSCSI name"),
+            );
+        }
+    }
+}
+
+fn semantic_copy(copy: &CopyOptions, errs: &mut Errs) {
+    for (i, e) in copy.exclude.iter().enumerate() {
+        if e.trim().is_empty() {
+            errs.push(format!("copy.exclude[{i}]"), "empty pattern");
+        }
+    }
+}
+
+fn semantic_system(system: &SystemOptions, errs: &mut Errs) {
+    if let Some(h) = &system.hostname {
+        if !is_valid_hostname(h) {
+            errs.push("system.hostname", format!("{h:?} is not a valid hostname"));
+        }
+    }
+}
+
+fn layout_semantic(layout: &Layout, errs: &mut Errs) {
+    let parts = &layout.partitions;
+    if parts.is_empty() {
+        errs.push(
+            "layout.partitions",
+            "at least one partition (the root, mount \"/\") is needed",
+        );
+        return;
+    }
+    let mut mounts = BTreeSet::new();
+    let mut have_root = false;
+    for (i, p) in parts.iter().enumerate() {
+        let base = format!("layout.partitions[{i}]");
+        match p.size.parse() {
+            Err(m) => errs.push(format!("{base}.size"), m),
+            Ok(Size::Rest) if i + 1 != parts.len() => errs.push(
+                format!("{base}.size"),
+                "\"rest\" is only allowed on the last partition",
+            ),
+            Ok(Size::Bytes(b)) if b < MIB => errs.push(
+                format!("{base}.size"),
+                format!("{:?} is smaller than 1M", p.size.0),
+            ),
+            Ok(_) => {}
+        }
+        match (&p.mount, p.fs) {
+            (Some(_), FsKind::Swap) => {
+                errs.push(format!("{base}.mount"), "swap has no mount point")
+            }
+            (None, FsKind::Swap) => {}
+            (None, fs) => errs.push(
+                format!("{base}.mount"),
+                format!("missing: a {} partition needs a mount point", fs.as_str()),
+            ),
+            (Some(m), fs) => {
+                if !m.starts_with('/')
+                    || m.contains("//")
+                    || (m.len() > 1 && m.ends_with('/'))
+                    || m.contains("/../")
+                    || m.ends_with("/..")
+                    || m.contains(char::is_whitespace)
+                {
+                    errs.push(
+                        format!("{base}.mount"),
+                        format!("{m:?} is not an absolute, normalised path"),
+                    );
+                } else if !mounts.insert(m.clone()) {
+                    errs.push(format!("{base}.mount"), format!("{m:?} is mounted twice"));
+                }
+                if m == "/" {
+                    have_root = true;
+                    if fs == FsKind::Vfat {
+                        errs.push(format!("{base}.fs"), "the root cannot be vfat");
+                    }
+                }
+                if m == "/boot/efi" && fs != FsKind::Vfat {
+                    errs.push(format!("{base}.fs"), "the ESP (/boot/efi) must be vfat");
+                }
+                if fs == FsKind::Vfat && m != "/boot/efi" && !m.starts_with("/boot") {
+                    // allowed but unusual; no error
+                }
+            }
+        }
+        if let Some(l) = &p.label {
+            if l.is_empty() || l.len() > p.fs.max_label() {
+                errs.push(
+                    format!("{base}.label"),
+                    format!(
+                        "{l:?}: a {} label is 1 to {} characters",
+                        p.fs.as_str(),
+                        p.fs.max_label()
+                    ),
+                );
+            } else if l.contains(char::is_whitespace) || l.contains('"') {
+                errs.push(
+                    format!("{base}.label"),
+                    format!("{l:?}: no spaces or quotes in labels"),
+                );
+            }
+        }
+    }
+    if !have_root {
+        errs.push("layout.partitions", "no partition is mounted at \"/\"");
+    }
+    if layout.firmware.uefi() {
+        if layout.table == TableKind::Mbr {
+            errs.push(
+                "layout.firmware",
+                "uefi needs \"table\": \"gpt\" (netroot installs GRUB for UEFI on GPT only)",
+            );
+        }
+        if !mounts.contains("/boot/efi") {
+            errs.push(
+                "layout.partitions",
+                "uefi needs an ESP: a vfat partition mounted at \"/boot/efi\" (e.g. size \"512M\")",
+            );
+        }
+    }
+    if layout.table == TableKind::Mbr && parts.len() > 4 {
+        errs.push(
+            "layout.partitions",
+            format!(
+                "{} partitions: an MBR table holds at most 4 primary partitions",
+                parts.len()
+            ),
+        );
+    }
+}

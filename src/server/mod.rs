@@ -1,0 +1,1 @@
+//! The server side generated from the plan: exports, DHCP, TFTP, iPXE.

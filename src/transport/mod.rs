@@ -1,0 +1,1 @@
+//! Network block transports: AoE and iSCSI (discovery, attach, identity).

@@ -1,0 +1,4 @@
+//! What people see: progress rendering and the interactive wizard.
+
+pub mod progress;
+pub mod wizard;

@@ -1,0 +1,429 @@
+//! Plan validation: every example is valid; malformed plans are rejected
+//! with the path of the field at fault.
+
+use netroot::plan::{parse_plan, validate::validate_value};
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    json!({
+        "version": 1,
+        "source": {"type": "live"},
+        "target": {"transport": "iscsi", "portal": "192.0.2.1:3260",
+                   "iqn": "iqn.2024-01.org.example:c1", "lun": 1},
+        "layout": {"table": "gpt", "firmware": "bios",
+                   "partitions": [{"mount": "/", "fs": "ext4", "size": "rest"}]},
+        "client": {"mac": "52:54:00:12:34:56"}
+    })
+}
+
+fn set(v: &mut Value, ptr: &str, new: Value) {
+    let (parent, key) = ptr.rsplit_once('/').unwrap();
+    let p = if parent.is_empty() {
+        &mut *v
+    } else {
+        v.pointer_mut(parent).unwrap()
+    };
+    match p {
+        Value::Object(m) => {
+            if new.is_null() {
+                m.remove(key);
+            } else {
+                m.insert(key.to_string(), new);
+            }
+        }
+        Value::Array(a) => a[key.parse::<usize>().unwrap()] = new,
+        _ => panic!("bad pointer {ptr}"),
+    }
+}
+
+/// (pointer to change, new value (null = remove), path the error must name, text it must contain)
+fn cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
+    vec![
+        ("/version", json!(2), "version", "not supported"),
+        ("/version", Value::Null, "version", "missing"),
+        ("/version", json!("1"), "version", "not supported"),
+        ("/bogus", json!(true), "bogus", "unknown field"),
+        ("/source", Value::Null, "source", "missing"),
+        ("/source/type", json!("zfs"), "source.type", "not one of"),
+        (
+            "/source",
+            json!({"type": "directory"}),
+            "source.path",
+            "missing",
+        ),
+        (
+            "/source",
+            json!({"type": "directory", "path": "relative/dir"}),
+            "source.path",
+            "absolute",
+        ),
+        (
+            "/source",
+            json!({"type": "directory", "path": "/"}),
+            "source.path",
+            "live",
+        ),
+        (
+            "/source",
+            json!({"type": "live", "path": "/x"}),
+            "source.path",
+            "unknown field",
+        ),
+        (
+            "/source",
+            json!({"type": "debootstrap", "suite": "bookworm", "mirror": "ftp://x"}),
+            "source.mirror",
+            "URL",
+        ),
+        (
+            "/source",
+            json!({"type": "debootstrap", "suite": "", "mirror": "http://x"}),
+            "source.suite",
+            "suite",
+        ),
+        (
+            "/source",
+            json!({"type": "debootstrap", "suite": "bookworm", "variant": "tiny"}),
+            "source.variant",
+            "variant",
+        ),
+        (
+            "/source",
+            json!({"type": "debootstrap", "suite": "bookworm", "include": ["a b"]}),
+            "source.include[0]",
+            "package",
+        ),
+        (
+            "/target/transport",
+            json!("nbd"),
+            "target.transport",
+            "not one of",
+        ),
+        (
+            "/target/portal",
+            json!("192.0.2.1:99999"),
+            "target.portal",
+            "not a portal",
+        ),
+        ("/target/portal", Value::Null, "target.portal", "missing"),
+        (
+            "/target/iqn",
+            json!("iqn.2024.example"),
+            "target.iqn",
+            "iSCSI name",
+        ),
+        (
+            "/target/iqn",
+            json!("IQN.2024-01.org.example:X"),
+            "target.iqn",
+            "iSCSI name",
+        ),
+        ("/target/lun", json!(-1), "target.lun", ""),
+        ("/target/lun", json!(20000), "target.lun", "out of range"),
+        (
+            "/target/size",
+            json!("4G"),
+            "target.size",
+            "only meaningful",
+        ),
+        (
+            "/target/device",
+            json!("disk.img"),
+            "target.device",
+            "absolute",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "s.txt"}),
+            "target.chap.secret_file",
+            "absolute",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "/s", "target_username": "t"}),
+            "target.chap",
+            "mutual",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "password": "hunter2"}),
+            "target.chap.password",
+            "unknown field",
+        ),
+        (
+            "/target",
+            json!({"transport": "aoe", "shelf": 65535, "slot": 0}),
+            "target.shelf",
+            "broadcast",
+        ),
+        (
+            "/target",
+            json!({"transport": "aoe", "shelf": 1, "slot": 255}),
+            "target.slot",
+            "broadcast",
+        ),
+        (
+            "/target",
+            json!({"transport": "aoe", "shelf": 1, "slot": 300}),
+            "target.slot",
+            "",
+        ),
+        (
+            "/target",
+            json!({"transport": "aoe", "shelf": 1, "slot": 0, "interface": "a/b"}),
+            "target.interface",
+            "interface",
+        ),
+        (
+            "/target",
+            json!({"transport": "aoe", "shelf": 1}),
+            "target.slot",
+            "missing",
+        ),
+        ("/layout/table", json!("apm"), "layout.table", ""),
+        ("/layout/firmware", json!("coreboot"), "layout.firmware", ""),
+        (
+            "/layout/partitions/0/size",
+            json!("12QB"),
+            "layout.partitions[0].size",
+            "\"12QB\" is not a size",
+        ),
+        (
+            "/layout/partitions/0/fs",
+            json!("ntfs"),
+            "layout.partitions[0].fs",
+            "",
+        ),
+        (
+            "/layout/partitions/0/mount",
+            json!("relative"),
+            "layout.partitions[0].mount",
+            "absolute",
+        ),
+        (
+            "/layout/partitions/0/mount",
+            Value::Null,
+            "layout.partitions[0].mount",
+            "mount point",
+        ),
+        (
+            "/layout/partitions/0/label",
+            json!("a-label-that-is-far-too-long"),
+            "layout.partitions[0].label",
+            "label",
+        ),
+        (
+            "/layout/partitions",
+            json!([]),
+            "layout.partitions",
+            "at least one",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/home", "fs": "ext4", "size": "rest"}]),
+            "layout.partitions",
+            "\"/\"",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "ext4", "size": "rest"}, {"fs": "swap", "size": "1G"}]),
+            "layout.partitions[0].size",
+            "last partition",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "ext4", "size": "1G"}, {"mount": "/", "fs": "xfs", "size": "1G"}]),
+            "layout.partitions[1].mount",
+            "twice",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "ext4", "size": "1G"}, {"mount": "/swap", "fs": "swap", "size": "1G"}]),
+            "layout.partitions[1].mount",
+            "swap",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "vfat", "size": "rest"}]),
+            "layout.partitions[0].fs",
+            "vfat",
+        ),
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "ext4", "size": "100K"}]),
+            "layout.partitions[0].size",
+            "smaller than 1M",
+        ),
+        (
+            "/layout/firmware",
+            json!("uefi"),
+            "layout.partitions",
+            "ESP",
+        ),
+        ("/layout/wipe", json!("yes"), "layout.wipe", ""),
+        (
+            "/boot",
+            json!({"profile": "gentoo"}),
+            "boot.profile",
+            "not a profile",
+        ),
+        (
+            "/boot",
+            json!({"network": {"interface": "this-name-is-too-long"}}),
+            "boot.network.interface",
+            "interface",
+        ),
+        (
+            "/boot",
+            json!({"network": {"address": {"static": {"address": "10.0.0.1"}}}}),
+            "boot.network.address.static.address",
+            "PREFIX",
+        ),
+        (
+            "/boot",
+            json!({"network": {"address": "bootp"}}),
+            "boot.network.address",
+            "not one of",
+        ),
+        (
+            "/boot",
+            json!({"kernel_args": ["root=/dev/sda1"]}),
+            "boot.kernel_args[0]",
+            "root=",
+        ),
+        (
+            "/boot",
+            json!({"kernel_args": ["a b"]}),
+            "boot.kernel_args[0]",
+            "one argument",
+        ),
+        (
+            "/boot",
+            json!({"serial_console": "com1"}),
+            "boot.serial_console",
+            "serial",
+        ),
+        (
+            "/boot",
+            json!({"iscsi_config": "guess"}),
+            "boot.iscsi_config",
+            "",
+        ),
+        ("/client/mac", json!("52:54:00:12:34"), "client.mac", "MAC"),
+        (
+            "/client/initiator_name",
+            json!("client1"),
+            "client.initiator_name",
+            "iSCSI name",
+        ),
+        (
+            "/copy",
+            json!({"exclude": [""]}),
+            "copy.exclude[0]",
+            "empty",
+        ),
+        (
+            "/system",
+            json!({"hostname": "bad_host!"}),
+            "system.hostname",
+            "hostname",
+        ),
+        (
+            "/system",
+            json!({"regenerate": {"host_keys": true}}),
+            "system.regenerate.host_keys",
+            "unknown field",
+        ),
+    ]
+}
+
+#[test]
+fn base_plan_is_valid() {
+    validate_value(&base()).unwrap();
+}
+
+#[test]
+fn malformed_plans_are_rejected_naming_the_field() {
+    let cases = cases();
+    assert!(cases.len() >= 30);
+    for (ptr, new, path, text) in cases {
+        let mut v = base();
+        set(&mut v, ptr, new.clone());
+        let errs = match validate_value(&v) {
+            Ok(_) => panic!("{ptr} = {new} should be rejected"),
+            Err(e) => e,
+        };
+        let hit = errs.0.iter().find(|e| e.path == path);
+        let Some(hit) = hit else {
+            panic!("{ptr} = {new}: no error names {path:?}; got:\n{errs}");
+        };
+        assert!(
+            hit.message.contains(text),
+            "{ptr} = {new}: error for {path} says {:?}, expected it to mention {text:?}",
+            hit.message
+        );
+    }
+}
+
+#[test]
+fn all_errors_are_reported_together() {
+    let mut v = base();
+    set(&mut v, "/layout/partitions/0/size", json!("12QB"));
+    set(&mut v, "/target/iqn", json!("nope"));
+    set(&mut v, "/client/mac", json!("zz"));
+    set(&mut v, "/bogus", json!(1));
+    let e = validate_value(&v).unwrap_err();
+    for p in [
+        "layout.partitions[0].size",
+        "target.iqn",
+        "client.mac",
+        "bogus",
+    ] {
+        assert!(e.mentions(p), "{p} missing from:\n{e}");
+    }
+}
+
+#[test]
+fn broken_json_is_reported() {
+    let e = parse_plan("{\"version\": 1,").unwrap_err();
+    assert!(e.to_string().contains("not valid JSON"), "{e}");
+}
+
+#[test]
+fn every_example_plan_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            parse_plan(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    for name in [
+        "iscsi-gpt-bios",
+        "aoe-gpt-bios",
+        "aoe-mbr",
+        "iscsi-uefi",
+        "debootstrap-image",
+    ] {
+        assert!(
+            dir.join(format!("{name}.json")).exists(),
+            "docs/examples/{name}.json missing"
+        );
+    }
+    assert!(n >= 5);
+}
+
+#[test]
+fn schema_is_generated_from_the_types() {
+    let s = netroot::plan::schema::plan_schema_value();
+    assert_eq!(s["additionalProperties"], json!(false));
+    let props = s["properties"].as_object().unwrap();
+    for k in [
+        "version", "source", "target", "layout", "boot", "client", "copy", "system",
+    ] {
+        assert!(props.contains_key(k), "schema lacks {k}");
+    }
+}
