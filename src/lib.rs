@@ -14,6 +14,7 @@ pub mod plan;
 pub mod profile;
 pub mod server;
 pub mod steps;
+pub mod system;
 pub mod tools;
 pub mod transport;
 pub mod ui;

@@ -1,6 +1,18 @@
 //! External programs, each behind one typed wrapper. All run through
 //! [`cmd::Runner`].
 
+pub mod aoe;
+pub mod blkid;
 pub mod cmd;
+pub mod debootstrap;
+pub mod grub;
+pub mod initramfs;
+pub mod iscsiadm;
+pub mod losetup;
+pub mod lsblk;
+pub mod mkfs;
+pub mod mount;
+pub mod rsync;
+pub mod sfdisk;
 
 pub use cmd::{Action, Cmd, Output, Runner};

@@ -1,0 +1,1 @@
+//! Changes inside the migrated system: fstab, identity, chroot guard.

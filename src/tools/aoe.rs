@@ -1,0 +1,1 @@
+//! Typed wrapper for `aoe` (see tools::cmd for the runner).

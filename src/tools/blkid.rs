@@ -1,0 +1,1 @@
+//! Typed wrapper for `blkid` (see tools::cmd for the runner).

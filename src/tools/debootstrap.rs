@@ -1,0 +1,1 @@
+//! Typed wrapper for `debootstrap` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `grub` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `initramfs` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `iscsiadm` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `losetup` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `lsblk` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `mkfs` (see tools::cmd for the runner).

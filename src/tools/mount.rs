@@ -1,0 +1,1 @@
+//! Typed wrapper for `mount` (see tools::cmd for the runner).

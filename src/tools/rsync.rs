@@ -1,0 +1,1 @@
+//! Typed wrapper for `rsync` (see tools::cmd for the runner).

@@ -1,0 +1,1 @@
+//! Typed wrapper for `sfdisk` (see tools::cmd for the runner).

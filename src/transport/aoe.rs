@@ -1,0 +1,1 @@
+//! AoE: discovery (aoe-discover, aoe-stat, sysfs) and attach.

@@ -1,0 +1,1 @@
+//! iSCSI: sendtargets discovery, login with CHAP, by-path lookup.
