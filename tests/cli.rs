@@ -1,0 +1,85 @@
+//! The command line: help, exit codes, plan commands.
+
+mod common;
+use common::netroot;
+
+#[test]
+fn help_teaches_and_lists_every_command() {
+    let (code, out, _) = netroot(&["--help"], &[]);
+    assert_eq!(code, 0);
+    for w in [
+        "migrate",
+        "plan",
+        "status",
+        "discover",
+        "server",
+        "wizard",
+        "Exit codes",
+        "--dry-run",
+    ] {
+        assert!(out.contains(w), "--help lacks {w}:\n{out}");
+    }
+    let (code, out, _) = netroot(&["migrate", "--help"], &[]);
+    assert_eq!(code, 0);
+    for w in ["--plan", "--dry-run", "--yes", "--format", "--stop-after"] {
+        assert!(out.contains(w), "migrate --help lacks {w}");
+    }
+}
+
+#[test]
+fn invalid_plan_exits_2_naming_fields() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("p.json");
+    std::fs::write(&p, r#"{"version":1,"source":{"type":"live"},"target":{"transport":"aoe","shelf":1,"slot":0},"layout":{"table":"gpt","firmware":"bios","partitions":[{"mount":"/","fs":"ext4","size":"12QB"}]}}"#).unwrap();
+    let (code, _, err) = netroot(&["plan", "validate", p.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("layout.partitions[0].size: \"12QB\" is not a size"),
+        "{err}"
+    );
+    let (code, _, err) = netroot(
+        &["migrate", "--plan", p.to_str().unwrap(), "--dry-run"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn plan_version_is_checked_first() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("p.json");
+    std::fs::write(&p, r#"{"version":7,"whatever":true}"#).unwrap();
+    let (code, _, err) = netroot(&["plan", "validate", p.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("version: 7 is not supported"), "{err}");
+    assert!(
+        !err.contains("whatever"),
+        "only the version is reported: {err}"
+    );
+}
+
+#[test]
+fn schema_is_json() {
+    let (code, out, _) = netroot(&["plan", "schema"], &[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["$defs"].is_object());
+}
+
+#[test]
+fn status_of_an_untouched_target_is_all_pending() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/aoe-mbr.json");
+    let (code, out, err) = netroot(
+        &[
+            "status",
+            "--plan",
+            plan,
+            "--state-dir",
+            d.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("pending").count(), 10, "{out}");
+}

@@ -1,0 +1,149 @@
+//! Shared support for the root-tier integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Root-tier tests need root (loop devices, mount, chroot). They fail, not
+/// skip, without it, unless NETROOT_SKIP_ROOT_TESTS=1 is set on purpose.
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("NETROOT_SKIP_ROOT_TESTS").is_some() {
+        eprintln!("skipping: not root and NETROOT_SKIP_ROOT_TESTS is set");
+        return false;
+    }
+    panic!(
+        "this test needs root (loop devices, mount); run as root or set NETROOT_SKIP_ROOT_TESTS=1"
+    );
+}
+
+/// Move this test process into a private mount namespace so nothing it (or
+/// a netroot child) mounts can leak to the host, and everything is gone
+/// when it exits. Call first in every test that mounts. Tests in one binary
+/// share the process: the namespace is entered once.
+pub fn private_mounts() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("making / private");
+    });
+}
+
+/// The path of the netroot binary built for these tests.
+pub fn netroot_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_netroot"))
+}
+
+/// The cached Debian bookworm root tree (built once by
+/// tests/support/build-rootfs.sh; a few minutes the first time).
+pub fn rootfs() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/build-rootfs.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("running build-rootfs.sh");
+    assert!(
+        out.status.success(),
+        "build-rootfs.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A scratch directory under /var/tmp (not tmpfs: images are large),
+/// removed with --one-file-system after checking nothing is mounted below.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let base = PathBuf::from("/var/tmp/netroot-tests");
+        std::fs::create_dir_all(&base).unwrap();
+        let path = base.join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch { path }
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        detach_loops_below(&self.path);
+        let mounts = Command::new("findmnt")
+            .args(["-rn", "-o", "TARGET"])
+            .output();
+        if let Ok(m) = mounts {
+            let s = String::from_utf8_lossy(&m.stdout);
+            let prefix = self.path.display().to_string();
+            if s.lines().any(|l| l.starts_with(&prefix)) {
+                eprintln!(
+                    "NOT removing {}: something is still mounted below it",
+                    prefix
+                );
+                return;
+            }
+        }
+        let _ = Command::new("rm")
+            .args(["-rf", "--one-file-system"])
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Detach every loop device backed by a file below `dir`.
+pub fn detach_loops_below(dir: &Path) {
+    let Ok(out) = Command::new("losetup")
+        .args(["-l", "-n", "-O", "NAME,BACK-FILE"])
+        .output()
+    else {
+        return;
+    };
+    let prefix = dir.display().to_string();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(dev), Some(back)) = (it.next(), it.next()) {
+            if back.starts_with(&prefix) {
+                let _ = Command::new("losetup").args(["-d", dev]).status();
+            }
+        }
+    }
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Run netroot with args; returns (exit code, stdout, stderr).
+pub fn netroot(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(netroot_bin());
+    c.args(args).stdin(std::process::Stdio::null());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().expect("running netroot");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
