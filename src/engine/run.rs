@@ -52,6 +52,7 @@ pub fn run_steps(
     let result = (|| -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
             let id = step.id();
+            ctx.runner.set_step(id.as_str());
             let description = step.describe(&ctx);
             ctx.emit(Event::StepStart {
                 step: id.to_string(),

@@ -259,6 +259,11 @@ impl Action {
 pub struct Runner {
     dry: bool,
     actions: Arc<Mutex<Vec<Action>>>,
+    /// Test hook: `NETROOT_TEST_KILL_AT=STEP:N` makes the process SIGKILL
+    /// itself right after the N-th change (command, file or effect) of STEP,
+    /// so tests can interrupt a run at an exact point.
+    kill_at: Option<(String, usize)>,
+    step: Arc<Mutex<(String, usize)>>,
 }
 
 impl Runner {
@@ -302,7 +307,9 @@ impl Runner {
             tracing::info!("(dry run) would run: {}", cmd.display());
             return Ok(Output::default());
         }
-        execute(cmd)
+        let r = execute(cmd);
+        self.changed();
+        r
     }
 
     /// Run a command that changes the system, handing each line of its
@@ -359,6 +366,7 @@ impl Runner {
         }
         let status = child.wait()?;
         let stderr = err_thread.join().unwrap_or_default();
+        self.changed();
         finish(cmd, status.code().unwrap_or(-1), all, stderr)
     }
 
@@ -374,7 +382,9 @@ impl Runner {
             return Ok(());
         }
         tracing::info!("writing {}", path.display());
-        write_atomic(path, contents, mode)
+        write_atomic(path, contents, mode)?;
+        self.changed();
+        Ok(())
     }
 
     /// Something netroot does in-process; `f` runs only when not dry.
@@ -392,8 +402,16 @@ impl Runner {
             return Ok(None);
         }
         tracing::info!("{what}");
-        f().map(Some).with_context(|| what.to_string())
+        let r = f().map(Some).with_context(|| what.to_string());
+        self.changed();
+        r
     }
+}
+
+fn kill_hook() -> Option<(String, usize)> {
+    let v = std::env::var("NETROOT_TEST_KILL_AT").ok()?;
+    let (s, n) = v.split_once(':')?;
+    Some((s.to_string(), n.parse().ok()?))
 }
 
 /// Write `contents` to `path` atomically with `mode`.
