@@ -146,7 +146,6 @@ pub fn resolve(plan: &crate::plan::Plan, root: Option<&Path>) -> Result<Profile>
         (_, Some(r)) => detect(r),
         (crate::plan::Source::Live, None) => detect(Path::new("/")),
         (crate::plan::Source::Directory { path }, None) => detect(path),
-        (crate::plan::Source::Debootstrap { .. }, _) => load("debian"),
     }
 }
 

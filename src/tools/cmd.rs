@@ -271,12 +271,32 @@ impl Runner {
         Runner {
             dry: false,
             actions: Arc::default(),
+            kill_at: kill_hook(),
+            step: Arc::default(),
         }
     }
     pub fn dry() -> Self {
         Runner {
             dry: true,
-            actions: Arc::default(),
+            ..Runner::real()
+        }
+    }
+
+    /// Tell the runner which step its changes belong to (for the test hook).
+    pub fn set_step(&self, step: &str) {
+        *self.step.lock().unwrap() = (step.to_string(), 0);
+    }
+
+    /// Called after each change has been made.
+    fn changed(&self) {
+        let Some((kill_step, n)) = &self.kill_at else {
+            return;
+        };
+        let mut g = self.step.lock().unwrap();
+        g.1 += 1;
+        if &g.0 == kill_step && g.1 == *n {
+            tracing::warn!("NETROOT_TEST_KILL_AT reached ({kill_step}:{n}): killing myself");
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
     }
     pub fn is_dry(&self) -> bool {
