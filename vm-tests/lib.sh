@@ -104,6 +104,7 @@ tgt_export() {
   tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$TGT_PORT" >"$dir/tgtd.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/tgtd.pid"
+  TGT_PID=$pid TGT_CTL=$ctl
   defer "tgt_stop $pid $ctl"
   for ((i = 0; i < 100; i++)); do
     tgtadm -C "$ctl" --mode sys --op show >/dev/null 2>&1 && break
