@@ -1,1 +1,2 @@
 //! Changes inside the migrated system: fstab, identity, chroot guard.
+pub mod chroot;
