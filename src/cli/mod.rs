@@ -94,7 +94,46 @@ pub enum Command {
     /// Write the server side for a plan: export, DHCP, TFTP, iPXE.
     Server(Box<ServerArgs>),
     /// Interactive wizard: probe this machine, ask, show the dry run, migrate.
-    Wizard,
+    Wizard(WizardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WizardArgs {
+    /// Directory for plan.json, the log (netroot-wizard.log) and the server
+    /// files (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+impl WizardArgs {
+    fn log_file(&self) -> PathBuf {
+        let out = if self.out.is_absolute() {
+            self.out.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(&self.out)
+        };
+        out.join("netroot-wizard.log")
+    }
+}
+
+fn wizard(args: &WizardArgs, log_file: Option<PathBuf>) -> Result<i32> {
+    crate::ui::wizard::run(crate::ui::wizard::WizardOptions {
+        out: args.out.clone(),
+        log_file,
+    })
+}
+
+/// The wizard runs for `netroot wizard`, and for bare `netroot` on a TTY.
+fn wants_wizard(cli: &Cli) -> Option<WizardArgs> {
+    match &cli.command {
+        Some(Command::Wizard(a)) => Some(WizardArgs { out: a.out.clone() }),
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            Some(WizardArgs {
+                out: PathBuf::from("."),
+            })
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -168,9 +207,12 @@ pub enum PlanCommand {
 pub enum DiscoverCommand {
     /// AoE targets (aoe-discover, aoe-stat, sysfs).
     Aoe {
-        /// Restrict AoE to this interface.
+        /// Restrict AoE to this interface (a name or a MAC).
         #[arg(long)]
         interface: Option<String>,
+        /// Seconds to wait for targets to answer the discover.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+        wait: u64,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -182,6 +224,48 @@ pub enum DiscoverCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+/// `netroot discover aoe|iscsi`: list what answers, as a table or JSON.
+fn discover(what: DiscoverCommand) -> Result<i32> {
+    use crate::transport::{self, HostPaths};
+    let runner = crate::tools::Runner::real();
+    let paths = HostPaths::default();
+    match what {
+        DiscoverCommand::Aoe {
+            interface,
+            wait,
+            format,
+        } => {
+            let devs = transport::aoe::discover(
+                &runner,
+                &paths,
+                interface.as_deref(),
+                std::time::Duration::from_secs(wait),
+            )?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"transport": "aoe", "devices": devs})
+                    )?
+                ),
+                Format::Text => print!("{}", transport::aoe::render_table(&devs)),
+            }
+        }
+        DiscoverCommand::Iscsi { portal, format } => {
+            let l = transport::iscsi::discover(&runner, &paths, &portal)?;
+            match format {
+                Format::Json => {
+                    let mut v = serde_json::to_value(&l)?;
+                    v["transport"] = "iscsi".into();
+                    println!("{}", serde_json::to_string_pretty(&v)?)
+                }
+                Format::Text => print!("{}", transport::iscsi::render_table(&l)),
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// `netroot server`: generate (default) or `apply`.
@@ -471,6 +555,13 @@ pub fn main() -> i32 {
             };
         }
     };
+    let mut cli = cli;
+    // The wizard always logs to a file (in its --out directory by default).
+    if cli.log_file.is_none() {
+        if let Some(w) = wants_wizard(&cli) {
+            cli.log_file = Some(w.log_file());
+        }
+    }
     let _guard = logging::init(cli.verbose, cli.quiet, cli.log_file.as_deref());
     match dispatch(cli) {
         Ok(code) => code,
@@ -503,7 +594,12 @@ fn progress_sink(dry: bool, format: Format) -> Arc<dyn ProgressSink> {
 fn dispatch(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            return crate::ui::wizard::run();
+            return wizard(
+                &WizardArgs {
+                    out: PathBuf::from("."),
+                },
+                cli.log_file.clone(),
+            );
         }
         use clap::CommandFactory;
         let _ = Cli::command().print_help();
@@ -573,11 +669,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Discover { .. } => {
-            eprintln!("netroot discover: not implemented yet");
-            Ok(EXIT_NOT_IMPLEMENTED)
-        }
+        Command::Discover { what } => discover(what),
         Command::Server(a) => run_server(*a),
-        Command::Wizard => crate::ui::wizard::run(),
+        Command::Wizard(a) => wizard(&a, cli.log_file.clone()),
     }
 }
