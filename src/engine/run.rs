@@ -6,7 +6,28 @@ use super::{Ctx, Probe, RunOptions, Step, StepId, StepKind};
 use crate::plan::Plan;
 use crate::ui::progress::{Event, ProgressSink};
 use anyhow::{Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// Set (e.g. by a SIGINT handler) to stop a run at the next safe point:
+/// before the next step starts.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Ask the running plan to stop before its next step (async-signal-safe).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop was requested.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// The run stopped at a safe point because a stop was requested; running
+/// the same plan again resumes it.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: stopped before step {0}")]
+pub struct Interrupted(pub StepId);
 
 /// A refusal: the run stopped on purpose, before changing anything, for
 /// safety (exit code 3).
@@ -52,6 +73,9 @@ pub fn run_steps(
     let result = (|| -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
             let id = step.id();
+            if !dry && stop_requested() {
+                return Err(Interrupted(id).into());
+            }
             ctx.runner.set_step(id.as_str());
             let description = step.describe(&ctx);
             ctx.emit(Event::StepStart {

@@ -228,12 +228,8 @@ impl Step for Bootloader {
             &profile.packages_for(ctx.plan.target.transport_name()),
         )?;
         chroot.check_interrupted()?;
-        ctx.runner.write_file_redacted(
-            &w.defaults_path,
-            w.defaults.as_bytes(),
-            0o644,
-            &w.secrets,
-        )?;
+        ctx.runner
+            .write_secret_file(&w.defaults_path, w.defaults.as_bytes(), 0o644, &w.secrets)?;
         let grub_dir = root.join(profile.grub.grub_dir.trim_start_matches('/'));
         if !grub_dir.is_dir() {
             let g = grub_dir.clone();

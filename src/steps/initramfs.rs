@@ -338,7 +338,7 @@ impl Step for Initramfs {
             let p = root.join(f.path.trim_start_matches('/'));
             if f.secret {
                 ctx.runner
-                    .write_file_redacted(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
+                    .write_secret_file(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
             } else {
                 ctx.runner.write_file(&p, f.contents.as_bytes(), f.mode)?;
             }

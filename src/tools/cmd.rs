@@ -407,9 +407,9 @@ impl Runner {
         Ok(())
     }
 
-    /// Like [`Runner::write_file`], but the recorded contents have each of
-    /// `secrets` replaced by `***` (CHAP passwords in initramfs config).
-    pub fn write_file_redacted(
+    /// Like [`Runner::write_file`] for a file holding secrets: the recorded
+    /// contents (dry-run output, reports) show each secret as `***`.
+    pub fn write_secret_file(
         &self,
         path: &Path,
         contents: &[u8],
@@ -428,7 +428,10 @@ impl Runner {
         if self.dry {
             return Ok(());
         }
-        tracing::info!("writing {}", path.display());
+        tracing::info!(
+            "writing {} (mode {mode:04o}, holds a secret)",
+            path.display()
+        );
         write_atomic(path, contents, mode)?;
         self.changed();
         Ok(())

@@ -1,4 +1,5 @@
 //! What people see: progress rendering and the interactive wizard.
 
+pub mod probe;
 pub mod progress;
 pub mod wizard;

@@ -1,0 +1,388 @@
+//! The questions, with dialoguer. Every question has a default; pressing
+//! Enter through all of them gives [`Answers::defaults`] (plus whatever
+//! discovery found).
+
+use super::*;
+use crate::plan::parse_size;
+use crate::plan::validate::{is_valid_hostname, is_valid_iqn, parse_portal};
+use crate::tools::{Cmd, Runner};
+use crate::ui::probe::{self, Facts};
+use anyhow::{Context, Result};
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input, Password, Select};
+
+fn theme() -> ColorfulTheme {
+    ColorfulTheme::default()
+}
+
+fn select(prompt: &str, items: &[String], default: usize) -> Result<usize> {
+    Select::with_theme(&theme())
+        .with_prompt(prompt)
+        .items(items)
+        .default(default)
+        .interact()
+        .with_context(|| format!("reading the answer to {prompt:?}"))
+}
+
+fn input<F>(prompt: &str, default: Option<String>, check: F) -> Result<String>
+where
+    F: Fn(&str) -> Result<(), String>,
+{
+    let t = theme();
+    let mut i = Input::<String>::with_theme(&t).with_prompt(prompt);
+    if let Some(d) = default {
+        i = i.default(d);
+    }
+    let s = i
+        .validate_with(|s: &String| check(s.trim()))
+        .interact_text()
+        .with_context(|| format!("reading the answer to {prompt:?}"))?;
+    Ok(s.trim().to_string())
+}
+
+fn check_root_tree(s: &str) -> Result<(), String> {
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(format!("{s} is not an absolute path"));
+    }
+    if p == Path::new("/") {
+        return Err("/ is the running system: choose the live copy instead".into());
+    }
+    if !p.is_dir() {
+        return Err(format!("{s} is not a directory"));
+    }
+    if !p.join("etc").is_dir() {
+        return Err(format!("{s} has no etc/: not a root tree"));
+    }
+    Ok(())
+}
+
+fn check_image_path(s: &str) -> Result<(), String> {
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(format!("{s} is not an absolute path"));
+    }
+    if p.exists() && !p.is_file() {
+        return Err(format!("{s} exists and is not a regular file"));
+    }
+    match p.parent() {
+        Some(d) if d.is_dir() => Ok(()),
+        _ => Err(format!("the directory of {s} does not exist")),
+    }
+}
+
+fn check_size(s: &str) -> Result<(), String> {
+    match parse_size(s)? {
+        crate::plan::Size::Bytes(b) if b >= 64 * MIB => Ok(()),
+        _ => Err(format!("{s:?}: give a size of at least 64M, e.g. 8G")),
+    }
+}
+
+fn check_iqn(s: &str) -> Result<(), String> {
+    if is_valid_iqn(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an iSCSI name (iqn.YYYY-MM.reversed.domain:name, lower case)"
+        ))
+    }
+}
+
+fn check_lun(s: &str) -> Result<(), String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= 16383 => Ok(()),
+        _ => Err(format!("{s:?} is not a LUN (0..=16383)")),
+    }
+}
+
+/// Ask every question; `aoe` is what AoE discovery found, `out` where a
+/// CHAP secret is saved.
+pub fn ask(
+    facts: &Facts,
+    defaults: &Answers,
+    aoe: &[(u16, u8, u64)],
+    runner: &Runner,
+    out: &Path,
+) -> Result<Answers> {
+    let mut a = defaults.clone();
+
+    // What to copy.
+    let src = select(
+        "What should be copied?",
+        &[
+            "this running system (a live copy of / and its local filesystems)".into(),
+            "a root tree in a directory (an offline system)".into(),
+        ],
+        0,
+    )?;
+    let mut used = facts.used_bytes();
+    if src == 1 {
+        let dir = input("Root tree directory", None, check_root_tree)?;
+        let dir = PathBuf::from(dir);
+        if let Some(b) = probe::tree_bytes(runner, &dir) {
+            println!("  {} uses {}", dir.display(), human(b));
+            used = b;
+        }
+        // The tree's own hostname is the better default.
+        if let Ok(h) = std::fs::read_to_string(dir.join("etc/hostname")) {
+            let h = h.trim();
+            if is_valid_hostname(h) {
+                a.hostname = Some(h.to_string());
+            }
+        }
+        a.source = SourceAnswer::Directory(dir);
+    }
+
+    // Where it goes.
+    let host = a.hostname.clone().unwrap_or_else(|| "client".into());
+    let kinds = [
+        "an iSCSI target (scan a portal)".to_string(),
+        format!(
+            "an AoE target ({})",
+            match aoe.len() {
+                0 => "none seen here yet".to_string(),
+                n => format!("{n} seen"),
+            }
+        ),
+        "an image file on this machine (export it later)".to_string(),
+    ];
+    let kind = select(
+        "Where should it go?",
+        &kinds,
+        if aoe.is_empty() { 2 } else { 1 },
+    )?;
+    match kind {
+        0 => {
+            a.image = None;
+            a.transport = ask_iscsi(runner, &host, out)?;
+        }
+        1 => {
+            a.image = None;
+            a.transport = ask_aoe(facts, aoe)?;
+        }
+        _ => {
+            let path = input(
+                "Image file",
+                defaults
+                    .image
+                    .as_ref()
+                    .map(|i| i.path.display().to_string()),
+                check_image_path,
+            )?;
+            let size = input("Image size", Some(default_image_size(used)), check_size)?;
+            a.image = Some(ImageAnswer {
+                path: PathBuf::from(path),
+                size,
+            });
+            let how = select(
+                "How will the server export it?",
+                &["iSCSI (tgt or LIO)".to_string(), "AoE (vblade)".to_string()],
+                0,
+            )?;
+            a.transport = if how == 0 {
+                let iqn = input("IQN to export it as", Some(default_iqn(&host)), check_iqn)?;
+                let portal = input(
+                    "Portal the server will listen on (ADDR[:PORT])",
+                    Some(DEFAULT_PORTAL.into()),
+                    |s| parse_portal(s).map(|_| ()),
+                )?;
+                TransportAnswer::Iscsi {
+                    portal,
+                    iqn,
+                    lun: 1,
+                    chap: None,
+                }
+            } else {
+                let id = input("AoE address to export it as", Some("e0.1".into()), |s| {
+                    parse_aoe_id(s).map(|_| ())
+                })?;
+                let (shelf, slot) = parse_aoe_id(&id).map_err(anyhow::Error::msg)?;
+                TransportAnswer::Aoe {
+                    shelf,
+                    slot,
+                    interface: None,
+                }
+            };
+        }
+    }
+
+    // Layout.
+    let fw = facts.firmware();
+    let items: Vec<String> = LayoutChoice::ALL
+        .iter()
+        .map(|l| {
+            let here = if *l == LayoutChoice::for_firmware(fw) {
+                format!(
+                    "  (this machine booted with {})",
+                    if fw.uefi() { "UEFI" } else { "BIOS" }
+                )
+            } else {
+                String::new()
+            };
+            format!("{}{here}", l.describe())
+        })
+        .collect();
+    let def = LayoutChoice::ALL
+        .iter()
+        .position(|l| *l == defaults.layout)
+        .unwrap_or(0);
+    a.layout = LayoutChoice::ALL[select("Partition layout", &items, def)?];
+
+    // Filesystem.
+    let items: Vec<String> = ROOT_FILESYSTEMS
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    let def = ROOT_FILESYSTEMS
+        .iter()
+        .position(|f| *f == defaults.fs)
+        .unwrap_or(0);
+    a.fs = ROOT_FILESYSTEMS[select("Root filesystem", &items, def)?];
+
+    // Hostname.
+    let h = input("Hostname of the migrated system", Some(host.clone()), |s| {
+        if is_valid_hostname(s) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a hostname"))
+        }
+    })?;
+    a.hostname = Some(h);
+
+    // Boot interface.
+    let nics = facts.boot_nics();
+    let mut items: Vec<String> = nics
+        .iter()
+        .map(|n| {
+            format!(
+                "{:<12} {}  link {:<7} {}",
+                n.name,
+                n.mac,
+                n.operstate,
+                n.driver.as_deref().unwrap_or("(virtual)")
+            )
+        })
+        .collect();
+    items.push("the first interface with a link (decided at boot)".into());
+    let i = select(
+        "Boot interface (the NIC the firmware PXE-boots from)",
+        &items,
+        0,
+    )?;
+    a.boot_nic = nics.get(i).map(|n| BootNic {
+        name: n.name.clone(),
+        mac: n.mac.clone(),
+    });
+    Ok(a)
+}
+
+fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer> {
+    let portal = input("iSCSI portal (ADDR[:PORT])", None, |s| {
+        parse_portal(s).map(|_| ())
+    })?;
+    println!("  scanning {portal} (sendtargets discovery)...");
+    let found = match runner.query(&Cmd::new("iscsiadm").args([
+        "-m",
+        "discovery",
+        "-t",
+        "st",
+        "-p",
+        portal.as_str(),
+    ])) {
+        Ok(o) => parse_sendtargets(&o.stdout),
+        Err(e) => {
+            println!("  the scan failed: {e:#}");
+            Vec::new()
+        }
+    };
+    let iqn = if found.is_empty() {
+        println!("  no targets found; type the IQN");
+        input("Target IQN", Some(default_iqn(host)), check_iqn)?
+    } else {
+        let mut items: Vec<String> = found.iter().map(|(p, i)| format!("{i}  ({p})")).collect();
+        items.push("another IQN (type it)".into());
+        let i = select("Target", &items, 0)?;
+        match found.get(i) {
+            Some((_, iqn)) => iqn.clone(),
+            None => input("Target IQN", None, check_iqn)?,
+        }
+    };
+    let lun: u32 = input("LUN (tgt: 1, LIO: 0)", Some("1".into()), check_lun)?
+        .parse()
+        .unwrap_or(1);
+    let chap = if Confirm::with_theme(&theme())
+        .with_prompt("Does the target require CHAP?")
+        .default(false)
+        .interact()?
+    {
+        let username = input("CHAP user name", None, |s| {
+            if s.is_empty() {
+                Err("give a user name".into())
+            } else {
+                Ok(())
+            }
+        })?;
+        let secret = Password::with_theme(&theme())
+            .with_prompt("CHAP secret (12 to 16 characters)")
+            .validate_with(|s: &String| {
+                if (12..=16).contains(&s.len()) {
+                    Ok(())
+                } else {
+                    Err("a CHAP secret has 12 to 16 characters".to_string())
+                }
+            })
+            .interact()?;
+        // The plan names a file, never the secret itself.
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let secret_file = out.join("chap-secret");
+        crate::tools::cmd::write_atomic(&secret_file, secret.as_bytes(), 0o600)
+            .with_context(|| format!("saving the CHAP secret to {}", secret_file.display()))?;
+        println!(
+            "  the secret is saved in {} (mode 0600)",
+            secret_file.display()
+        );
+        Some(ChapAnswer {
+            username,
+            secret_file,
+        })
+    } else {
+        None
+    };
+    Ok(TransportAnswer::Iscsi {
+        portal,
+        iqn,
+        lun,
+        chap,
+    })
+}
+
+fn ask_aoe(facts: &Facts, aoe: &[(u16, u8, u64)]) -> Result<TransportAnswer> {
+    let mut items: Vec<String> = aoe
+        .iter()
+        .map(|(s, l, b)| format!("e{s}.{l}  {}", human(*b)))
+        .collect();
+    items.push("another (type eSHELF.SLOT)".into());
+    let i = if aoe.is_empty() {
+        items.len() - 1
+    } else {
+        select("AoE target", &items, 0)?
+    };
+    let (shelf, slot) = match aoe.get(i) {
+        Some((s, l, _)) => (*s, *l),
+        None => {
+            let id = input("AoE address (eSHELF.SLOT)", None, |s| {
+                parse_aoe_id(s).map(|_| ())
+            })?;
+            parse_aoe_id(&id).map_err(anyhow::Error::msg)?
+        }
+    };
+    let nics = facts.boot_nics();
+    let mut items = vec!["all interfaces".to_string()];
+    items.extend(nics.iter().map(|n| format!("{} ({})", n.name, n.mac)));
+    let i = select("Interface AoE runs on", &items, 0)?;
+    Ok(TransportAnswer::Aoe {
+        shelf,
+        slot,
+        interface: i.checked_sub(1).map(|k| nics[k].name.clone()),
+    })
+}

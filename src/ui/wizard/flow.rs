@@ -1,0 +1,281 @@
+//! The wizard from start to end: probe, ask, dry run, confirm, save, run.
+
+use super::*;
+use crate::cli::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
+use crate::engine::{self, run::Refused, RunOptions};
+use crate::plan::validate_plan;
+use crate::tools::Runner;
+use crate::ui::probe;
+use crate::ui::progress::{Bars, NullSink};
+use anyhow::{Context, Result};
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+/// Exit code when Ctrl-C stopped the run (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// The message for a wizard started without a terminal.
+pub const NEEDS_TERMINAL: &str = "netroot wizard needs a terminal; for unattended use write a plan and run `netroot migrate --plan FILE`";
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    engine::run::request_stop();
+}
+
+/// Ctrl-C asks the engine to stop before the next step; the running child
+/// (rsync, mkfs…) gets the same SIGINT from the terminal and stops, so the
+/// step fails and the run ends there. A second Ctrl-C kills netroot.
+fn install_sigint() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_sigint),
+        SaFlags::SA_RESTART | SaFlags::SA_RESETHAND,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is
+    // async-signal-safe.
+    unsafe { sigaction(Signal::SIGINT, &act) }.context("installing the Ctrl-C handler")?;
+    Ok(())
+}
+
+/// Run the wizard; returns the exit code.
+pub fn run(opts: WizardOptions) -> Result<i32> {
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        eprintln!("{NEEDS_TERMINAL}");
+        return Ok(EXIT_INVALID);
+    }
+    let out = absolute(&opts.out)?;
+    println!("netroot wizard: move this system onto a network disk\n");
+    let runner = Runner::real();
+    let facts = probe::gather(Path::new("/"), &runner);
+    let aoe = aoe_targets_at(Path::new("/"));
+    print!("{}", facts_text(&facts, &aoe));
+    println!();
+
+    let defaults = Answers::defaults(&facts, &out);
+    let answers = ask::ask(&facts, &defaults, &aoe, &runner, &out)?;
+    let plan = build_plan(&answers);
+    if let Err(e) = validate_plan(&plan) {
+        eprint!("netroot: the answers give an invalid plan (a bug in the wizard):\n{e}");
+        return Ok(EXIT_INVALID);
+    }
+
+    println!("\nThe dry run: what netroot will do (nothing is changed yet)\n");
+    let dry = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    match engine::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
+        Ok(r) => print!("{}", r.to_text()),
+        Err(e) => {
+            eprintln!("netroot: the dry run failed: {e:#}");
+            println!("Nothing was written. Fix the cause and start the wizard again.");
+            return Ok(EXIT_FAILED);
+        }
+    }
+
+    let id = confirm_identity(&plan);
+    println!(
+        "\nThis erases the target {} and writes the system onto it.",
+        engine::run::describe_target(&plan)
+    );
+    let typed: String = dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
+        .with_prompt(format!("Type {id} to go on (anything else aborts)"))
+        .allow_empty(true)
+        .interact_text()
+        .context("reading the confirmation")?;
+    if !identity_confirmed(&plan, &typed) {
+        println!("Aborted: {typed:?} is not {id:?}. Nothing was written.");
+        return Ok(EXIT_REFUSED);
+    }
+
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let plan_path = out.join("plan.json");
+    let text = serde_json::to_string_pretty(&plan)? + "\n";
+    crate::tools::cmd::write_atomic(&plan_path, text.as_bytes(), 0o644)
+        .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
+    println!("Plan saved: {}", plan_path.display());
+    let server_dir = write_server_files(&plan, &out);
+    if let Some(l) = &opts.log_file {
+        println!("Log: {}", l.display());
+    }
+    let resume = format!("netroot migrate --plan {} --yes", plan_path.display());
+
+    println!("\nMigrating (Ctrl-C stops at a safe point)\n");
+    install_sigint()?;
+    let bars = Arc::new(Bars::new());
+    let run = RunOptions {
+        yes: true,
+        log_file: opts.log_file.clone(),
+        ..RunOptions::default()
+    };
+    let result = engine::run_plan(plan.clone(), run, bars.clone());
+    let step = bars.current_step();
+    bars.finish();
+    match result {
+        Ok(report) => {
+            println!("\nThe migration is complete.");
+            for s in &report.steps {
+                println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
+            }
+            for n in &report.notes {
+                println!("  note: {n}");
+            }
+            println!("\n{}", next_steps(&plan, &plan_path, server_dir.as_deref()));
+            Ok(EXIT_OK)
+        }
+        Err(e) if engine::run::stop_requested() => {
+            tracing::info!("stopped by Ctrl-C: {e:#}");
+            println!(
+                "\ninterrupted at a safe point{}; resume with: {resume}",
+                step.map(|s| format!(" (during step {s})"))
+                    .unwrap_or_default()
+            );
+            Ok(EXIT_INTERRUPTED)
+        }
+        Err(e) => {
+            eprintln!("\nnetroot: error: {e:#}");
+            println!("Fix the cause, then resume with: {resume}");
+            Ok(if e.downcast_ref::<Refused>().is_some() {
+                EXIT_REFUSED
+            } else {
+                EXIT_FAILED
+            })
+        }
+    }
+}
+
+/// Write the server files next to the plan, when netroot has a server
+/// generator; returns their directory.
+fn write_server_files(_plan: &Plan, _out: &Path) -> Option<PathBuf> {
+    None
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()
+            .context("finding the current directory")?
+            .join(p))
+    }
+}
+
+/// What the probe found, for the first screen.
+pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("This machine\n");
+    let _ = writeln!(s, "  system    {}, kernel {}", f.os.pretty, f.kernel);
+    let _ = writeln!(
+        s,
+        "  hostname  {}",
+        if f.hostname.is_empty() {
+            "(none)"
+        } else {
+            &f.hostname
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  firmware  {}",
+        match f.firmware() {
+            crate::plan::Firmware::Uefi => "UEFI",
+            _ => "BIOS",
+        }
+    );
+    let mut first = true;
+    for m in f.mounts.iter().filter(|m| m.source.starts_with("/dev/")) {
+        let _ = writeln!(
+            s,
+            "  {}  {:<12} {:<22} {:<6} {}",
+            if first { "mounts  " } else { "        " },
+            m.target,
+            m.source,
+            m.fstype,
+            match (m.used, m.size) {
+                (Some(u), Some(t)) => format!("{} used of {}", human(u), human(t)),
+                _ => String::new(),
+            }
+        );
+        first = false;
+    }
+    for (i, n) in f.nics.iter().filter(|n| n.name != "lo").enumerate() {
+        let _ = writeln!(
+            s,
+            "  {}  {:<12} {:<17}  link {:<7} {}",
+            if i == 0 { "NICs    " } else { "        " },
+            n.name,
+            n.mac,
+            n.operstate,
+            n.driver.as_deref().unwrap_or("(virtual)")
+        );
+    }
+    for (i, d) in f.disks.iter().filter(|d| d.size > 0).enumerate() {
+        let _ = writeln!(
+            s,
+            "  {}  {:<12} {:>10}  {}{}",
+            if i == 0 { "disks   " } else { "        " },
+            d.path,
+            human(d.size),
+            d.model.as_deref().unwrap_or(""),
+            d.tran
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        );
+    }
+    if aoe.is_empty() {
+        let _ = writeln!(
+            s,
+            "  AoE       no AoE targets seen (none exported, or the aoe module is not loaded)"
+        );
+    } else {
+        for (s_, l, b) in aoe {
+            let _ = writeln!(s, "  AoE       e{s_}.{l} {}", human(*b));
+        }
+    }
+    for p in &f.problems {
+        let _ = writeln!(s, "  (could not probe: {p})");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::probe::{Facts, MountFact, Nic};
+
+    #[test]
+    fn the_first_screen_lists_what_was_probed() {
+        let f = Facts {
+            os: probe::parse_os_release("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            kernel: "6.1.0-50-amd64".into(),
+            hostname: "client1".into(),
+            mounts: vec![MountFact {
+                target: "/".into(),
+                source: "/dev/sda2".into(),
+                fstype: "ext4".into(),
+                size: Some(8 << 30),
+                used: Some(3 << 30),
+            }],
+            nics: vec![Nic {
+                name: "ens3".into(),
+                mac: "52:54:00:12:34:56".into(),
+                operstate: "up".into(),
+                driver: Some("virtio_net".into()),
+            }],
+            ..Facts::default()
+        };
+        let s = facts_text(&f, &[(11, 0, 4 << 30)]);
+        for want in [
+            "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-50-amd64",
+            "BIOS",
+            "/dev/sda2",
+            "3G used of 8G",
+            "52:54:00:12:34:56",
+            "virtio_net",
+            "e11.0",
+        ] {
+            assert!(s.contains(want), "{want:?} missing in:\n{s}");
+        }
+    }
+}

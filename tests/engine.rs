@@ -1,0 +1,231 @@
+//! The step engine with steps of our own: probe/apply/journal, resume,
+//! dry-run, the --yes rule and the changed-plan rule.
+
+use anyhow::Result;
+use netroot::engine::run::{run_steps, Refused};
+use netroot::engine::{Ctx, Probe, RunOptions, Step, StepId, StepKind, StepStatus};
+use netroot::plan::{parse_plan, Plan};
+use netroot::tools::Cmd;
+use netroot::ui::progress::{Collect, Event, NullSink};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn plan(size: &str) -> Plan {
+    parse_plan(&format!(
+        r#"{{"version":1,"source":{{"type":"live"}},
+           "target":{{"transport":"aoe","shelf":3,"slot":1}},
+           "layout":{{"table":"gpt","firmware":"bios",
+                      "partitions":[{{"mount":"/","fs":"ext4","size":"{size}"}}]}}}}"#
+    ))
+    .unwrap()
+}
+
+/// A step that creates a file; done when the file exists.
+struct FileStep {
+    id: StepId,
+    kind: StepKind,
+    path: PathBuf,
+    applied: Arc<AtomicUsize>,
+}
+
+impl Step for FileStep {
+    fn id(&self) -> StepId {
+        self.id
+    }
+    fn kind(&self) -> StepKind {
+        self.kind
+    }
+    fn describe(&self, _ctx: &Ctx) -> String {
+        format!("create {}", self.path.display())
+    }
+    fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
+        Ok(if self.path.exists() {
+            Probe::Done("file exists".into())
+        } else {
+            Probe::Todo("file missing".into())
+        })
+    }
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        ctx.runner.run(&Cmd::new("true"))?;
+        ctx.runner.write_file(&self.path, b"done\n", 0o644)
+    }
+}
+
+fn steps(dir: &Path, applied: &Arc<AtomicUsize>) -> Vec<Box<dyn Step>> {
+    vec![
+        Box::new(FileStep {
+            id: StepId::Partition,
+            kind: StepKind::Destructive,
+            path: dir.join("a"),
+            applied: applied.clone(),
+        }),
+        Box::new(FileStep {
+            id: StepId::Copy,
+            kind: StepKind::Change,
+            path: dir.join("b"),
+            applied: applied.clone(),
+        }),
+        Box::new(FileStep {
+            id: StepId::Fstab,
+            kind: StepKind::Change,
+            path: dir.join("c"),
+            applied: applied.clone(),
+        }),
+    ]
+}
+
+fn opts(state: &Path) -> RunOptions {
+    RunOptions {
+        state_dir: state.to_path_buf(),
+        yes: true,
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn runs_then_rerun_only_probes() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    let r = run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        Arc::new(NullSink),
+        &s,
+    )
+    .unwrap();
+    assert!(r.steps.iter().all(|s| s.status == StepStatus::Ran));
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+    let r = run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        Arc::new(NullSink),
+        &s,
+    )
+    .unwrap();
+    assert!(
+        r.steps.iter().all(|s| s.status == StepStatus::Done),
+        "{r:?}"
+    );
+    assert!(r.steps.iter().all(|s| s.actions.is_empty()));
+    assert_eq!(
+        n.load(Ordering::SeqCst),
+        3,
+        "a finished plan applies nothing"
+    );
+}
+
+#[test]
+fn resumes_where_it_stopped_and_trusts_the_disk_over_the_journal() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    let mut o = opts(&d.path().join("state"));
+    o.stop_after = Some(StepId::Copy);
+    let r = run_steps(plan("rest"), o, Arc::new(NullSink), &s).unwrap();
+    assert_eq!(r.steps[2].status, StepStatus::NotReached);
+    assert!(!d.path().join("c").exists());
+    // The disk lost step a's work although the journal says it finished.
+    std::fs::remove_file(d.path().join("a")).unwrap();
+    let r = run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        Arc::new(NullSink),
+        &s,
+    )
+    .unwrap();
+    let st: Vec<_> = r.steps.iter().map(|s| s.status).collect();
+    assert_eq!(st, vec![StepStatus::Ran, StepStatus::Done, StepStatus::Ran]);
+}
+
+#[test]
+fn dry_run_writes_nothing_and_reports_everything() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    let mut o = opts(&d.path().join("state"));
+    o.dry_run = true;
+    o.yes = false;
+    let r = run_steps(plan("rest"), o, Arc::new(NullSink), &s).unwrap();
+    assert!(r.steps.iter().all(|s| s.status == StepStatus::WouldRun));
+    assert!(!d.path().join("a").exists());
+    assert!(
+        !d.path().join("state").exists(),
+        "a dry run writes no journal"
+    );
+    assert_eq!(r.files_written().len(), 3);
+    let text = r.to_text();
+    assert!(text.contains("DRY RUN"), "{text}");
+    assert!(text.contains("DESTRUCTIVE"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["steps"][0]["actions"][1]["kind"], "write_file");
+    assert_eq!(json["steps"][0]["actions"][1]["contents"], "done\n");
+}
+
+#[test]
+fn destructive_steps_need_yes() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    let mut o = opts(&d.path().join("state"));
+    o.yes = false;
+    let e = run_steps(plan("rest"), o, Arc::new(NullSink), &s).unwrap_err();
+    assert!(e.downcast_ref::<Refused>().is_some(), "{e:#}");
+    assert!(e.to_string().contains("--yes"), "{e:#}");
+    assert_eq!(n.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_different_plan_for_the_same_target_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        Arc::new(NullSink),
+        &s,
+    )
+    .unwrap();
+    let e = run_steps(
+        plan("2G"),
+        opts(&d.path().join("state")),
+        Arc::new(NullSink),
+        &s,
+    )
+    .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("layout.partitions[0].size"), "{msg}");
+    assert_eq!(
+        n.load(Ordering::SeqCst),
+        3,
+        "nothing ran for the second plan"
+    );
+}
+
+#[test]
+fn progress_events_frame_each_step() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let s = steps(d.path(), &n);
+    let sink = Arc::new(Collect::default());
+    run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        sink.clone(),
+        &s,
+    )
+    .unwrap();
+    let ev = sink.0.lock().unwrap();
+    let starts = ev
+        .iter()
+        .filter(|e| matches!(e, Event::StepStart { .. }))
+        .count();
+    let ends = ev
+        .iter()
+        .filter(|e| matches!(e, Event::StepEnd { .. }))
+        .count();
+    assert_eq!((starts, ends), (3, 3));
+}
