@@ -16,7 +16,7 @@ fn write_plan(s: &Scratch, img: &Path, layout: serde_json::Value) -> PathBuf {
         "version": 1,
         "source": {"type": "directory", "path": src},
         "target": {"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:dry",
-                   "device": img, "size": "256M"},
+                   "device": img, "size": "512M"},
         "layout": layout,
     });
     let p = s.join("plan.json");
@@ -68,7 +68,7 @@ fn dry_run_on_an_existing_image_changes_nothing_and_lists_destructive_actions() 
     let s = Scratch::new("dry-existing");
     let img = s.join("disk.img");
     let f = std::fs::File::create(&img).unwrap();
-    f.set_len(256 << 20).unwrap();
+    f.set_len(512 << 20).unwrap();
     drop(f);
     let plan = write_plan(&s, &img, layout());
     let sha = sha256_file(&img);
