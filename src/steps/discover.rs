@@ -55,7 +55,20 @@ impl Step for Discover {
                 .with_context(|| format!("reading the partitions of {}", disk.node.display()))?;
         }
         let seed = ctx.plan.layout_seed();
-        let layout = resolve_layout(&ctx.plan.layout, disk.size, &seed).map_err(|e| {
+        // A dry run of a network disk that is not attached does not know its
+        // size: place the layout on a nominal disk just large enough, and say so.
+        let size_for_layout = if !disk.attached && disk.size == 0 {
+            let nominal = crate::plan::layout::minimum_disk_size(&ctx.plan.layout)
+                .max(crate::plan::size::GIB * 8);
+            ctx.notes.push(format!(
+                "the target's size is unknown until it is attached: the layout is shown on a nominal {} disk; \"rest\" takes whatever the real disk has",
+                human(nominal)
+            ));
+            nominal
+        } else {
+            disk.size
+        };
+        let layout = resolve_layout(&ctx.plan.layout, size_for_layout, &seed).map_err(|e| {
             Refused(format!(
                 "{e}; use a bigger target or smaller partitions in layout.partitions"
             ))
@@ -109,6 +122,14 @@ fn local_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
 }
 
 fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
+    if probe::sysfs_dir(dev)?.join("partition").exists() {
+        return Err(Refused(format!(
+            "target.device {} is a partition; name the whole disk (netroot writes its own \
+             partition table)",
+            dev.display()
+        ))
+        .into());
+    }
     let size = probe::block_size(dev)?;
     let info = lsblk::device(&ctx.runner, dev).ok();
     let nonempty = |s: Option<String>| s.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
@@ -187,13 +208,13 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
             n
         }
         None => {
-            let cmd = losetup::attach_cmd(image, dry);
-            // A dry run attaches read-only: no byte of the image changes.
-            let out = if dry {
-                ctx.runner.query(&cmd)?
-            } else {
-                ctx.runner.run(&cmd)?
-            };
+            // A dry run records the attach the real run does, and really
+            // attaches read-only (no byte of the image changes) so that the
+            // probes read the image's real table.
+            let mut out = ctx.runner.run(&losetup::attach_cmd(image, false))?;
+            if dry {
+                out = ctx.runner.query(&losetup::attach_cmd(image, true))?;
+            }
             let node = losetup::parse_show(&out.stdout)
                 .with_context(|| format!("attaching {}", image.display()))?;
             let runner = ctx.runner.clone();
