@@ -125,11 +125,10 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         }
         Err(e) if engine::run::stop_requested() => {
             tracing::info!("stopped by Ctrl-C: {e:#}");
-            println!(
-                "\ninterrupted at a safe point{}; resume with: {resume}",
-                step.map(|s| format!(" (during step {s})"))
-                    .unwrap_or_default()
-            );
+            println!("\ninterrupted at a safe point; resume with: {resume}");
+            if let Some(step) = step {
+                println!("(stopped during step {step}; the steps before it are finished and kept)");
+            }
             Ok(EXIT_INTERRUPTED)
         }
         Err(e) => {
