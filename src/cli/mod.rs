@@ -207,9 +207,12 @@ pub enum PlanCommand {
 pub enum DiscoverCommand {
     /// AoE targets (aoe-discover, aoe-stat, sysfs).
     Aoe {
-        /// Restrict AoE to this interface.
+        /// Restrict AoE to this interface (a name or a MAC).
         #[arg(long)]
         interface: Option<String>,
+        /// Seconds to wait for targets to answer the discover.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+        wait: u64,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -221,6 +224,48 @@ pub enum DiscoverCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+/// `netroot discover aoe|iscsi`: list what answers, as a table or JSON.
+fn discover(what: DiscoverCommand) -> Result<i32> {
+    use crate::transport::{self, HostPaths};
+    let runner = crate::tools::Runner::real();
+    let paths = HostPaths::default();
+    match what {
+        DiscoverCommand::Aoe {
+            interface,
+            wait,
+            format,
+        } => {
+            let devs = transport::aoe::discover(
+                &runner,
+                &paths,
+                interface.as_deref(),
+                std::time::Duration::from_secs(wait),
+            )?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"transport": "aoe", "devices": devs})
+                    )?
+                ),
+                Format::Text => print!("{}", transport::aoe::render_table(&devs)),
+            }
+        }
+        DiscoverCommand::Iscsi { portal, format } => {
+            let l = transport::iscsi::discover(&runner, &paths, &portal)?;
+            match format {
+                Format::Json => {
+                    let mut v = serde_json::to_value(&l)?;
+                    v["transport"] = "iscsi".into();
+                    println!("{}", serde_json::to_string_pretty(&v)?)
+                }
+                Format::Text => print!("{}", transport::iscsi::render_table(&l)),
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 #[derive(Debug, Args)]
@@ -363,10 +408,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Discover { .. } => {
-            eprintln!("netroot discover: not implemented yet");
-            Ok(EXIT_NOT_IMPLEMENTED)
-        }
+        Command::Discover { what } => discover(what),
         Command::Server(_) => {
             eprintln!("netroot server: not implemented yet");
             Ok(EXIT_NOT_IMPLEMENTED)

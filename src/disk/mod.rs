@@ -1,5 +1,10 @@
 //! Block devices: the target disk, partition nodes, probing, tables.
 
+pub mod gpt;
+pub mod kernel;
+pub mod mbr;
+pub mod probe;
+
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +36,8 @@ impl TargetDisk {
 /// The node of partition `n` of disk `disk`.
 pub fn part_node(disk: &Path, n: u32) -> PathBuf {
     let s = disk.as_os_str().to_string_lossy();
-    if s.ends_with(|c: char| c.is_ascii_digit()) {
+    // The dry-run placeholder "/dev/loopN" reads as a loop device too.
+    if s.ends_with(|c: char| c.is_ascii_digit()) || s.ends_with("/loopN") {
         PathBuf::from(format!("{s}p{n}"))
     } else {
         PathBuf::from(format!("{s}{n}"))

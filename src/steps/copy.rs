@@ -1,9 +1,404 @@
-//! Step `copy`: copy the system onto the target.
+//! Step `copy`: copy the system onto the mounted target.
+//!
+//! - `live` and `directory`: rsync, one run per filesystem: each mount of
+//!   the plan, plus each separate filesystem the source has below it that
+//!   the plan folds into its parent (a host `/home` mount copied into the
+//!   target's root filesystem). Pseudo filesystems, volatile directories,
+//!   `lost+found`, swap files and netroot's own state are left out; the
+//!   volatile directories are created empty on the target. A re-run is
+//!   incremental. The source is only read.
+//! - `debootstrap`: a fresh system into the target, with the kernel, GRUB
+//!   and transport packages the profile names.
 
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
-use anyhow::{bail, Result};
+use crate::plan::{FsKind, Plan, ResolvedLayout, Source};
+use crate::tools::debootstrap::{self, Debootstrap};
+use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
+use crate::ui::progress::Event;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct Copy;
+
+/// Directories never copied; created empty on the target (tmp with 1777).
+pub const VOLATILE_DIRS: [(&str, u32); 7] = [
+    ("proc", 0o555),
+    ("sys", 0o555),
+    ("dev", 0o755),
+    ("run", 0o755),
+    ("tmp", 0o1777),
+    ("mnt", 0o755),
+    ("media", 0o755),
+];
+
+/// Filesystem types that hold data worth copying when mounted in the source.
+const DATA_FS: [&str; 10] = [
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "f2fs", "jfs", "reiserfs", "zfs",
+];
+
+/// One line of /proc/self/mountinfo that matters here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_point: String,
+    pub fstype: String,
+    pub source: String,
+}
+
+/// Parse /proc/self/mountinfo.
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mp = left.split_whitespace().nth(4)?;
+            let mut r = right.split_whitespace();
+            Some(MountEntry {
+                mount_point: unescape_octal(mp),
+                fstype: r.next()?.to_string(),
+                source: r.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+fn unescape_octal(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Swap files named by /proc/swaps (absolute paths).
+pub fn parse_swap_files(proc_swaps: &str) -> Vec<String> {
+    proc_swaps
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?;
+            (f.next()? == "file").then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Swap files named by an fstab (absolute paths, not devices).
+pub fn fstab_swap_files(fstab: &str) -> Vec<String> {
+    fstab
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && f[2] == "swap" && f[0].starts_with('/') && !f[0].starts_with("/dev/"))
+                .then(|| f[0].to_string())
+        })
+        .collect()
+}
+
+/// `p` relative to `base` as an absolute-looking path ("/" for base itself),
+/// or None when `p` is not below `base`.
+fn rel_under(p: &str, base: &str) -> Option<String> {
+    if base == "/" {
+        return p.starts_with('/').then(|| p.to_string());
+    }
+    let base = base.trim_end_matches('/');
+    if p == base {
+        Some("/".to_string())
+    } else {
+        p.strip_prefix(base)
+            .filter(|r| r.starts_with('/'))
+            .map(str::to_string)
+    }
+}
+
+/// What the copy of a source tree needs to know besides the plan.
+#[derive(Debug, Clone, Default)]
+pub struct CopyInputs {
+    /// The source's mounts (from mountinfo), absolute host paths.
+    pub host_mounts: Vec<MountEntry>,
+    /// Swap files, in source-tree paths ("/swapfile").
+    pub swap_files: Vec<String>,
+    /// Host paths never copied (netroot's state and work dirs, the target).
+    pub host_excludes: Vec<PathBuf>,
+}
+
+/// The rsync runs that copy `src_root` onto the target mounted at `root`,
+/// parents before children.
+pub fn transfers(
+    plan: &Plan,
+    layout: &ResolvedLayout,
+    src_root: &Path,
+    root: &Path,
+    inputs: &CopyInputs,
+) -> Vec<Transfer> {
+    let src_s = src_root.display().to_string();
+    let planned: Vec<(String, FsKind)> = layout
+        .mount_order()
+        .into_iter()
+        .filter(|p| p.fs != Some(FsKind::Swap))
+        .filter_map(|p| Some((p.mount.clone()?, p.fs?)))
+        .collect();
+    let volatile: Vec<String> = VOLATILE_DIRS.iter().map(|(d, _)| format!("/{d}")).collect();
+    // Transfer roots, in source-tree paths.
+    let mut roots: Vec<String> = planned.iter().map(|(m, _)| m.clone()).collect();
+    for m in &inputs.host_mounts {
+        if !DATA_FS.contains(&m.fstype.as_str()) {
+            continue;
+        }
+        let Some(rel) = rel_under(&m.mount_point, &src_s) else {
+            continue;
+        };
+        let hidden = volatile
+            .iter()
+            .map(String::as_str)
+            .chain(inputs.host_excludes.iter().filter_map(|p| p.to_str()))
+            .any(|v| rel_under(&rel, v).is_some() || rel_under(&m.mount_point, v).is_some());
+        if rel != "/" && !hidden && !roots.contains(&rel) {
+            roots.push(rel);
+        }
+    }
+    roots.sort_by_key(|r| (if r == "/" { 0 } else { r.matches('/').count() }, r.clone()));
+    // Patterns in source-tree paths, mapped into each transfer below.
+    let mut anchored: Vec<String> = volatile.iter().map(|v| format!("{v}/*")).collect();
+    anchored.extend(inputs.swap_files.iter().cloned());
+    for p in &inputs.host_excludes {
+        if let Some(r) = rel_under(&p.display().to_string(), &src_s) {
+            if r != "/" {
+                anchored.push(r);
+            }
+        }
+    }
+    let mut floating = Vec::new();
+    for e in &plan.copy.exclude {
+        if e.starts_with('/') {
+            anchored.push(e.clone());
+        } else {
+            floating.push(e.clone());
+        }
+    }
+    roots
+        .iter()
+        .map(|t| {
+            let mut excludes: Vec<String> = roots
+                .iter()
+                .filter(|u| *u != t)
+                .filter_map(|u| rel_under(u, t))
+                .collect();
+            excludes.push("/lost+found".to_string());
+            excludes.extend(anchored.iter().filter_map(|a| {
+                if t == "/" {
+                    Some(a.clone())
+                } else {
+                    a.strip_prefix(t.as_str())
+                        .filter(|r| r.starts_with('/'))
+                        .map(str::to_string)
+                }
+            }));
+            excludes.extend(floating.iter().cloned());
+            // The target filesystem the transfer lands on: the deepest planned mount above it.
+            let fat = planned
+                .iter()
+                .filter(|(m, _)| rel_under(t, m).is_some())
+                .max_by_key(|(m, _)| m.len())
+                .is_some_and(|(_, fs)| *fs == FsKind::Vfat);
+            Transfer {
+                src: join(src_root, t),
+                dst: join(root, t),
+                excludes,
+                fat,
+                live: matches!(plan.source, Source::Live),
+            }
+        })
+        .collect()
+}
+
+fn join(base: &Path, abs: &str) -> PathBuf {
+    let r = abs.trim_start_matches('/');
+    if r.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(r)
+    }
+}
+
+/// The source tree for live and directory sources.
+pub fn source_root(plan: &Plan) -> Option<PathBuf> {
+    match &plan.source {
+        Source::Live => Some(PathBuf::from("/")),
+        Source::Directory { path } => Some(path.clone()),
+        Source::Debootstrap { .. } => None,
+    }
+}
+
+/// The packages a debootstrap source installs: the plan's, then the
+/// profile's for the plan's transport.
+fn debootstrap_packages(plan: &Plan, include: &[String]) -> Result<Vec<String>> {
+    let profile = crate::profile::resolve(plan, None)?;
+    let mut v = include.to_vec();
+    v.extend(profile.packages_for(plan.target.transport_name()));
+    Ok(v)
+}
+
+fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
+    let mut inputs = CopyInputs::default();
+    if let Ok(t) = std::fs::read_to_string("/proc/self/mountinfo") {
+        inputs.host_mounts = parse_mountinfo(&t);
+    }
+    if matches!(ctx.plan.source, Source::Live) {
+        if let Ok(t) = std::fs::read_to_string("/proc/swaps") {
+            inputs.swap_files = parse_swap_files(&t);
+        }
+    }
+    if let Ok(t) = std::fs::read_to_string(src.join("etc/fstab")) {
+        for f in fstab_swap_files(&t) {
+            if !inputs.swap_files.contains(&f) {
+                inputs.swap_files.push(f);
+            }
+        }
+    }
+    inputs.host_excludes = vec![ctx.opts.state_dir.clone(), ctx.opts.work_dir.clone()];
+    if let Some(r) = &ctx.root {
+        inputs.host_excludes.push(r.clone());
+    }
+    inputs
+}
+
+impl Copy {
+    fn copy_tree(&self, ctx: &mut Ctx, src: &Path) -> Result<()> {
+        let root = ctx.root()?.clone();
+        let layout = ctx.layout()?.clone();
+        if !src.join("etc").is_dir() && !ctx.runner.is_dry() {
+            anyhow::bail!(
+                "{} does not look like a root tree (no etc/): check source.path",
+                src.display()
+            );
+        }
+        let inputs = gather_inputs(ctx, src);
+        let list = transfers(&ctx.plan, &layout, src, &root, &inputs);
+        let mut finished: u64 = 0;
+        for t in &list {
+            if !t.src.is_dir() {
+                tracing::info!(
+                    "{} is not in the source; nothing to copy there",
+                    t.src.display()
+                );
+                continue;
+            }
+            let mut last = Instant::now() - Duration::from_secs(1);
+            let mut latest = rsync::Progress {
+                bytes: 0,
+                percent: 0,
+                rate: 0,
+            };
+            let ctx_ref: &Ctx = ctx;
+            let out = ctx_ref
+                .runner
+                .run_streaming(&t.cmd(), |line| {
+                    if let Some(p) = rsync::parse_progress2(line) {
+                        latest = p;
+                        if last.elapsed() >= Duration::from_millis(250) {
+                            last = Instant::now();
+                            ctx_ref.emit(Event::Bytes {
+                                step: "copy".into(),
+                                done: finished + p.bytes,
+                                total: finished + p.total_estimate(),
+                                rate: p.rate,
+                            });
+                        }
+                    }
+                })
+                .with_context(|| format!("copying {} to {}", t.src.display(), t.dst.display()))?;
+            finished += latest.bytes;
+            ctx.emit(Event::Bytes {
+                step: "copy".into(),
+                done: finished,
+                total: finished,
+                rate: latest.rate,
+            });
+            if out.code == EXIT_VANISHED {
+                ctx.notes.push(format!(
+                    "copy: files vanished while {} was copied (rsync exit 24); normal for a running system",
+                    t.src.display()
+                ));
+            }
+        }
+        for (d, mode) in VOLATILE_DIRS {
+            let p = root.join(d);
+            if std::fs::symlink_metadata(&p).is_err() {
+                ctx.runner.effect(
+                    &format!("creating {} (mode {mode:o})", p.display()),
+                    false,
+                    || {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::create_dir(&p)?;
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn debootstrap(&self, ctx: &mut Ctx) -> Result<()> {
+        let Source::Debootstrap {
+            suite,
+            mirror,
+            variant,
+            include,
+        } = ctx.plan.source.clone()
+        else {
+            unreachable!()
+        };
+        let root = ctx.root()?.clone();
+        let packages = debootstrap_packages(&ctx.plan, &include)?;
+        if debootstrap_complete(&root, &packages).is_ok() {
+            ctx.notes.push(format!(
+                "copy: debootstrap had already finished in {}",
+                root.display()
+            ));
+            return Ok(());
+        }
+        let d = Debootstrap {
+            suite,
+            mirror,
+            variant,
+            include: packages,
+            target: root.clone(),
+        };
+        ctx.emit(Event::Message {
+            text: format!("debootstrap into {} (several minutes)", root.display()),
+        });
+        ctx.runner
+            .run_streaming(&d.cmd(), |line| tracing::debug!("debootstrap: {line}"))
+            .context(
+                "installing the system with debootstrap (check source.mirror and the network)",
+            )?;
+        Ok(())
+    }
+}
+
+/// Ok when debootstrap finished in `root` (it removes its own `debootstrap/`
+/// work directory at the end) and dpkg lists every wanted package;
+/// otherwise what is missing.
+fn debootstrap_complete(root: &Path, packages: &[String]) -> std::result::Result<(), String> {
+    if root.join("debootstrap").exists() {
+        return Err(format!(
+            "{} holds an unfinished debootstrap",
+            root.display()
+        ));
+    }
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status"))
+        .map_err(|_| format!("{} has no var/lib/dpkg/status", root.display()))?;
+    let missing = debootstrap::missing_packages(&status, packages);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "packages not installed yet: {}",
+            missing.join(", ")
+        ))
+    }
+}
 
 impl Step for Copy {
     fn id(&self) -> StepId {
@@ -12,13 +407,241 @@ impl Step for Copy {
     fn kind(&self) -> StepKind {
         StepKind::Change
     }
-    fn describe(&self, _ctx: &Ctx) -> String {
-        "copy the system onto the target".to_string()
+    fn describe(&self, ctx: &Ctx) -> String {
+        match &ctx.plan.source {
+            Source::Live => "copy the running system with rsync, filesystem by filesystem".into(),
+            Source::Directory { path } => format!("copy the tree {} with rsync", path.display()),
+            Source::Debootstrap { suite, .. } => format!(
+                "install {suite} with debootstrap, with the kernel, GRUB and {} packages",
+                ctx.plan.target.transport_name()
+            ),
+        }
     }
-    fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
-        Ok(Probe::Todo("not implemented yet".into()))
+    fn probe(&self, ctx: &Ctx) -> Result<Probe> {
+        let Some(root) = ctx.root.as_ref() else {
+            return Ok(Probe::Todo("the target is not mounted".into()));
+        };
+        if let Source::Debootstrap { include, .. } = &ctx.plan.source {
+            if let Err(why) = debootstrap_complete(root, &debootstrap_packages(&ctx.plan, include)?)
+            {
+                return Ok(Probe::Todo(why));
+            }
+        } else if !root.join("etc/os-release").exists() && !root.join("usr/lib/os-release").exists()
+        {
+            return Ok(Probe::Todo(format!(
+                "{} has no etc/os-release yet",
+                root.display()
+            )));
+        }
+        if !ctx.journal_says_done(StepId::Copy) {
+            return Ok(Probe::Todo(
+                "the journal does not record a finished copy (an interrupted copy resumes incrementally)".into(),
+            ));
+        }
+        Ok(Probe::Done(
+            "the journal records a finished copy and the target tree is complete".into(),
+        ))
     }
-    fn apply(&self, _ctx: &mut Ctx) -> Result<()> {
-        bail!("step copy is not implemented yet")
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        match source_root(&ctx.plan) {
+            Some(src) => self.copy_tree(ctx, &src),
+            None => self.debootstrap(ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{parse_plan, resolve_layout};
+
+    fn plan(source: &str) -> Plan {
+        let text = format!(
+            r#"{{"version": 1, "source": {source},
+              "target": {{"transport": "aoe", "shelf": 1, "slot": 0, "device": "/var/tmp/d.img", "size": "8G"}},
+              "layout": {{"table": "gpt", "firmware": "both", "partitions": [
+                {{"mount": "/boot/efi", "fs": "vfat", "size": "256M"}},
+                {{"mount": "/boot", "fs": "ext4", "size": "512M"}},
+                {{"fs": "swap", "size": "512M"}},
+                {{"mount": "/", "fs": "xfs", "size": "rest"}}]}},
+              "copy": {{"exclude": ["/home/*/.cache", "*.tmp"]}}}}"#
+        );
+        parse_plan(&text).unwrap()
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
+23 22 0:5 / /proc rw - proc proc rw
+24 22 0:22 / /run rw shared:5 - tmpfs tmpfs rw
+25 22 8:1 / /boot rw - ext4 /dev/sda1 rw
+26 22 8:3 / /home rw - ext4 /dev/sda3 rw
+27 22 8:4 / /mnt/usb rw - ext4 /dev/sdb1 rw
+28 22 8:5 / /var/lib/docker rw - btrfs /dev/sda5 rw
+29 25 8:6 / /boot/efi rw - vfat /dev/sda6 rw
+30 24 7:0 / /run/netroot/target rw - xfs /dev/loop0p4 rw
+31 22 0:40 / /srv/my\\040data rw - ext4 /dev/sda7 rw
+";
+
+    fn inputs() -> CopyInputs {
+        CopyInputs {
+            host_mounts: parse_mountinfo(MOUNTINFO),
+            swap_files: vec!["/swapfile".into()],
+            host_excludes: vec![
+                "/var/lib/netroot".into(),
+                "/run/netroot".into(),
+                "/run/netroot/target".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn mountinfo_and_swaps_parse() {
+        let m = parse_mountinfo(MOUNTINFO);
+        assert_eq!(m.len(), 10);
+        assert_eq!(
+            m[0],
+            MountEntry {
+                mount_point: "/".into(),
+                fstype: "ext4".into(),
+                source: "/dev/sda2".into()
+            }
+        );
+        assert_eq!(m[9].mount_point, "/srv/my data");
+        let swaps = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swapfile                               file\t\t1048572\t\t0\t\t-2\n/dev/sda5                               partition\t1048572\t\t0\t\t-3\n";
+        assert_eq!(parse_swap_files(swaps), ["/swapfile"]);
+        let fstab = "# x\n/dev/sda2 none swap sw 0 0\n/var/swap none swap sw 0 0\n#/old none swap sw 0 0\nUUID=1 none swap sw 0 0\n";
+        assert_eq!(fstab_swap_files(fstab), ["/var/swap"]);
+    }
+
+    #[test]
+    fn live_copies_each_planned_mount_and_folded_host_mounts() {
+        let p = plan(r#"{"type": "live"}"#);
+        let l = resolve_layout(&p.layout, 8 << 30, b"s").unwrap();
+        let t = transfers(
+            &p,
+            &l,
+            Path::new("/"),
+            Path::new("/run/netroot/target"),
+            &inputs(),
+        );
+        let pairs: Vec<(String, String)> = t
+            .iter()
+            .map(|x| (x.src.display().to_string(), x.dst.display().to_string()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("/", "/run/netroot/target"),
+                ("/boot", "/run/netroot/target/boot"),
+                ("/home", "/run/netroot/target/home"),
+                ("/boot/efi", "/run/netroot/target/boot/efi"),
+                ("/srv/my data", "/run/netroot/target/srv/my data"),
+                ("/var/lib/docker", "/run/netroot/target/var/lib/docker"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let root = &t[0];
+        assert!(root.live);
+        assert!(!root.fat);
+        for e in [
+            "/boot",
+            "/home",
+            "/var/lib/docker",
+            "/srv/my data",
+            "/lost+found",
+            "/proc/*",
+            "/sys/*",
+            "/dev/*",
+            "/run/*",
+            "/tmp/*",
+            "/mnt/*",
+            "/media/*",
+            "/swapfile",
+            "/var/lib/netroot",
+            "/home/*/.cache",
+            "*.tmp",
+        ] {
+            assert!(
+                root.excludes.contains(&e.to_string()),
+                "{e} not in {:?}",
+                root.excludes
+            );
+        }
+        // /mnt/usb and the target itself are never copied.
+        assert!(!t
+            .iter()
+            .any(|x| x.src.starts_with("/mnt") || x.src.starts_with("/run")));
+        let boot = &t[1];
+        assert_eq!(boot.excludes, ["/efi", "/lost+found", "*.tmp"]);
+        let home = &t[2];
+        assert!(
+            home.excludes.contains(&"/*/.cache".to_string()),
+            "{:?}",
+            home.excludes
+        );
+        let efi = &t[3];
+        assert!(efi.fat);
+        assert!(efi.cmd().display().starts_with("rsync -rtD"));
+        // Folded into the root (xfs) filesystem: not FAT.
+        assert!(!t[5].fat);
+    }
+
+    #[test]
+    fn directory_source_maps_paths_into_the_tree() {
+        let p = plan(r#"{"type": "directory", "path": "/srv/tree"}"#);
+        let l = resolve_layout(&p.layout, 8 << 30, b"s").unwrap();
+        let mut i = inputs();
+        i.host_mounts.push(MountEntry {
+            mount_point: "/srv/tree/home".into(),
+            fstype: "ext4".into(),
+            source: "/dev/sdc1".into(),
+        });
+        i.host_mounts.push(MountEntry {
+            mount_point: "/srv/tree/proc".into(),
+            fstype: "proc".into(),
+            source: "proc".into(),
+        });
+        i.swap_files = vec![];
+        i.host_excludes.push("/srv/tree/var/lib/netroot".into());
+        let t = transfers(&p, &l, Path::new("/srv/tree"), Path::new("/t"), &i);
+        let srcs: Vec<String> = t.iter().map(|x| x.src.display().to_string()).collect();
+        assert_eq!(
+            srcs,
+            [
+                "/srv/tree",
+                "/srv/tree/boot",
+                "/srv/tree/home",
+                "/srv/tree/boot/efi"
+            ]
+        );
+        assert!(!t[0].live);
+        assert!(t[0].excludes.contains(&"/var/lib/netroot".to_string()));
+        assert!(t[0].excludes.contains(&"/home".to_string()));
+        assert_eq!(t[0].dst, PathBuf::from("/t"));
+        assert!(t[0].cmd().display().ends_with(" /srv/tree/ /t/"));
+    }
+
+    #[test]
+    fn debootstrap_completion_needs_every_package_and_no_work_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let pk = vec!["kmod".to_string()];
+        assert!(debootstrap_complete(d.path(), &pk).is_err());
+        std::fs::create_dir_all(d.path().join("var/lib/dpkg")).unwrap();
+        std::fs::write(
+            d.path().join("var/lib/dpkg/status"),
+            "Package: kmod\nStatus: install ok installed\n",
+        )
+        .unwrap();
+        assert!(debootstrap_complete(d.path(), &pk).is_ok());
+        std::fs::create_dir(d.path().join("debootstrap")).unwrap();
+        assert!(debootstrap_complete(d.path(), &pk)
+            .unwrap_err()
+            .contains("unfinished"));
+        let p = plan(r#"{"type": "debootstrap", "suite": "bookworm", "include": ["vim"]}"#);
+        let pk = debootstrap_packages(&p, &["vim".into()]).unwrap();
+        assert_eq!(pk[0], "vim");
+        assert!(pk.contains(&"linux-image-amd64".to_string()));
+        assert!(pk.contains(&"aoetools".to_string()));
+        assert!(!pk.contains(&"open-iscsi".to_string()));
     }
 }

@@ -1,7 +1,23 @@
-//! Step `discover`: find and attach the target disk.
+//! Step `discover`: find and attach the target disk, read its size, model
+//! and serial, and place the layout on it.
+//!
+//! With `target.device` the plan names a block device (used as is) or an
+//! image file (created sparse at `target.size` when missing, loop-attached
+//! with partition scanning, detached at the end). Otherwise the transport
+//! attaches the network disk. A dry run attaches an existing image
+//! read-only so the later probes read its real table, and reports a
+//! placeholder for an image that does not exist yet.
 
+use crate::disk::{kernel, probe, TargetDisk};
+use crate::engine::run::Refused;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
-use anyhow::{bail, Result};
+use crate::plan::size::human;
+use crate::plan::{resolve_layout, Size};
+use crate::tools::{losetup, lsblk};
+use crate::ui::progress::Event;
+use anyhow::{anyhow, Context, Result};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 
 pub struct Discover;
 
@@ -12,13 +28,196 @@ impl Step for Discover {
     fn kind(&self) -> StepKind {
         StepKind::Session
     }
-    fn describe(&self, _ctx: &Ctx) -> String {
-        "find and attach the target disk".to_string()
+    fn describe(&self, ctx: &Ctx) -> String {
+        match ctx.plan.target.device() {
+            Some(d) => format!("use {} as the target disk", d.display()),
+            None => format!(
+                "attach the {} disk {}",
+                ctx.plan.target.transport_name(),
+                ctx.plan.target.identity()
+            ),
+        }
     }
     fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
-        Ok(Probe::Todo("not implemented yet".into()))
+        Ok(Probe::Todo("done by every run".into()))
     }
-    fn apply(&self, _ctx: &mut Ctx) -> Result<()> {
-        bail!("step discover is not implemented yet")
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        let disk = match ctx.plan.target.device().cloned() {
+            Some(dev) => local_device(ctx, &dev)?,
+            None => crate::transport::attach(ctx)?,
+        };
+        if disk.attached && disk.image.is_some() {
+            // Let the kernel see the partitions already in the image, so the
+            // probes and preflight look at the real ones. (Block devices are
+            // left alone until preflight has passed; the partition step
+            // syncs them.)
+            kernel::sync_partitions(&ctx.runner, &disk.node, |n| disk.part_node(n))
+                .with_context(|| format!("reading the partitions of {}", disk.node.display()))?;
+        }
+        let seed = ctx.plan.layout_seed();
+        let layout = resolve_layout(&ctx.plan.layout, disk.size, &seed).map_err(|e| {
+            Refused(format!(
+                "{e}; use a bigger target or smaller partitions in layout.partitions"
+            ))
+        })?;
+        let mut text = format!(
+            "target disk {} ({}), {}",
+            disk.node.display(),
+            disk.identity,
+            human(disk.size)
+        );
+        if let Some(m) = &disk.model {
+            text.push_str(&format!(", model {m}"));
+        }
+        if let Some(s) = &disk.serial {
+            text.push_str(&format!(", serial {s}"));
+        }
+        if !disk.attached {
+            text.push_str(" (not attached in a dry run)");
+        }
+        tracing::info!("{text}");
+        ctx.emit(Event::Message { text });
+        ctx.disk = Some(disk);
+        ctx.layout = Some(layout);
+        Ok(())
     }
+}
+
+/// Bytes of the plan's `target.size`, if set.
+pub fn planned_size(ctx: &Ctx) -> Result<Option<u64>> {
+    match ctx.plan.target.size() {
+        None => Ok(None),
+        Some(s) => match s.parse().map_err(|e| anyhow!("target.size: {e}"))? {
+            Size::Bytes(b) => Ok(Some(b)),
+            Size::Rest => Err(anyhow!("target.size: \"rest\" is not a disk size")),
+        },
+    }
+}
+
+fn local_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
+    let md = std::fs::metadata(dev);
+    match md {
+        Ok(m) if m.file_type().is_block_device() => block_device(ctx, dev),
+        Ok(m) if m.is_file() => image_file(ctx, dev),
+        Ok(_) => Err(anyhow!(
+            "target.device {} is neither a block device nor an image file",
+            dev.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => image_file(ctx, dev),
+        Err(e) => Err(anyhow!("target.device {}: {e}", dev.display())),
+    }
+}
+
+fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
+    let size = probe::block_size(dev)?;
+    let info = lsblk::device(&ctx.runner, dev).ok();
+    let nonempty = |s: Option<String>| s.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
+    Ok(TargetDisk {
+        node: dev.to_path_buf(),
+        size,
+        identity: format!("block device {}", dev.display()),
+        model: nonempty(info.as_ref().and_then(|i| i.model.clone())),
+        serial: nonempty(info.as_ref().and_then(|i| i.serial.clone())),
+        image: None,
+        attached: true,
+    })
+}
+
+fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
+    let dry = ctx.runner.is_dry();
+    let exists = image.exists();
+    if !exists {
+        let size = planned_size(ctx)?.ok_or_else(|| {
+            anyhow!(
+                "target.device {} does not exist; set target.size to create it as an image file",
+                image.display()
+            )
+        })?;
+        let path = image.to_path_buf();
+        ctx.runner.effect(
+            &format!(
+                "create the sparse image file {} ({})",
+                image.display(),
+                human(size)
+            ),
+            false,
+            move || {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                f.set_len(size)
+                    .with_context(|| format!("sizing {}", path.display()))?;
+                f.sync_all()?;
+                Ok(())
+            },
+        )?;
+        if dry {
+            let cmd = losetup::attach_cmd(image, false);
+            ctx.runner.run(&cmd)?;
+            return Ok(TargetDisk {
+                node: PathBuf::from("/dev/loopN"),
+                size,
+                identity: format!("image file {}", image.display()),
+                model: None,
+                serial: None,
+                image: Some(image.to_path_buf()),
+                attached: false,
+            });
+        }
+    }
+    let size = std::fs::metadata(image)
+        .with_context(|| format!("reading {}", image.display()))?
+        .len();
+    // Reuse a loop device already backed by this image (a killed run's, or
+    // one mounted by someone: preflight then refuses).
+    let existing = losetup::backing(&ctx.runner, image)?;
+    let reuse = existing
+        .iter()
+        .find(|l| dry || !l.ro)
+        .map(|l| l.name.clone());
+    let node = match reuse {
+        Some(n) => {
+            tracing::info!("{} is already attached as {}", image.display(), n.display());
+            n
+        }
+        None => {
+            let cmd = losetup::attach_cmd(image, dry);
+            // A dry run attaches read-only: no byte of the image changes.
+            let out = if dry {
+                ctx.runner.query(&cmd)?
+            } else {
+                ctx.runner.run(&cmd)?
+            };
+            let node = losetup::parse_show(&out.stdout)
+                .with_context(|| format!("attaching {}", image.display()))?;
+            let runner = ctx.runner.clone();
+            let n = node.clone();
+            ctx.cleanup
+                .push(format!("detach {}", node.display()), move || {
+                    let cmd = losetup::detach_cmd(&n);
+                    if dry {
+                        runner.query(&cmd)?;
+                    } else {
+                        runner.run(&cmd)?;
+                    }
+                    Ok(())
+                });
+            node
+        }
+    };
+    Ok(TargetDisk {
+        node,
+        size,
+        identity: format!("image file {}", image.display()),
+        model: None,
+        serial: None,
+        image: Some(image.to_path_buf()),
+        attached: true,
+    })
 }

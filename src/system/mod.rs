@@ -1,1 +1,4 @@
 //! Changes inside the migrated system: fstab, identity, chroot guard.
+
+pub mod fstab;
+pub mod identity;

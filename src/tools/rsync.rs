@@ -1,1 +1,203 @@
-//! Typed wrapper for `rsync` (see tools::cmd for the runner).
+//! Typed wrapper for `rsync` (see tools::cmd for the runner): the argv of a
+//! tree copy, and the parser for its `--info=progress2` lines.
+
+use super::cmd::Cmd;
+use std::path::{Path, PathBuf};
+
+/// rsync's exit status for "some files vanished before they could be
+/// transferred": expected when copying a running system.
+pub const EXIT_VANISHED: i32 = 24;
+
+/// One rsync run that mirrors a source directory into a target directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Source directory (copied as its contents: a trailing `/` is added).
+    pub src: PathBuf,
+    /// Target directory.
+    pub dst: PathBuf,
+    /// Exclude patterns, anchored at this transfer's root when they start
+    /// with `/` (rsync's own rule).
+    pub excludes: Vec<String>,
+    /// The target is FAT (an ESP): no owners, permissions, links, ACLs or
+    /// xattrs, 2-second timestamps.
+    pub fat: bool,
+    /// Exit 24 (files vanished during the copy) counts as success: the
+    /// source is a running system.
+    pub live: bool,
+}
+
+impl Transfer {
+    /// The rsync command line.
+    ///
+    /// `-aHAXS --numeric-ids` keeps hard links, ACLs, xattrs (the
+    /// `security.*` namespace too, so file capabilities survive: rsync runs
+    /// as root), sparse files, device nodes and FIFOs, with owners as
+    /// numbers so the source's ids are kept even where the host's user
+    /// database differs. `--one-file-system` keeps each transfer on one
+    /// source filesystem. `--delete` removes, on the TARGET only, what the
+    /// source no longer has, so a re-run converges instead of accumulating;
+    /// excluded paths are protected from it. `--no-inc-recursive` makes
+    /// rsync scan the whole tree first so its progress percentage (and so
+    /// the ETA) is over the real total.
+    pub fn cmd(&self) -> Cmd {
+        let mut c = Cmd::new("rsync");
+        if self.fat {
+            c = c.args(["-rtD", "--modify-window=1"]);
+        } else {
+            c = c.args(["-aHAXS", "--numeric-ids"]);
+        }
+        c = c.args([
+            "--one-file-system",
+            "--delete",
+            "--no-inc-recursive",
+            "--info=progress2",
+        ]);
+        for e in &self.excludes {
+            c = c.arg(format!("--exclude={e}"));
+        }
+        c = c.arg(dir_arg(&self.src)).arg(dir_arg(&self.dst));
+        if self.live {
+            c = c.ok_codes(&[0, EXIT_VANISHED]);
+        }
+        c
+    }
+}
+
+/// A directory as rsync's "contents of" argument: with a trailing slash.
+fn dir_arg(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.ends_with('/') {
+        s
+    } else {
+        format!("{s}/")
+    }
+}
+
+/// One `--info=progress2` line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Bytes of this transfer so far.
+    pub bytes: u64,
+    /// Percentage of the transfer's total, 0..=100.
+    pub percent: u32,
+    /// Current rate in bytes per second.
+    pub rate: u64,
+}
+
+impl Progress {
+    /// The transfer's total size as far as the percentage tells.
+    pub fn total_estimate(&self) -> u64 {
+        if self.percent == 0 {
+            self.bytes
+        } else {
+            (self.bytes.saturating_mul(100) / self.percent as u64).max(self.bytes)
+        }
+    }
+}
+
+/// Parse a progress2 line such as
+/// `  22,216,704  42%   20.03MB/s    0:00:01 (xfr#1, to-chk=200/202)`.
+/// Other lines (file names, warnings) give None.
+pub fn parse_progress2(line: &str) -> Option<Progress> {
+    let mut it = line.split_whitespace();
+    let bytes: u64 = it.next()?.replace([',', '.'], "").parse().ok()?;
+    let percent: u32 = it.next()?.strip_suffix('%')?.parse().ok()?;
+    let rate = parse_rate(it.next()?)?;
+    let eta = it.next()?;
+    if !eta.contains(':') {
+        return None;
+    }
+    Some(Progress {
+        bytes,
+        percent: percent.min(100),
+        rate,
+    })
+}
+
+/// "20.03MB/s" → bytes per second (rsync's units are powers of 1024).
+fn parse_rate(s: &str) -> Option<u64> {
+    let s = s.strip_suffix("/s")?;
+    let (num, mult) = if let Some(n) = s.strip_suffix("kB") {
+        (n, 1u64 << 10)
+    } else if let Some(n) = s.strip_suffix("MB") {
+        (n, 1 << 20)
+    } else if let Some(n) = s.strip_suffix("GB") {
+        (n, 1 << 30)
+    } else if let Some(n) = s.strip_suffix("TB") {
+        (n, 1 << 40)
+    } else if let Some(n) = s.strip_suffix('B') {
+        (n, 1)
+    } else {
+        return None;
+    };
+    let v: f64 = num.replace(',', "").parse().ok()?;
+    Some((v * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Transfer {
+        Transfer {
+            src: PathBuf::from("/"),
+            dst: PathBuf::from("/run/netroot/target"),
+            excludes: vec!["/proc/*".into(), "/lost+found".into()],
+            fat: false,
+            live: true,
+        }
+    }
+
+    #[test]
+    fn argv_of_a_live_root_copy() {
+        assert_eq!(
+            t().cmd().display(),
+            "rsync -aHAXS --numeric-ids --one-file-system --delete --no-inc-recursive \
+             --info=progress2 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
+        );
+    }
+
+    #[test]
+    fn fat_target_drops_unix_metadata() {
+        let mut x = t();
+        x.fat = true;
+        x.src = "/boot/efi".into();
+        x.dst = "/t/boot/efi".into();
+        x.excludes.clear();
+        let d = x.cmd().display();
+        assert!(d.starts_with("rsync -rtD --modify-window=1 --one-file-system --delete"));
+        assert!(!d.contains("-aHAXS"));
+        assert!(d.ends_with(" /boot/efi/ /t/boot/efi/"), "{d}");
+    }
+
+    #[test]
+    fn progress2_lines_captured_from_rsync_3() {
+        let p = parse_progress2("     22,216,704  42%   20.03MB/s    0:00:01  ").unwrap();
+        assert_eq!(p.bytes, 22_216_704);
+        assert_eq!(p.percent, 42);
+        assert_eq!(p.rate, (20.03 * 1048576.0) as u64);
+        assert_eq!(p.total_estimate(), 52_896_914);
+        let p =
+            parse_progress2("     52,428,809  99%   20.43MB/s    0:00:02 (xfr#4, to-chk=197/202)")
+                .unwrap();
+        assert_eq!(p.bytes, 52_428_809);
+        let p =
+            parse_progress2("              0   0%    0.00kB/s    0:00:00 (xfr#0, to-chk=0/202)")
+                .unwrap();
+        assert_eq!(
+            (p.bytes, p.percent, p.rate, p.total_estimate()),
+            (0, 0, 0, 0)
+        );
+        let p = parse_progress2("  1,073,741,824 100%    1.50GB/s    0:00:00 (xfr#9, ir-chk=1/9)")
+            .unwrap();
+        assert_eq!(p.rate, 1_610_612_736);
+    }
+
+    #[test]
+    fn other_lines_are_not_progress() {
+        assert_eq!(parse_progress2(""), None);
+        assert_eq!(parse_progress2("sending incremental file list"), None);
+        assert_eq!(parse_progress2("etc/hostname"), None);
+        assert_eq!(parse_progress2("file has vanished: \"/var/log/x\""), None);
+    }
+}

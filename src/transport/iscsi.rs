@@ -1,1 +1,740 @@
-//! iSCSI: sendtargets discovery, login with CHAP, by-path lookup.
+//! iSCSI: sendtargets discovery, login with CHAP, finding the LUN's disk.
+//!
+//! CHAP secrets: iscsiadm only takes values on its argv (`-v`), where any
+//! user can read them in /proc/PID/cmdline. So netroot sets the
+//! non-secret fields (authmethod, usernames) with `iscsiadm --op update`
+//! and writes the passwords itself into the node record file that
+//! discovery created (`/etc/iscsi/nodes/IQN/ADDR,PORT,TPGT/IFACE`, mode
+//! 0600), which is where `iscsiadm --op update` would have put them. That
+//! write is an in-process effect whose description names the file and
+//! field, never the value.
+
+use super::{attach_timeout, need_root, planned_size, wait_for, HostPaths};
+use crate::disk::TargetDisk;
+use crate::engine::run::Refused;
+use crate::engine::Ctx;
+use crate::plan::Chap;
+use crate::tools::{iscsiadm as tool, Runner};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The iSCSI default port.
+pub const DEFAULT_PORT: u16 = 3260;
+
+/// A portal "ADDR:PORT" as iscsiadm wants it, from the plan's "ADDR" or
+/// "ADDR:PORT" (IPv6 as "[ADDR]" or "[ADDR]:PORT").
+pub fn normalize_portal(p: &str) -> Result<String> {
+    let p = p.trim();
+    let bad = || anyhow!("{p:?} is not a portal: use ADDR or ADDR:PORT (IPv6: [ADDR]:PORT)");
+    if let Some(rest) = p.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(n) => n.parse::<u16>().map_err(|_| bad())?,
+            None if tail.is_empty() => DEFAULT_PORT,
+            None => return Err(bad()),
+        };
+        return Ok(format!("[{addr}]:{port}"));
+    }
+    match p.matches(':').count() {
+        0 if !p.is_empty() => Ok(format!("{p}:{DEFAULT_PORT}")),
+        1 => {
+            let (a, n) = p.split_once(':').unwrap();
+            let n: u16 = n.parse().map_err(|_| bad())?;
+            if a.is_empty() {
+                return Err(bad());
+            }
+            Ok(format!("{a}:{n}"))
+        }
+        // A bare IPv6 address.
+        n if n > 1 => Ok(format!("[{p}]:{DEFAULT_PORT}")),
+        _ => Err(bad()),
+    }
+}
+
+/// The udev by-path name of a LUN: `ip-10.0.2.2:3260-iscsi-IQN-lun-1`.
+pub fn by_path_name(portal: &str, iqn: &str, lun: u32) -> String {
+    format!("ip-{portal}-iscsi-{iqn}-lun-{lun}")
+}
+
+/// Find a LUN's disk name ("sda") in a `/dev/disk/by-path` directory.
+pub fn disk_by_path(by_path_dir: &Path, portal: &str, iqn: &str, lun: u32) -> Option<String> {
+    let link = by_path_dir.join(by_path_name(portal, iqn, lun));
+    let target = std::fs::read_link(link).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// What the firmware table iPXE leaves (iBFT) says about the boot target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IbftTarget {
+    pub iqn: String,
+    pub address: String,
+    pub port: u16,
+    pub lun: u32,
+    /// The initiator name the firmware used.
+    pub initiator_name: Option<String>,
+    /// MAC of the NIC the firmware booted from.
+    pub nic_mac: Option<String>,
+}
+
+/// Decode the iBFT `lun` attribute. The kernel prints the 8-byte SCSI LUN
+/// one `%x` per byte, so LUN 1 (bytes 00 01 00 …) reads "01000000".
+pub fn parse_ibft_lun(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let bytes: Vec<u8> = match s.len() {
+        8 => s
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect::<Option<_>>()?,
+        16 => (0..8)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<_>>()?,
+        _ => return None,
+    };
+    // SAM addressing: the top two bits of byte 0 say how; peripheral (00)
+    // and flat (01) both carry the LUN in the low 14 bits of bytes 0-1.
+    Some((((bytes[0] & 0x3f) as u32) << 8) | bytes[1] as u32)
+}
+
+/// Read `/sys/firmware/ibft/target0` (and initiator, ethernet0).
+pub fn read_ibft(paths: &HostPaths) -> Option<IbftTarget> {
+    let t = |a: &str| paths.read_sys(format!("firmware/ibft/target0/{a}"));
+    Some(IbftTarget {
+        iqn: t("target-name")?,
+        address: t("ip-addr")?,
+        port: t("port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(DEFAULT_PORT),
+        lun: t("lun").and_then(|l| parse_ibft_lun(&l)).unwrap_or(0),
+        initiator_name: paths.read_sys("firmware/ibft/initiator/initiator-name"),
+        nic_mac: paths.read_sys("firmware/ibft/ethernet0/mac"),
+    })
+}
+
+/// Set `key = value` lines in an open-iscsi record (replacing existing
+/// ones, else inserting before `# END RECORD`).
+pub fn set_record_values(record: &str, values: &[(&str, &str)]) -> String {
+    let mut lines: Vec<String> = record.lines().map(str::to_string).collect();
+    for (k, v) in values {
+        let new = format!("{k} = {v}");
+        let pos = lines
+            .iter()
+            .position(|l| l.split_once('=').is_some_and(|(n, _)| n.trim() == *k));
+        match pos {
+            Some(i) => lines[i] = new,
+            None => {
+                let end = lines
+                    .iter()
+                    .position(|l| l.starts_with("# END RECORD"))
+                    .unwrap_or(lines.len());
+                lines.insert(end, new);
+            }
+        }
+    }
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}
+
+/// The node record files for IQN at PORTAL ("ADDR:PORT"): every
+/// `IQN/ADDR,PORT,TPGT` entry, a file (old layout) or a directory with one
+/// file per iface.
+pub fn record_files(nodes_dir: &Path, iqn: &str, portal: &str) -> Vec<PathBuf> {
+    let Some((addr, port)) = portal.rsplit_once(':') else {
+        return Vec::new();
+    };
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let prefix = format!("{addr},{port},");
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(nodes_dir.join(iqn))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let p = e.path();
+        if p.is_dir() {
+            v.extend(
+                std::fs::read_dir(&p)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|f| f.is_file()),
+            );
+        } else if p.is_file() {
+            v.push(p);
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Read a CHAP secret file: the first line, trimmed of its newline.
+pub fn read_secret(path: &Path, field: &str) -> Result<String> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {field} {}", path.display()))?;
+    let s = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string();
+    if s.is_empty() {
+        bail!("{field} {} is empty", path.display());
+    }
+    Ok(s)
+}
+
+/// Configure CHAP on the node record: authmethod and usernames through
+/// iscsiadm, passwords straight into the record file (never on an argv).
+fn set_chap(ctx: &Ctx, paths: &HostPaths, iqn: &str, portal: &str, chap: &Chap) -> Result<()> {
+    let r = &ctx.runner;
+    let mut secrets: Vec<(&str, String)> = vec![(
+        "node.session.auth.password",
+        read_secret(&chap.secret_file, "target.chap.secret_file")?,
+    )];
+    r.run(&tool::node_update(
+        iqn,
+        portal,
+        "node.session.auth.authmethod",
+        "CHAP",
+    ))?;
+    r.run(&tool::node_update(
+        iqn,
+        portal,
+        "node.session.auth.username",
+        &chap.username,
+    ))?;
+    match (&chap.target_username, &chap.target_secret_file) {
+        (Some(u), Some(f)) => {
+            r.run(&tool::node_update(
+                iqn,
+                portal,
+                "node.session.auth.username_in",
+                u,
+            ))?;
+            secrets.push((
+                "node.session.auth.password_in",
+                read_secret(f, "target.chap.target_secret_file")?,
+            ));
+        }
+        (None, None) => {}
+        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
+    }
+    let names: Vec<&str> = secrets.iter().map(|(k, _)| *k).collect();
+    let what = format!(
+        "setting {} in the node record of {iqn} at {portal} under {} (mode 0600)",
+        names.join(" and "),
+        paths.iscsi_nodes.display()
+    );
+    let nodes = paths.iscsi_nodes.clone();
+    let (iqn_s, portal_s) = (iqn.to_string(), portal.to_string());
+    r.effect(&what, false, move || {
+        let files = record_files(&nodes, &iqn_s, &portal_s);
+        if files.is_empty() {
+            bail!(
+                "no node record for {iqn_s} at {portal_s} in {} (discovery did not store one)",
+                nodes.display()
+            );
+        }
+        let pairs: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for f in files {
+            let old = std::fs::read_to_string(&f)
+                .with_context(|| format!("reading the node record {}", f.display()))?;
+            crate::tools::cmd::write_atomic(&f, set_record_values(&old, &pairs).as_bytes(), 0o600)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// A session of this machine to `iqn` (at `portal` if one matches, else
+/// any), from `iscsiadm -m session -P 3`.
+fn find_session(runner: &Runner, iqn: &str, portal: &str) -> Result<Option<tool::SessionDetail>> {
+    let out = runner.query(&tool::session_detail())?;
+    let all: Vec<_> = tool::parse_session_detail(&out.stdout)
+        .into_iter()
+        .filter(|s| s.iqn == iqn)
+        .collect();
+    Ok(all
+        .iter()
+        .find(|s| s.current_portal == portal || s.persistent_portal == portal)
+        .or(all.first())
+        .cloned())
+}
+
+fn disk_of(paths: &HostPaths, name: &str, iqn: &str, lun: u32, portal: &str) -> TargetDisk {
+    let sys = format!("class/block/{name}");
+    let size = paths
+        .read_sys(format!("{sys}/size"))
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 512;
+    let model = [
+        paths.read_sys(format!("{sys}/device/vendor")),
+        paths.read_sys(format!("{sys}/device/model")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    TargetDisk {
+        node: paths.dev.join(name),
+        size,
+        identity: format!("{iqn} lun {lun} at {portal}"),
+        model: (!model.is_empty()).then_some(model),
+        serial: None,
+        image: None,
+        attached: true,
+    }
+}
+
+/// The LUN's disk in a session, or a refusal listing the LUNs it has.
+fn lun_disk(s: &tool::SessionDetail, iqn: &str, lun: u32) -> Result<Option<String>> {
+    if let Some(l) = s.luns.iter().find(|l| l.lun == lun) {
+        return Ok(l.disk.clone());
+    }
+    if s.luns.iter().any(|l| l.disk.is_some()) {
+        let have: Vec<String> = s
+            .luns
+            .iter()
+            .map(|l| match &l.disk {
+                Some(d) => format!("{} ({d})", l.lun),
+                None => format!("{} (no disk)", l.lun),
+            })
+            .collect();
+        return Err(Refused(format!(
+            "target {iqn} has no LUN {lun} (target.lun); its LUNs: {}. tgt puts its first disk \
+             at LUN 1, LIO at LUN 0",
+            have.join(", ")
+        ))
+        .into());
+    }
+    Ok(None)
+}
+
+/// Attach IQN LUN at PORTAL: discovery (the plan's IQN must be offered),
+/// CHAP, login, then wait for the LUN's disk. A session that already
+/// exists is used as it is and is not logged out at the end.
+pub fn attach(
+    ctx: &mut Ctx,
+    paths: &HostPaths,
+    portal: &str,
+    iqn: &str,
+    lun: u32,
+    chap: Option<&Chap>,
+) -> Result<TargetDisk> {
+    let portal = normalize_portal(portal).context("target.portal")?;
+    let by_path = paths.dev.join("disk/by-path");
+    // Already logged in (booted from it, or an earlier run)? Use it.
+    if let Some(s) = find_session(&ctx.runner, iqn, &portal)? {
+        if let Some(d) = lun_disk(&s, iqn, lun)? {
+            tracing::info!("iSCSI {iqn} is already logged in; LUN {lun} is /dev/{d}");
+            return Ok(disk_of(paths, &d, iqn, lun, &portal));
+        }
+    }
+    if ctx.runner.is_dry() {
+        ctx.runner.run(&tool::discovery(&portal))?;
+        if let Some(c) = chap {
+            set_chap(ctx, paths, iqn, &portal, c)?;
+        }
+        ctx.runner.run(&tool::login(iqn, &portal))?;
+        ctx.notes.push(format!(
+            "dry run: iSCSI {iqn} is not logged in; the run would log in at {portal} and use LUN {lun}"
+        ));
+        return Ok(TargetDisk {
+            node: by_path.join(by_path_name(&portal, iqn, lun)),
+            size: planned_size(&ctx.plan.target),
+            identity: format!("{iqn} lun {lun} at {portal}"),
+            model: None,
+            serial: None,
+            image: None,
+            attached: false,
+        });
+    }
+    need_root("logging in to an iSCSI target")?;
+    let out = ctx
+        .runner
+        .run(&tool::discovery(&portal))
+        .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
+    let offered = tool::parse_node_list(&out.stdout);
+    let ours: Vec<_> = offered.iter().filter(|n| n.iqn == iqn).collect();
+    if ours.is_empty() {
+        let list: Vec<String> = offered.iter().map(|n| n.iqn.clone()).collect();
+        return Err(Refused(format!(
+            "the portal {portal} does not offer {iqn} (target.iqn); it offers: {}",
+            if list.is_empty() {
+                "nothing (check the target's ACL for this initiator)".to_string()
+            } else {
+                list.join(", ")
+            }
+        ))
+        .into());
+    }
+    // Behind NAT the target may announce another address than the one we
+    // reach it by: make a record for the plan's portal.
+    if !ours.iter().any(|n| n.portal == portal) {
+        ctx.runner.run(&tool::node_new(iqn, &portal))?;
+    }
+    if let Some(c) = chap {
+        set_chap(ctx, paths, iqn, &portal, c)?;
+    }
+    ctx.runner
+        .run(&tool::login(iqn, &portal))
+        .map_err(|e| explain(e, &format!("login to {iqn} at {portal}")))?;
+    {
+        let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.clone());
+        ctx.cleanup
+            .push(format!("logging out of {iqn} at {portal}"), move || {
+                r.run(&tool::logout(&i, &p)).map(|_| ())
+            });
+    }
+    let timeout = attach_timeout();
+    let runner = ctx.runner.clone();
+    let found = wait_for(
+        timeout,
+        Duration::from_millis(250),
+        timeout,
+        || Ok(()),
+        || {
+            if let Some(d) = disk_by_path(&by_path, &portal, iqn, lun) {
+                return Ok(Some(d));
+            }
+            match find_session(&runner, iqn, &portal)? {
+                Some(s) => Ok(lun_disk(&s, iqn, lun)?.filter(|d| paths.dev.join(d).exists())),
+                None => Ok(None),
+            }
+        },
+    )?;
+    match found {
+        Some(d) => Ok(disk_of(paths, &d, iqn, lun, &portal)),
+        None => bail!(
+            "logged in to {iqn} at {portal}, but no disk appeared for LUN {lun} within {} s \
+             (see `iscsiadm -m session -P 3`); set NETROOT_ATTACH_TIMEOUT to wait longer",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// Add what failed and what the iscsiadm exit status means to its error.
+fn explain(e: anyhow::Error, what: &str) -> anyhow::Error {
+    let msg = format!("{e:#}");
+    let code = msg
+        .split("exited with status ")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|s| s.parse::<i32>().ok());
+    match code.and_then(tool::explain_status) {
+        Some(why) => e.context(format!("{what} failed: {why}")),
+        None => e.context(format!("{what} failed")),
+    }
+}
+
+/// What `netroot discover iscsi` found at a portal.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalListing {
+    /// "ADDR:PORT" asked.
+    pub portal: String,
+    /// Targets offered (sendtargets).
+    pub targets: Vec<OfferedTarget>,
+    /// The boot target from the iBFT, if this machine booted from iSCSI.
+    pub ibft: Option<IbftTarget>,
+}
+
+/// One offered target, with what this machine has attached of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferedTarget {
+    pub iqn: String,
+    /// The portal the target announces ("ADDR:PORT").
+    pub portal: String,
+    pub tpgt: u32,
+    /// LUNs of an existing session to it (empty when not logged in).
+    pub luns: Vec<AttachedLun>,
+}
+
+/// A LUN of a logged-in session.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachedLun {
+    pub lun: u32,
+    pub disk: Option<PathBuf>,
+    pub size: Option<u64>,
+}
+
+/// The text table of `netroot discover iscsi`.
+pub fn render_table(l: &PortalListing) -> String {
+    let mut out = String::new();
+    if l.targets.is_empty() {
+        out.push_str(&format!(
+            "the portal {} offers no targets to this initiator (check the target's ACL)\n",
+            l.portal
+        ));
+    } else {
+        let mut rows = vec![[
+            "IQN".to_string(),
+            "PORTAL".into(),
+            "TPGT".into(),
+            "ATTACHED HERE".into(),
+        ]];
+        for t in &l.targets {
+            let att: Vec<String> = t
+                .luns
+                .iter()
+                .filter_map(|x| {
+                    let d = x.disk.as_ref()?;
+                    Some(format!(
+                        "lun {} {} {}",
+                        x.lun,
+                        d.display(),
+                        x.size.map(super::human_size).unwrap_or_default()
+                    ))
+                })
+                .collect();
+            rows.push([
+                t.iqn.clone(),
+                t.portal.clone(),
+                t.tpgt.to_string(),
+                if att.is_empty() {
+                    "-".into()
+                } else {
+                    att.join(", ")
+                },
+            ]);
+        }
+        out.push_str(&super::table(&rows));
+    }
+    if let Some(b) = &l.ibft {
+        out.push_str(&format!(
+            "booted from (iBFT): {} lun {} at {}:{}\n",
+            b.iqn, b.lun, b.address, b.port
+        ));
+    }
+    out
+}
+
+/// List the targets a portal offers (sendtargets discovery that leaves the
+/// node database alone), with the LUNs of sessions already logged in.
+pub fn discover(runner: &Runner, paths: &HostPaths, portal: &str) -> Result<PortalListing> {
+    let portal = normalize_portal(portal).context("--portal")?;
+    let out = runner
+        .query(&tool::discovery_nonpersistent(&portal))
+        .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
+    let sessions = runner
+        .query(&tool::session_detail())
+        .map(|o| tool::parse_session_detail(&o.stdout))
+        .unwrap_or_default();
+    let targets = tool::parse_node_list(&out.stdout)
+        .into_iter()
+        .map(|n| {
+            let luns = sessions
+                .iter()
+                .filter(|s| s.iqn == n.iqn)
+                .flat_map(|s| s.luns.iter())
+                .map(|l| AttachedLun {
+                    lun: l.lun,
+                    disk: l.disk.as_ref().map(|d| paths.dev.join(d)),
+                    size: l.disk.as_ref().and_then(|d| {
+                        paths
+                            .read_sys(format!("class/block/{d}/size"))
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .map(|s| s * 512)
+                    }),
+                })
+                .collect();
+            OfferedTarget {
+                iqn: n.iqn,
+                portal: n.portal,
+                tpgt: n.tpgt,
+                luns,
+            }
+        })
+        .collect();
+    Ok(PortalListing {
+        portal,
+        targets,
+        ibft: read_ibft(paths),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::aoe::tests::unpack_catdir;
+
+    fn fixture(p: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    }
+
+    #[test]
+    fn portals() {
+        assert_eq!(normalize_portal("10.0.2.2").unwrap(), "10.0.2.2:3260");
+        assert_eq!(normalize_portal("10.0.2.2:3261").unwrap(), "10.0.2.2:3261");
+        assert_eq!(normalize_portal("[fd00::1]").unwrap(), "[fd00::1]:3260");
+        assert_eq!(normalize_portal("[fd00::1]:99").unwrap(), "[fd00::1]:99");
+        assert_eq!(normalize_portal("fd00::1").unwrap(), "[fd00::1]:3260");
+        assert_eq!(normalize_portal("san.example").unwrap(), "san.example:3260");
+        for bad in ["", "h:x", ":3260", "[fd00::1", "h:99999"] {
+            assert!(normalize_portal(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn by_path_names_match_the_captured_links() {
+        let name = by_path_name("10.0.2.2:3260", "iqn.2024-01.test.e2e:disk", 1);
+        let listing = fixture("iscsi/dev-disk-by-path.txt");
+        let line = listing
+            .lines()
+            .find(|l| l.contains(&format!(" {name} -> ")))
+            .expect("the LUN's link is in the captured listing");
+        assert!(line.ends_with("-> ../../sda"), "{line}");
+        // Rebuild the directory and look the disk up in it.
+        let t = tempfile::tempdir().unwrap();
+        for l in listing.lines().filter(|l| l.starts_with('l')) {
+            let (n, target) = l.split_once(" -> ").unwrap();
+            let n = n.rsplit(' ').next().unwrap();
+            std::os::unix::fs::symlink(target, t.path().join(n)).unwrap();
+        }
+        assert_eq!(
+            disk_by_path(t.path(), "10.0.2.2:3260", "iqn.2024-01.test.e2e:disk", 1).as_deref(),
+            Some("sda")
+        );
+        assert_eq!(
+            disk_by_path(t.path(), "10.0.2.2:3260", "iqn.2024-01.test.e2e:disk", 0),
+            None
+        );
+    }
+
+    #[test]
+    fn ibft_from_the_captured_tables() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = HostPaths {
+            sys: t.path().to_path_buf(),
+            ..HostPaths::default()
+        };
+        assert_eq!(read_ibft(&paths), None);
+        for part in ["target0", "initiator", "ethernet0"] {
+            unpack_catdir(
+                &fixture(&format!("iscsi/sys-firmware-ibft-{part}.txt")),
+                &t.path().join("firmware/ibft").join(part),
+            );
+        }
+        let ib = read_ibft(&paths).unwrap();
+        assert_eq!(
+            ib,
+            IbftTarget {
+                iqn: "iqn.2024-01.test.e2e:disk".into(),
+                address: "10.0.2.2".into(),
+                port: 3260,
+                lun: 1,
+                initiator_name: Some(
+                    "iqn.2010-04.org.ipxe:00000000-0000-0000-0000-000000000000".into()
+                ),
+                nic_mac: Some("52:54:00:12:34:56".into()),
+            }
+        );
+        assert_eq!(parse_ibft_lun("00000000"), Some(0));
+        assert_eq!(parse_ibft_lun("0001000000000000"), Some(1));
+        assert_eq!(parse_ibft_lun("0011000000000000"), Some(17));
+        assert_eq!(parse_ibft_lun("x"), None);
+    }
+
+    #[test]
+    fn record_editing_replaces_or_inserts() {
+        let rec =
+            "# BEGIN RECORD 2.1.8\nnode.name = iqn.a:b\nnode.session.auth.authmethod = None\n\
+                   node.session.auth.password = old\n# END RECORD\n";
+        let new = set_record_values(
+            rec,
+            &[
+                ("node.session.auth.password", "s3cret-pass"),
+                ("node.session.auth.password_in", "other-s3cret"),
+            ],
+        );
+        assert_eq!(
+            new,
+            "# BEGIN RECORD 2.1.8\nnode.name = iqn.a:b\nnode.session.auth.authmethod = None\n\
+             node.session.auth.password = s3cret-pass\nnode.session.auth.password_in = other-s3cret\n\
+             # END RECORD\n"
+        );
+    }
+
+    #[test]
+    fn record_files_in_both_layouts() {
+        let t = tempfile::tempdir().unwrap();
+        let n = t.path();
+        std::fs::create_dir_all(n.join("iqn.a:b/10.0.2.2,3260,1")).unwrap();
+        std::fs::write(n.join("iqn.a:b/10.0.2.2,3260,1/default"), "x").unwrap();
+        std::fs::write(n.join("iqn.a:b/10.0.2.2,3261,1"), "old layout, other port").unwrap();
+        // IPv6 addresses are stored without brackets; -1 = no TPGT (`-o new`).
+        std::fs::create_dir_all(n.join("iqn.a:c/fd00::1,3260,-1")).unwrap();
+        std::fs::write(n.join("iqn.a:c/fd00::1,3260,-1/default"), "x").unwrap();
+        assert_eq!(
+            record_files(n, "iqn.a:b", "10.0.2.2:3260"),
+            vec![n.join("iqn.a:b/10.0.2.2,3260,1/default")]
+        );
+        assert_eq!(
+            record_files(n, "iqn.a:b", "10.0.2.2:3261"),
+            vec![n.join("iqn.a:b/10.0.2.2,3261,1")]
+        );
+        assert_eq!(record_files(n, "iqn.a:c", "[fd00::1]:3260").len(), 1);
+        assert!(record_files(n, "iqn.none", "10.0.2.2:3260").is_empty());
+    }
+
+    #[test]
+    fn lun_lookup_refuses_missing_lun() {
+        let s = &tool::parse_session_detail(&fixture("iscsi/iscsiadm-session-P3.txt"))[0];
+        assert_eq!(lun_disk(s, "iqn", 1).unwrap().as_deref(), Some("sda"));
+        assert_eq!(lun_disk(s, "iqn", 0).unwrap(), None);
+        let e = lun_disk(s, "iqn.2024-01.test.e2e:disk", 2).unwrap_err();
+        assert!(e.downcast_ref::<Refused>().is_some());
+        assert!(e.to_string().contains("1 (sda)"), "{e}");
+    }
+
+    #[test]
+    fn table() {
+        let l = PortalListing {
+            portal: "10.0.2.2:3260".into(),
+            targets: vec![OfferedTarget {
+                iqn: "iqn.2024-01.test.e2e:disk".into(),
+                portal: "127.0.0.1:3260".into(),
+                tpgt: 1,
+                luns: vec![
+                    AttachedLun {
+                        lun: 0,
+                        disk: None,
+                        size: None,
+                    },
+                    AttachedLun {
+                        lun: 1,
+                        disk: Some("/dev/sda".into()),
+                        size: Some(4 << 30),
+                    },
+                ],
+            }],
+            ibft: None,
+        };
+        let t = render_table(&l);
+        assert_eq!(
+            t,
+            "IQN                        PORTAL          TPGT  ATTACHED HERE\n\
+             iqn.2024-01.test.e2e:disk  127.0.0.1:3260  1     lun 1 /dev/sda 4.0 GiB\n"
+        );
+    }
+
+    #[test]
+    fn secrets_are_read_from_files() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("s");
+        std::fs::write(&f, "abcdefghijkl\n").unwrap();
+        assert_eq!(read_secret(&f, "x").unwrap(), "abcdefghijkl");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(read_secret(&f, "target.chap.secret_file")
+            .unwrap_err()
+            .to_string()
+            .contains("target.chap.secret_file"));
+    }
+}
