@@ -330,40 +330,6 @@ pub fn parse_aoe_id(s: &str) -> Result<(u16, u8), String> {
     Ok((shelf, slot))
 }
 
-/// The AoE disks this machine sees (`/sys/block/etherd!eS.L`), with sizes.
-pub fn aoe_targets_at(root: &Path) -> Vec<(u16, u8, u64)> {
-    let Ok(rd) = std::fs::read_dir(root.join("sys/block")) else {
-        return Vec::new();
-    };
-    let mut v: Vec<(u16, u8, u64)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.strip_prefix("etherd!")?;
-            let (shelf, slot) = parse_aoe_id(id).ok()?;
-            let sectors: u64 = std::fs::read_to_string(e.path().join("size"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?;
-            Some((shelf, slot, sectors * 512))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Parse `iscsiadm -m discovery -t st` output: "PORTAL,TPGT IQN" lines.
-pub fn parse_sendtargets(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let (p, iqn) = l.trim().split_once(' ')?;
-            let portal = p.split(',').next()?.to_string();
-            crate::plan::validate::is_valid_iqn(iqn.trim()).then(|| (portal, iqn.trim().into()))
-        })
-        .collect()
-}
-
 /// What to do next, on the server and in the client's firmware.
 pub fn next_steps(plan: &Plan, plan_path: &Path, server_dir: Option<&Path>) -> String {
     let mut s = String::from("What to do next\n\nOn the server:\n");
@@ -560,32 +526,6 @@ mod tests {
         assert!(parse_aoe_id("e1").is_err());
         assert!(parse_aoe_id("e65535.1").is_err());
         assert!(parse_aoe_id("e1.300").is_err());
-    }
-
-    #[test]
-    fn sendtargets_from_the_guest() {
-        let t = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/iscsi/discovery-sendtargets.txt"),
-        )
-        .unwrap();
-        assert_eq!(
-            parse_sendtargets(&t),
-            vec![(
-                "127.0.0.1:3260".to_string(),
-                "iqn.2024-01.test.e2e:disk".to_string()
-            )]
-        );
-    }
-
-    #[test]
-    fn aoe_targets_in_sysfs() {
-        let d = tempfile::tempdir().unwrap();
-        let b = d.path().join("sys/block/etherd!e0.0");
-        std::fs::create_dir_all(&b).unwrap();
-        std::fs::write(b.join("size"), "8388608\n").unwrap();
-        std::fs::create_dir_all(d.path().join("sys/block/sda")).unwrap();
-        assert_eq!(aoe_targets_at(d.path()), vec![(0, 0, 4 * GIB)]);
     }
 
     #[test]

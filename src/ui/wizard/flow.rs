@@ -5,6 +5,7 @@ use crate::cli::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::engine::{self, run::Refused, RunOptions};
 use crate::plan::validate_plan;
 use crate::tools::Runner;
+use crate::transport::aoe::AoeDevice;
 use crate::ui::probe;
 use crate::ui::progress::{Bars, NullSink};
 use anyhow::{Context, Result};
@@ -47,7 +48,8 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!("netroot wizard: move this system onto a network disk\n");
     let runner = Runner::real();
     let facts = probe::gather(Path::new("/"), &runner);
-    let aoe = aoe_targets_at(Path::new("/"));
+    // Passive: what the AoE driver already knows (no discover sent yet).
+    let aoe = crate::transport::aoe::list_devices(&crate::transport::HostPaths::default());
     print!("{}", facts_text(&facts, &aoe));
     println!();
 
@@ -160,7 +162,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// What the probe found, for the first screen.
-pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
+pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
     use std::fmt::Write;
     let mut s = String::from("This machine\n");
     let _ = writeln!(s, "  system    {}, kernel {}", f.os.pretty, f.kernel);
@@ -228,8 +230,8 @@ pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
             "  AoE       no AoE targets seen (none exported, or the aoe module is not loaded)"
         );
     } else {
-        for (s_, l, b) in aoe {
-            let _ = writeln!(s, "  AoE       e{s_}.{l} {}", human(*b));
+        for d in aoe {
+            let _ = writeln!(s, "  AoE       {} {}", d.identity(), human(d.size));
         }
     }
     for p in &f.problems {
@@ -264,7 +266,19 @@ mod tests {
             }],
             ..Facts::default()
         };
-        let s = facts_text(&f, &[(11, 0, 4 << 30)]);
+        let dev = AoeDevice {
+            name: "e11.0".into(),
+            shelf: 11,
+            slot: 0,
+            node: "/dev/etherd/e11.0".into(),
+            size: 4 << 30,
+            target_mac: None,
+            netif: Some("ens3".into()),
+            state: Some("up".into()),
+            payload: None,
+            firmware_version: None,
+        };
+        let s = facts_text(&f, &[dev]);
         for want in [
             "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-50-amd64",
             "BIOS",
