@@ -92,7 +92,7 @@ pub enum Command {
         what: DiscoverCommand,
     },
     /// Write the server side for a plan: export, DHCP, TFTP, iPXE.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Interactive wizard: probe this machine, ask, show the dry run, migrate.
     Wizard(WizardArgs),
 }
@@ -268,17 +268,278 @@ fn discover(what: DiscoverCommand) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// `netroot server`: generate (default) or `apply`.
 #[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  netroot server --plan client.json --out srv --export-device /srv/aoe/client.img --interface eth1\n  netroot server --plan a.json --plan b.json --out srv --server-ip 192.0.2.1 --subnet 192.0.2.0/24\n  netroot server apply --plan client.json --dry-run\nSee docs/server.md."
+)]
 pub struct ServerArgs {
-    /// Plan file(s); several plans give one DHCP config with a host each.
-    #[arg(long, value_name = "FILE", required = true)]
-    pub plan: Vec<PathBuf>,
-    /// Directory to write the server files into.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    #[command(flatten)]
+    pub gen: ServerGenArgs,
+}
+
+/// Subcommands of `netroot server`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Install the server side on this Debian server: packages, files,
+    /// services. Idempotent; --dry-run shows everything first.
+    Apply(ServerApplyArgs),
+}
+
+/// `netroot server --plan F… --out DIR`.
+#[derive(Debug, Args)]
+pub struct ServerGenArgs {
+    /// Directory to write the server files into (README.txt says where each goes).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Show what would be written.
+    #[command(flatten)]
+    pub common: ServerCommonArgs,
+}
+
+/// `netroot server apply --plan F…`.
+#[derive(Debug, Args)]
+pub struct ServerApplyArgs {
+    /// Install below this directory instead of / (files only: no packages,
+    /// no services). For staging and tests.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// DHCP/TFTP server to set up: dnsmasq (both), isc (isc-dhcp-server +
+    /// tftpd-hpa) or none (you run DHCP yourself).
+    #[arg(long, value_enum, default_value_t = DhcpChoice::Dnsmasq)]
+    pub dhcp: DhcpChoice,
+    #[command(flatten)]
+    pub common: ServerCommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DhcpChoice {
+    Dnsmasq,
+    Isc,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EfiChoice {
+    /// ipxe.efi: iPXE's own NIC drivers.
+    Ipxe,
+    /// snponly.efi: the firmware's network driver.
+    Snponly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BootMethodChoice {
+    /// iPXE fetches the client's script (retries, CHAP, readable failure).
+    Script,
+    /// DHCP root-path; iPXE sanboots it itself (no retries, no CHAP).
+    RootPath,
+}
+
+/// Options shared by `server` and `server apply`.
+#[derive(Debug, Args)]
+pub struct ServerCommonArgs {
+    /// Plan file(s); several plans give one DHCP config with a host each.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Vec<PathBuf>,
+    /// Show every file (secrets as ***) and command, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Backing file or block device to export: PATH for the only plan, or
+    /// HOSTNAME=PATH (repeat) with several. Default: the plan's target.device.
+    #[arg(long, value_name = "[HOST=]PATH")]
+    pub export_device: Vec<String>,
+    /// The server's NIC vblade serves AoE on (default: the plan's AoE interface).
+    #[arg(long, value_name = "IF")]
+    pub interface: Option<String>,
+    /// The server's IPv4 address, for next-server (default: the iSCSI portal).
+    #[arg(long, value_name = "ADDR")]
+    pub server_ip: Option<std::net::Ipv4Addr>,
+    /// The TFTP server when it is another host.
+    #[arg(long, value_name = "ADDR")]
+    pub tftp_server: Option<std::net::Ipv4Addr>,
+    /// Declare this DHCP subnet (only the clients get addresses unless --range).
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// Dynamic range START-END inside --subnet.
+    #[arg(long, value_name = "START-END")]
+    pub range: Option<String>,
+    /// Interface dnsmasq answers DHCP on.
+    #[arg(long, value_name = "IF")]
+    pub dhcp_interface: Option<String>,
+    /// The TFTP server's root directory.
+    #[arg(long, value_name = "DIR", default_value = "/srv/tftp")]
+    pub tftp_root: PathBuf,
+    /// Where the iPXE binaries are (Debian package ipxe).
+    #[arg(long, value_name = "DIR", default_value = "/usr/lib/ipxe")]
+    pub ipxe_dir: PathBuf,
+    /// UEFI iPXE binary.
+    #[arg(long, value_enum, default_value_t = EfiChoice::Ipxe)]
+    pub efi_binary: EfiChoice,
+    /// How iPXE learns what to boot.
+    #[arg(long, value_enum, default_value_t = BootMethodChoice::Script)]
+    pub boot_method: BootMethodChoice,
+    /// sanboot attempts in the iPXE script before it gives up.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+    /// Allow any iSCSI initiator when a plan has no client.initiator_name.
+    #[arg(long)]
+    pub allow_any_initiator: bool,
+}
+
+impl ServerCommonArgs {
+    fn options(&self) -> Result<crate::server::ServerOptions> {
+        use crate::server::{BootMethod, EfiBinary, ServerOptions, Subnet};
+        let mut export_devices = Vec::new();
+        for e in &self.export_device {
+            match e.split_once('=') {
+                Some((h, p)) if !h.contains('/') => {
+                    export_devices.push((Some(h.to_string()), PathBuf::from(p)))
+                }
+                _ => export_devices.push((None, PathBuf::from(e))),
+            }
+        }
+        let range = match &self.range {
+            None => None,
+            Some(r) => {
+                let (a, b) = r
+                    .split_once('-')
+                    .ok_or_else(|| anyhow::anyhow!("--range {r:?}: expected START-END"))?;
+                Some((
+                    a.trim()
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--range: {a:?} is not an IPv4 address"))?,
+                    b.trim()
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--range: {b:?} is not an IPv4 address"))?,
+                ))
+            }
+        };
+        Ok(ServerOptions {
+            export_devices,
+            interface: self.interface.clone(),
+            server_ip: self.server_ip,
+            tftp_server: self.tftp_server,
+            subnet: self.subnet.as_deref().map(Subnet::parse).transpose()?,
+            range,
+            dhcp_interface: self.dhcp_interface.clone(),
+            tftp_root: self.tftp_root.clone(),
+            ipxe_dir: self.ipxe_dir.clone(),
+            efi_binary: match self.efi_binary {
+                EfiChoice::Ipxe => EfiBinary::Ipxe,
+                EfiChoice::Snponly => EfiBinary::Snponly,
+            },
+            boot_method: match self.boot_method {
+                BootMethodChoice::Script => BootMethod::Script,
+                BootMethodChoice::RootPath => BootMethod::RootPath,
+            },
+            retries: self.retries,
+            allow_any_initiator: self.allow_any_initiator,
+        })
+    }
+
+    fn clients(
+        &self,
+        opts: &crate::server::ServerOptions,
+    ) -> Result<Vec<crate::server::ClientSpec>> {
+        if self.plan.is_empty() {
+            anyhow::bail!("no plan given; pass --plan FILE (once per client)");
+        }
+        let mut plans = Vec::new();
+        for f in &self.plan {
+            plans.push((f.clone(), plan::load_plan(f)?));
+        }
+        crate::server::load_clients(&plans, opts)
+    }
+}
+
+/// Print recorded actions of a dry run (file contents already redacted).
+fn print_actions(actions: &[crate::tools::cmd::Action]) {
+    use crate::tools::cmd::Action;
+    for a in actions {
+        match a {
+            Action::Command { argv, .. } => {
+                let line: Vec<String> = argv
+                    .iter()
+                    .map(|x| crate::tools::cmd::shell_quote(x))
+                    .collect();
+                println!("would run: {}", line.join(" "));
+            }
+            Action::WriteFile {
+                path,
+                contents,
+                mode,
+            } => {
+                println!("would write {path} (mode {mode:04o}):");
+                for l in contents.lines() {
+                    println!("    | {l}");
+                }
+            }
+            Action::Effect { what, .. } => println!("would: {what}"),
+        }
+    }
+}
+
+fn run_server(a: ServerArgs) -> Result<i32> {
+    use crate::tools::cmd::Runner;
+    match a.command {
+        None => {
+            let c = &a.gen.common;
+            let Some(out) = &a.gen.out else {
+                anyhow::bail!("--out DIR is required: the directory to write the server files into (or use `netroot server apply`)");
+            };
+            let opts = c.options()?;
+            let clients = c.clients(&opts)?;
+            let files = crate::server::generate(&clients, &opts)?;
+            let runner = if c.dry_run {
+                Runner::dry()
+            } else {
+                Runner::real()
+            };
+            crate::server::write(&runner, &files, out)?;
+            if c.dry_run {
+                print_actions(&runner.take_actions());
+                println!("dry run: nothing written");
+            } else {
+                println!(
+                    "wrote {} files for {} client(s) to {}; read {}",
+                    files.len(),
+                    clients.len(),
+                    out.display(),
+                    out.join("README.txt").display()
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        Some(ServerCommand::Apply(ap)) => {
+            let c = &ap.common;
+            let opts = c.options()?;
+            let clients = c.clients(&opts)?;
+            let runner = if c.dry_run {
+                Runner::dry()
+            } else {
+                Runner::real()
+            };
+            let aopts = crate::server::ApplyOptions {
+                root: ap.root.clone(),
+                dhcp: match ap.dhcp {
+                    DhcpChoice::Dnsmasq => crate::server::DhcpServer::Dnsmasq,
+                    DhcpChoice::Isc => crate::server::DhcpServer::Isc,
+                    DhcpChoice::None => crate::server::DhcpServer::None,
+                },
+            };
+            let rep = crate::server::apply(&runner, &clients, &opts, &aopts)?;
+            if c.dry_run {
+                print_actions(&runner.take_actions());
+            }
+            for l in &rep.lines {
+                println!("{}{l}", if c.dry_run { "(dry run) " } else { "" });
+            }
+            Ok(EXIT_OK)
+        }
+    }
 }
 
 /// Entry point: returns the process exit code.
@@ -409,10 +670,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Discover { what } => discover(what),
-        Command::Server(_) => {
-            eprintln!("netroot server: not implemented yet");
-            Ok(EXIT_NOT_IMPLEMENTED)
-        }
+        Command::Server(a) => run_server(*a),
         Command::Wizard(a) => wizard(&a, cli.log_file.clone()),
     }
 }

@@ -407,6 +407,36 @@ impl Runner {
         Ok(())
     }
 
+    /// Like [`Runner::write_file`] for a file holding secrets: the recorded
+    /// contents (dry-run output, reports) show each secret as `***`.
+    pub fn write_secret_file(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: u32,
+        secrets: &[String],
+    ) -> Result<()> {
+        let mut shown = String::from_utf8_lossy(contents).into_owned();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            shown = shown.replace(s.as_str(), "***");
+        }
+        self.record(Action::WriteFile {
+            path: path.display().to_string(),
+            contents: shown,
+            mode,
+        });
+        if self.dry {
+            return Ok(());
+        }
+        tracing::info!(
+            "writing {} (mode {mode:04o}, holds a secret)",
+            path.display()
+        );
+        write_atomic(path, contents, mode)?;
+        self.changed();
+        Ok(())
+    }
+
     /// Something netroot does in-process; `f` runs only when not dry.
     pub fn effect<T>(
         &self,

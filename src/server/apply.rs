@@ -1,0 +1,277 @@
+//! `netroot server apply`: install the generated files on this Debian
+//! server, install the packages, enable and start the services.
+//!
+//! Idempotent by probing: a package is installed only when dpkg says it is
+//! missing, a file is written only when its contents or mode differ, a
+//! service is restarted only when one of its files changed, enabled or
+//! started only when systemctl says it is not. With a `root` other than `/`
+//! only the files are written (below that root); packages and services are
+//! left alone, so a staging tree can be prepared safely.
+
+use super::dhcp::DHCPD_SNIPPET;
+use super::export::vblade_instance;
+use super::model::{ClientSpec, ExportSpec};
+use super::{generate, put_file, Contents, GeneratedFile, ServerOptions};
+use crate::tools::cmd::{Cmd, Runner};
+use anyhow::{Context, Result};
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Which DHCP (and TFTP) server `apply` sets up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhcpServer {
+    /// dnsmasq serves DHCP and TFTP.
+    Dnsmasq,
+    /// ISC dhcpd for DHCP, tftpd-hpa for TFTP.
+    Isc,
+    /// No DHCP server (you run your own); TFTP files are still written.
+    None,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Install below this root ("/" for the real server).
+    pub root: PathBuf,
+    pub dhcp: DhcpServer,
+}
+
+/// What `apply` did (or would do): one line per item.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub lines: Vec<String>,
+}
+
+impl ApplyReport {
+    fn note(&mut self, s: impl Into<String>) {
+        self.lines.push(s.into());
+    }
+}
+
+fn in_root(root: &Path, p: &Path) -> PathBuf {
+    root.join(p.strip_prefix("/").unwrap_or(p))
+}
+
+/// Packages the server needs for these clients.
+pub fn packages(clients: &[ClientSpec], dhcp: DhcpServer) -> Vec<&'static str> {
+    let mut v = vec!["ipxe"];
+    if clients
+        .iter()
+        .any(|c| matches!(c.export, ExportSpec::Aoe { .. }))
+    {
+        v.push("vblade");
+    }
+    if clients
+        .iter()
+        .any(|c| matches!(c.export, ExportSpec::Iscsi(_)))
+    {
+        v.push("tgt");
+    }
+    match dhcp {
+        DhcpServer::Dnsmasq => v.push("dnsmasq"),
+        DhcpServer::Isc => v.extend(["isc-dhcp-server", "tftpd-hpa"]),
+        DhcpServer::None => {}
+    }
+    v
+}
+
+fn package_missing(runner: &Runner, pkg: &str) -> bool {
+    let q = Cmd::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .ok_codes(&[0, 1]);
+    match runner.query(&q) {
+        Ok(o) => !o.stdout.contains("install ok installed"),
+        Err(_) => true,
+    }
+}
+
+/// Whether a file already holds `f`'s contents with its mode.
+fn up_to_date(f: &GeneratedFile, dest: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(dest) else {
+        return false;
+    };
+    if meta.permissions().mode() & 0o7777 != f.mode {
+        return false;
+    }
+    let Ok(have) = std::fs::read(dest) else {
+        return false;
+    };
+    match &f.contents {
+        Contents::Text(t) => have == t.as_bytes(),
+        Contents::CopyOf(src) => std::fs::read(src).map(|b| b == have).unwrap_or(false),
+    }
+}
+
+fn systemctl_says(runner: &Runner, verb: &str, unit: &str, yes: &str) -> bool {
+    let all: Vec<i32> = (0..=255).collect();
+    runner
+        .query(&Cmd::new("systemctl").args([verb, unit]).ok_codes(&all))
+        .map(|o| o.stdout.trim() == yes)
+        .unwrap_or(false)
+}
+
+/// Enable and start `unit`; restart it when `changed`.
+fn service(runner: &Runner, rep: &mut ApplyReport, unit: &str, changed: bool) -> Result<()> {
+    if !systemctl_says(runner, "is-enabled", unit, "enabled") {
+        runner.run(&Cmd::new("systemctl").args(["enable", unit]))?;
+        rep.note(format!("enabled   {unit}"));
+    }
+    let active = systemctl_says(runner, "is-active", unit, "active");
+    if !active {
+        runner.run(&Cmd::new("systemctl").args(["start", unit]))?;
+        rep.note(format!("started   {unit}"));
+    } else if changed {
+        runner.run(&Cmd::new("systemctl").args(["restart", unit]))?;
+        rep.note(format!("restarted {unit} (its configuration changed)"));
+    } else {
+        rep.note(format!("unchanged {unit} (enabled, running)"));
+    }
+    Ok(())
+}
+
+/// Install the server side for `clients` on this machine (or below
+/// `aopts.root`). Every change goes through `runner`, so a dry run records
+/// the full list and changes nothing.
+pub fn apply(
+    runner: &Runner,
+    clients: &[ClientSpec],
+    opts: &ServerOptions,
+    aopts: &ApplyOptions,
+) -> Result<ApplyReport> {
+    let mut rep = ApplyReport::default();
+    let real_root = aopts.root == Path::new("/");
+    let files = generate(clients, opts)?;
+
+    // 1. Packages.
+    let pkgs = packages(clients, aopts.dhcp);
+    if real_root {
+        let missing: Vec<&str> = pkgs
+            .iter()
+            .copied()
+            .filter(|p| package_missing(runner, p))
+            .collect();
+        if missing.is_empty() {
+            rep.note(format!("unchanged packages {} (installed)", pkgs.join(" ")));
+        } else {
+            runner
+                .run(
+                    &Cmd::new("apt-get")
+                        .args(["install", "-y", "--no-install-recommends"])
+                        .args(&missing)
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                )
+                .context("installing the server packages")?;
+            rep.note(format!("installed {}", missing.join(" ")));
+        }
+    } else {
+        rep.note(format!(
+            "skipped   packages {} (root is {}, not /)",
+            pkgs.join(" "),
+            aopts.root.display()
+        ));
+    }
+
+    // 2. Files.
+    let tftp_user = match aopts.dhcp {
+        DhcpServer::Dnsmasq => Some("dnsmasq"),
+        DhcpServer::Isc => Some("tftp"),
+        DhcpServer::None => None,
+    };
+    let mut changed_units = BTreeSet::new();
+    for f in &files {
+        let Some(target) = &f.install_to else {
+            continue;
+        };
+        let unit = match f.rel_path.as_str() {
+            p if p.starts_with("aoe/") => Some(format!(
+                "vblade@{}.service",
+                target
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+            )),
+            p if p.starts_with("iscsi/") => Some("tgt.service".to_string()),
+            "dhcp/dnsmasq-netroot.conf" => {
+                if aopts.dhcp != DhcpServer::Dnsmasq {
+                    continue;
+                }
+                Some("dnsmasq.service".to_string())
+            }
+            "dhcp/dhcpd-netroot.conf" => {
+                if aopts.dhcp != DhcpServer::Isc {
+                    continue;
+                }
+                Some("isc-dhcp-server.service".to_string())
+            }
+            _ => None,
+        };
+        let dest = in_root(&aopts.root, target);
+        if up_to_date(f, &dest) {
+            rep.note(format!("unchanged {}", dest.display()));
+            continue;
+        }
+        put_file(runner, f, &dest)?;
+        if !f.secrets.is_empty() && f.rel_path.starts_with("tftp/") {
+            if let (Some(user), true) = (tftp_user, real_root) {
+                runner.run(&Cmd::new("chown").arg(user).arg(&dest))?;
+            }
+        }
+        rep.note(format!("wrote     {} ({:04o})", dest.display(), f.mode));
+        if let Some(u) = unit {
+            changed_units.insert(u);
+        }
+    }
+    if aopts.dhcp == DhcpServer::Isc {
+        let conf = in_root(&aopts.root, Path::new("/etc/dhcp/dhcpd.conf"));
+        let include = format!("include \"{DHCPD_SNIPPET}\";");
+        let have = std::fs::read_to_string(&conf).unwrap_or_default();
+        if have.lines().any(|l| l.trim() == include) {
+            rep.note(format!(
+                "unchanged {} (includes {DHCPD_SNIPPET})",
+                conf.display()
+            ));
+        } else {
+            let mut new = have.clone();
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str(&format!("# Added by netroot server apply.\n{include}\n"));
+            runner.write_file(&conf, new.as_bytes(), 0o644)?;
+            rep.note(format!("wrote     {} (+ {include})", conf.display()));
+            changed_units.insert("isc-dhcp-server.service".to_string());
+        }
+    }
+
+    // 3. Services.
+    if !real_root {
+        rep.note(format!(
+            "skipped   services (root is {}, not /)",
+            aopts.root.display()
+        ));
+        return Ok(rep);
+    }
+    let mut units: Vec<String> = Vec::new();
+    for c in clients {
+        if matches!(c.export, ExportSpec::Aoe { .. }) {
+            units.push(format!("vblade@{}.service", vblade_instance(c)));
+        }
+    }
+    if clients
+        .iter()
+        .any(|c| matches!(c.export, ExportSpec::Iscsi(_)))
+    {
+        units.push("tgt.service".into());
+    }
+    match aopts.dhcp {
+        DhcpServer::Dnsmasq => units.push("dnsmasq.service".into()),
+        DhcpServer::Isc => {
+            units.extend(["isc-dhcp-server.service".into(), "tftpd-hpa.service".into()])
+        }
+        DhcpServer::None => {}
+    }
+    for u in &units {
+        service(runner, &mut rep, u, changed_units.contains(u))?;
+    }
+    Ok(rep)
+}

@@ -1,0 +1,507 @@
+//! One client as the server sees it, resolved from its plan and the server
+//! options: names, MAC, address, firmware, and what to export.
+
+use super::ServerOptions;
+use crate::plan::{Addressing, Firmware, Plan, Target};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// One client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSpec {
+    /// Name used for host entries and file names ([a-z0-9-]).
+    pub name: String,
+    /// The plan file it came from (for messages).
+    pub plan_file: PathBuf,
+    /// Boot NIC MAC, lower case with colons.
+    pub mac: String,
+    /// Fixed address when the plan's boot network is static.
+    pub ip: Option<Ipv4Addr>,
+    pub firmware: Firmware,
+    /// The backing file or block device on the server.
+    pub backing: PathBuf,
+    pub export: ExportSpec,
+}
+
+/// What is exported for a client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportSpec {
+    Aoe {
+        shelf: u16,
+        slot: u8,
+        /// Server interface vblade listens on.
+        interface: String,
+    },
+    Iscsi(IscsiExport),
+}
+
+/// An iSCSI export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IscsiExport {
+    /// Portal host as the client reaches it (IPv4 address or name).
+    pub host: String,
+    pub port: u16,
+    pub iqn: String,
+    pub lun: u32,
+    /// The initiator name iPXE presents and the ACL allows.
+    pub initiator: Option<String>,
+    pub chap: Option<ChapSecrets>,
+}
+
+/// CHAP credentials with the secrets read from their files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChapSecrets {
+    pub username: String,
+    pub secret: String,
+    pub secret_file: PathBuf,
+    /// Mutual CHAP: (user, secret, file).
+    pub target: Option<(String, String, PathBuf)>,
+}
+
+impl ClientSpec {
+    /// The iPXE SAN URI: `aoe:eS.L` or `iscsi:HOST::PORT:LUN:IQN` (LUN in hex).
+    pub fn san_uri(&self) -> String {
+        match &self.export {
+            ExportSpec::Aoe { shelf, slot, .. } => format!("aoe:e{shelf}.{slot}"),
+            ExportSpec::Iscsi(i) => {
+                let port = if i.port == 3260 {
+                    String::new()
+                } else {
+                    i.port.to_string()
+                };
+                format!("iscsi:{}::{port}:{:x}:{}", i.host, i.lun, i.iqn)
+            }
+        }
+    }
+    /// Every secret of this client (for redaction).
+    pub fn secrets(&self) -> Vec<String> {
+        match &self.export {
+            ExportSpec::Iscsi(IscsiExport { chap: Some(c), .. }) => {
+                let mut v = vec![c.secret.clone()];
+                if let Some((_, s, _)) = &c.target {
+                    v.push(s.clone());
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+    /// The iPXE script's path relative to the TFTP root.
+    pub fn script_path(&self) -> String {
+        format!("netroot/{}.ipxe", self.name)
+    }
+}
+
+/// Resolve every plan into a client, reading CHAP secret files. Errors name
+/// the plan file and the field or option to fix.
+pub fn load_clients(plans: &[(PathBuf, Plan)], opts: &ServerOptions) -> Result<Vec<ClientSpec>> {
+    let named: Vec<_> = opts
+        .export_devices
+        .iter()
+        .filter(|(n, _)| n.is_some())
+        .collect();
+    let unnamed: Vec<_> = opts
+        .export_devices
+        .iter()
+        .filter(|(n, _)| n.is_none())
+        .collect();
+    if !unnamed.is_empty() && plans.len() != 1 {
+        bail!("--export-device PATH without a name needs exactly one plan; with several plans write --export-device HOSTNAME=PATH");
+    }
+    if unnamed.len() > 1 {
+        bail!("--export-device given twice for the only plan");
+    }
+    let mut out = Vec::new();
+    for (file, plan) in plans {
+        let name = client_name(plan);
+        let dev = named
+            .iter()
+            .find(|(n, _)| n.as_deref() == Some(name.as_str()))
+            .or(unnamed.first())
+            .map(|(_, p)| p.clone());
+        out.push(
+            client_from_plan(file, plan, &name, dev, opts)
+                .with_context(|| format!("plan {}", file.display()))?,
+        );
+    }
+    for (n, _) in &named {
+        let n = n.as_deref().unwrap_or_default();
+        if !out.iter().any(|c| c.name == n) {
+            bail!(
+                "--export-device {n}=…: no plan has the client name {n:?} (names: {})",
+                out.iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The client's name: system.hostname, else derived from the target.
+pub fn client_name(plan: &Plan) -> String {
+    let raw = match &plan.system.hostname {
+        Some(h) => h.split('.').next().unwrap_or(h).to_string(),
+        None => match &plan.target {
+            Target::Aoe { shelf, slot, .. } => format!("aoe-e{shelf}-{slot}"),
+            Target::Iscsi { iqn, .. } => {
+                format!("iscsi-{}", iqn.rsplit(':').next().unwrap_or(iqn))
+            }
+        },
+    };
+    let s: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.trim_matches('-').to_string()
+}
+
+fn client_from_plan(
+    file: &Path,
+    plan: &Plan,
+    name: &str,
+    dev: Option<PathBuf>,
+    opts: &ServerOptions,
+) -> Result<ClientSpec> {
+    if name.is_empty() {
+        bail!("cannot derive a client name; set system.hostname");
+    }
+    let mac = plan.client.mac.as_deref().context(
+        "client.mac is missing: the DHCP host entry and the AoE -m restriction need the client's boot NIC MAC; add \"client\": {\"mac\": \"52:54:00:…\"}",
+    )?;
+    let mac = normalize_mac(mac).with_context(|| format!("client.mac {mac:?}"))?;
+    let ip = match &plan.boot.network.address {
+        Addressing::Dhcp => None,
+        Addressing::Static { address, .. } => {
+            let a = address.split('/').next().unwrap_or(address);
+            Some(a.parse::<Ipv4Addr>().with_context(|| {
+                format!("boot.network.address.static.address {address:?} is not IPv4 ADDR/PREFIX")
+            })?)
+        }
+    };
+    let backing = dev.or_else(|| plan.target.device().cloned()).context(
+        "the server needs the backing file or block device to export: set target.device in the plan or pass --export-device PATH",
+    )?;
+    if !backing.is_absolute() {
+        bail!(
+            "export device {} is not an absolute path",
+            backing.display()
+        );
+    }
+    let export = match &plan.target {
+        Target::Aoe {
+            shelf,
+            slot,
+            interface,
+            ..
+        } => {
+            let plan_if = interface.as_deref().filter(|i| normalize_mac(i).is_err());
+            let interface = opts
+                .interface
+                .as_deref()
+                .or(plan_if)
+                .context("the server interface for vblade is unknown: pass --interface IF (the server's NIC on the clients' LAN)")?
+                .to_string();
+            ExportSpec::Aoe {
+                shelf: *shelf,
+                slot: *slot,
+                interface,
+            }
+        }
+        Target::Iscsi {
+            portal,
+            iqn,
+            lun,
+            chap,
+            ..
+        } => {
+            let (host, port) =
+                split_portal(portal).with_context(|| format!("target.portal {portal:?}"))?;
+            let initiator = plan.client.initiator_name.clone();
+            if initiator.is_none() && !opts.allow_any_initiator {
+                bail!("client.initiator_name is missing: the iSCSI ACL allows that IQN and the iPXE script presents it; set it (e.g. \"iqn.2024-01.org.example:{name}\") or pass --allow-any-initiator");
+            }
+            if let Some(i) = &initiator {
+                check_token(i, "client.initiator_name")?;
+            }
+            check_token(iqn, "target.iqn")?;
+            let chap = match chap {
+                None => None,
+                Some(c) => {
+                    check_token(&c.username, "target.chap.username")?;
+                    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
+                    let target = match (&c.target_username, &c.target_secret_file) {
+                        (Some(u), Some(f)) => {
+                            check_token(u, "target.chap.target_username")?;
+                            Some((u.clone(), read_secret(f, "target.chap.target_secret_file")?, f.clone()))
+                        }
+                        (None, None) => None,
+                        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
+                    };
+                    Some(ChapSecrets {
+                        username: c.username.clone(),
+                        secret,
+                        secret_file: c.secret_file.clone(),
+                        target,
+                    })
+                }
+            };
+            ExportSpec::Iscsi(IscsiExport {
+                host,
+                port,
+                iqn: iqn.clone(),
+                lun: *lun,
+                initiator,
+                chap,
+            })
+        }
+    };
+    let _ = file;
+    Ok(ClientSpec {
+        name: name.to_string(),
+        plan_file: file.to_path_buf(),
+        mac,
+        ip,
+        firmware: plan.layout.firmware,
+        backing,
+        export,
+    })
+}
+
+/// "aa:bb:…" lower case from any of "AA:BB:…", "aa-bb-…", "aabbcc…".
+pub fn normalize_mac(s: &str) -> Result<String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("not a MAC address (expected six hex bytes like 52:54:00:12:34:56)");
+    }
+    let hex = hex.to_ascii_lowercase();
+    Ok((0..6)
+        .map(|i| &hex[2 * i..2 * i + 2])
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// Split "HOST[:PORT]" (IPv6 as "[ADDR]:PORT").
+pub fn split_portal(p: &str) -> Result<(String, u16)> {
+    if let Some(rest) = p.strip_prefix('[') {
+        let (h, tail) = rest.split_once(']').context("unclosed [ in IPv6 portal")?;
+        let port = match tail.strip_prefix(':') {
+            Some(x) => x.parse().context("port is not a number")?,
+            None => 3260,
+        };
+        return Ok((format!("[{h}]"), port));
+    }
+    match p.rsplit_once(':') {
+        Some((h, x)) if !h.contains(':') => {
+            Ok((h.to_string(), x.parse().context("port is not a number")?))
+        }
+        _ => Ok((p.to_string(), 3260)),
+    }
+}
+
+/// Names that go into configs unquoted must have no blanks or quotes.
+fn check_token(s: &str, field: &str) -> Result<()> {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || "\"'\\$#;{}".contains(c))
+    {
+        bail!("{field} {s:?} must not be empty or contain blanks, quotes, $, #, ; or braces");
+    }
+    Ok(())
+}
+
+/// Read a CHAP secret: the file's first line, 12 to 16 characters, no
+/// blanks, quotes or `$` (it goes into tgt's config and an iPXE script).
+/// Errors never show the secret.
+fn read_secret(path: &Path, field: &str) -> Result<String> {
+    let raw = std::fs::read_to_string(path)
+        .with_context(|| format!("{field}: reading {}", path.display()))?;
+    let s = raw
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string();
+    if !(12..=16).contains(&s.chars().count()) {
+        bail!(
+            "{field}: the secret in {} has {} characters; CHAP secrets must be 12 to 16 (iPXE and most initiators refuse others)",
+            path.display(),
+            s.chars().count()
+        );
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$#;{}".contains(c))
+    {
+        bail!(
+            "{field}: the secret in {} contains a blank, quote, $, #, ; or brace; use letters, digits and -_.+@%",
+            path.display()
+        );
+    }
+    Ok(s)
+}
+
+/// Several plans: names, MACs, addresses and AoE/iSCSI identities must differ.
+pub fn check_unique(clients: &[ClientSpec]) -> Result<()> {
+    let mut names = BTreeSet::new();
+    let mut macs = BTreeSet::new();
+    let mut ips = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for c in clients {
+        let who = c.plan_file.display();
+        if !names.insert(c.name.clone()) {
+            bail!(
+                "plan {who}: client name {:?} is used by two plans; set distinct system.hostname",
+                c.name
+            );
+        }
+        if !macs.insert(c.mac.clone()) {
+            bail!("plan {who}: client.mac {} is used by two plans", c.mac);
+        }
+        if let Some(ip) = c.ip {
+            if !ips.insert(ip) {
+                bail!("plan {who}: address {ip} is used by two plans");
+            }
+        }
+        let id = match &c.export {
+            ExportSpec::Aoe { shelf, slot, .. } => format!("aoe e{shelf}.{slot}"),
+            ExportSpec::Iscsi(i) => format!("iscsi {}", i.iqn),
+        };
+        if !ids.insert(id.clone()) {
+            bail!("plan {who}: {id} is exported for two plans; give each client its own target");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            normalize_mac("52-54-00-AB-CD-EF").unwrap(),
+            "52:54:00:ab:cd:ef"
+        );
+        assert_eq!(normalize_mac("525400abcdef").unwrap(), "52:54:00:ab:cd:ef");
+        assert!(normalize_mac("eth0").is_err());
+    }
+
+    #[test]
+    fn portals() {
+        assert_eq!(
+            split_portal("192.0.2.1").unwrap(),
+            ("192.0.2.1".into(), 3260)
+        );
+        assert_eq!(
+            split_portal("192.0.2.1:3261").unwrap(),
+            ("192.0.2.1".into(), 3261)
+        );
+        assert_eq!(
+            split_portal("[fd00::1]:3262").unwrap(),
+            ("[fd00::1]".into(), 3262)
+        );
+        assert!(split_portal("h:x").is_err());
+    }
+
+    #[test]
+    fn secret_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("s");
+        std::fs::write(&f, "short\n").unwrap();
+        let e = read_secret(&f, "x").unwrap_err().to_string();
+        assert!(e.contains("12 to 16") && !e.contains("short"), "{e}");
+        std::fs::write(&f, "has a blank 1234\n").unwrap();
+        let e = read_secret(&f, "x").unwrap_err().to_string();
+        assert!(!e.contains("blank 1234"), "{e}");
+        std::fs::write(&f, "Sup3r-Secret-42\n").unwrap();
+        assert_eq!(read_secret(&f, "x").unwrap(), "Sup3r-Secret-42");
+    }
+}
+
+#[cfg(test)]
+mod uri_tests {
+    use super::*;
+    use crate::plan::Firmware;
+
+    fn iscsi(lun: u32, port: u16) -> ClientSpec {
+        ClientSpec {
+            name: "c".into(),
+            plan_file: "p.json".into(),
+            mac: "52:54:00:00:00:01".into(),
+            ip: None,
+            firmware: Firmware::Uefi,
+            backing: "/srv/c.img".into(),
+            export: ExportSpec::Iscsi(IscsiExport {
+                host: "192.0.2.1".into(),
+                port,
+                iqn: "iqn.2024-01.org.example:c".into(),
+                lun,
+                initiator: None,
+                chap: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn san_uris() {
+        assert_eq!(
+            iscsi(1, 3260).san_uri(),
+            "iscsi:192.0.2.1:::1:iqn.2024-01.org.example:c"
+        );
+        // iPXE reads the LUN in hex.
+        assert_eq!(
+            iscsi(10, 3261).san_uri(),
+            "iscsi:192.0.2.1::3261:a:iqn.2024-01.org.example:c"
+        );
+        let mut a = iscsi(0, 3260);
+        a.export = ExportSpec::Aoe {
+            shelf: 11,
+            slot: 0,
+            interface: "eth0".into(),
+        };
+        assert_eq!(a.san_uri(), "aoe:e11.0");
+    }
+
+    #[test]
+    fn uefi_only_client_gets_only_the_efi_binary() {
+        let c = iscsi(1, 3260);
+        let opts = crate::server::ServerOptions {
+            efi_binary: crate::server::EfiBinary::Snponly,
+            ..Default::default()
+        };
+        let files = crate::server::generate(&[c], &opts).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert!(names.contains(&"tftp/snponly.efi"), "{names:?}");
+        assert!(!names.contains(&"tftp/undionly.kpxe"), "{names:?}");
+        let d = files
+            .iter()
+            .find(|f| f.rel_path == "dhcp/dhcpd-netroot.conf")
+            .unwrap()
+            .text_contents()
+            .unwrap()
+            .to_string();
+        assert!(
+            d.contains("    } else {\n        filename \"snponly.efi\";"),
+            "{d}"
+        );
+        assert!(!d.contains("undionly"), "{d}");
+        // No initiator name and no --allow-any-initiator would have been refused
+        // by load_clients; here the tgt block says any initiator may log in.
+        let t = files
+            .iter()
+            .find(|f| f.rel_path.ends_with("netroot-c.conf") && f.rel_path.starts_with("iscsi/"))
+            .unwrap();
+        assert!(t
+            .text_contents()
+            .unwrap()
+            .contains("any initiator may log in"));
+    }
+}

@@ -1,0 +1,253 @@
+# vm-tests common library: cleanup stack, process handling, iSCSI/AoE
+# exports, QEMU runs and assertions on the facts a guest prints.
+# Sourced by vm-tests/run; every function expects `set -euo pipefail`.
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$VM_DIR")
+OUT=${NETROOT_VM_OUT:-$VM_DIR/out}
+CACHE=${NETROOT_VM_CACHE:-/var/cache/netroot-vm}
+QEMU_TIMEOUT=${NETROOT_VM_TIMEOUT:-180}
+# The guest's MAC: vblade only answers it, dnsmasq and the plans name it.
+GUEST_MAC=52:54:00:4e:52:01
+
+log() { printf 'vm-tests: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# ---- cleanup stack ---------------------------------------------------------
+# Each scenario runs in a subshell with `trap run_cleanups EXIT`; everything
+# it starts or creates pushes its undo here, undone in reverse order.
+CLEANUPS=()
+defer() { CLEANUPS+=("$*"); }
+run_cleanups() {
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+    eval "${CLEANUPS[i]}" || log "cleanup failed: ${CLEANUPS[i]}"
+  done
+  CLEANUPS=()
+}
+
+# stop_pid PID: TERM, wait up to 10 s, then KILL. Only PIDs we started.
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# detach_loops IMAGE: detach every loop device backed by IMAGE.
+detach_loops() {
+  local dev
+  for dev in $(losetup -j "$1" -O NAME -n 2>/dev/null); do
+    losetup -d "$dev" || true
+  done
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on.
+free_port() {
+  local p
+  for ((p = 13260 + RANDOM % 2000; ; p++)); do
+    if ! ss -Hltn "sport = :$p" | grep -q .; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# ---- images ------------------------------------------------------------------
+# with_loop IMAGE: attach IMAGE with partitions as LOOP (not in a command
+# substitution: the detach is deferred in this shell) and make sure the
+# partition nodes exist (no udev here).
+with_loop() {
+  local img=$1 i
+  LOOP=$(losetup -f --show -P "$img")
+  defer "detach_loops '$img'"
+  for ((i = 0; i < 50; i++)); do
+    if ls "${LOOP}"p* >/dev/null 2>&1; then break; fi
+    partx -u "$LOOP" 2>/dev/null || true
+    sleep 0.1
+  done
+}
+
+# root_uuid IMAGE: the filesystem UUID of the partition the harness
+# expects / on: the last partition that is not swap or vfat.
+root_uuid() {
+  local img=$1 dev part uuid="" type
+  dev=$(losetup -f --show -r -P "$img")
+  for ((i = 0; i < 50; i++)); do
+    ls "${dev}"p* >/dev/null 2>&1 && break
+    partx -u "$dev" 2>/dev/null || true
+    sleep 0.1
+  done
+  for part in "${dev}"p*; do
+    type=$(blkid -p -s TYPE -o value "$part" 2>/dev/null || true)
+    case $type in ext4 | xfs | btrfs) uuid=$(blkid -p -s UUID -o value "$part") ;; esac
+  done
+  losetup -d "$dev"
+  echo "$uuid"
+}
+
+# ---- exports -------------------------------------------------------------------
+# tgt_export IMAGE IQN: tgtd on 127.0.0.1 (guests reach it as 10.0.2.2),
+# the image as LUN 1, open to every initiator. Sets TGT_PORT.
+tgt_export() {
+  local img=$1 iqn=$2 dir=$SCEN_OUT i
+  TGT_PORT=$(free_port)
+  local ctl=$((TGT_PORT - 10000))
+  tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$TGT_PORT" >"$dir/tgtd.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$dir/tgtd.pid"
+  defer "tgt_stop $pid $ctl"
+  for ((i = 0; i < 100; i++)); do
+    tgtadm -C "$ctl" --mode sys --op show >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || die "tgtd exited at start: $(tail -3 "$dir/tgtd.log")"
+    sleep 0.1
+  done
+  tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T "$iqn"
+  tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img"
+  tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
+  log "tgtd pid $pid exports $img as $iqn on 127.0.0.1:$TGT_PORT"
+}
+tgt_stop() {
+  local pid=$1 ctl=$2
+  # tgtd ignores SIGTERM while targets exist.
+  tgtadm -C "$ctl" --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
+  tgtadm -C "$ctl" --op delete --mode sys >/dev/null 2>&1 || true
+  stop_pid "$pid"
+}
+
+# netns_up: a network namespace with tap0 (10.77.0.1/24, fd77::1/64) for
+# the guest's layer-2 segment. Sets NETNS.
+netns_up() {
+  NETNS=netroot-vm-$$-$BASHPID
+  ip netns add "$NETNS"
+  defer "ip netns del '$NETNS'"
+  ip -n "$NETNS" link set lo up
+  ip -n "$NETNS" tuntap add dev tap0 mode tap
+  ip -n "$NETNS" addr add 10.77.0.1/24 dev tap0
+  ip -n "$NETNS" addr add fd77::1/64 dev tap0 nodad
+  ip -n "$NETNS" link set tap0 up
+}
+
+# vblade_export IMAGE SHELF SLOT: vblade on tap0 in NETNS, answering only
+# the guest's MAC.
+vblade_export() {
+  local img=$1 shelf=$2 slot=$3
+  ip netns exec "$NETNS" vblade -m "$GUEST_MAC" "$shelf" "$slot" tap0 "$img" \
+    >"$SCEN_OUT/vblade.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$SCEN_OUT/vblade.pid"
+  defer "stop_pid $pid"
+  sleep 0.5
+  kill -0 "$pid" 2>/dev/null || die "vblade exited at start: $(tail -3 "$SCEN_OUT/vblade.log")"
+  log "vblade pid $pid exports $img as e$shelf.$slot on tap0 in $NETNS"
+}
+
+# dnsmasq_up TFTPDIR BOOTFILE: DHCP (v4 + router adverts, so iPXE does
+# not wait for IPv6) and TFTP on tap0 in NETNS.
+dnsmasq_up() {
+  local tftp=$1 bootfile=$2
+  ip netns exec "$NETNS" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+    --no-resolv --no-hosts --port=0 --user=root \
+    --interface=tap0 --bind-interfaces \
+    --dhcp-range=10.77.0.50,10.77.0.99,1h --dhcp-range=fd77::,ra-only \
+    --enable-ra --dhcp-boot="$bootfile" --enable-tftp --tftp-root="$tftp" \
+    --dhcp-leasefile="$SCEN_OUT/dnsmasq.leases" --pid-file= \
+    --log-dhcp --log-facility="$SCEN_OUT/dnsmasq.log" &
+  local pid=$!
+  echo "$pid" >"$SCEN_OUT/dnsmasq.pid"
+  defer "stop_pid $pid"
+  sleep 0.5
+  kill -0 "$pid" 2>/dev/null || die "dnsmasq exited at start: $(tail -3 "$SCEN_OUT/dnsmasq.log")"
+}
+
+# ---- QEMU ------------------------------------------------------------------------
+# qemu_run NAME TIMEOUT [NETNS|-] QEMU-ARGS...: run QEMU (TCG) with the serial
+# console in $SCEN_OUT/NAME.serial. Returns QEMU's status; 124 = timed out.
+qemu_run() {
+  local name=$1 tmo=$2 ns=$3
+  shift 3
+  local serial=$SCEN_OUT/$name.serial
+  local -a pre=()
+  [ "$ns" != - ] && pre=(ip netns exec "$ns")
+  : >"$serial"
+  log "qemu $name (timeout ${tmo}s), serial log $serial"
+  timeout "$tmo" "${pre[@]}" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 \
+    -nodefaults -display none -monitor none -serial "file:$serial" -no-reboot \
+    "$@" >"$SCEN_OUT/$name.qemu.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$SCEN_OUT/$name.qemu.pid"
+  defer "stop_pid $pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  return $rc
+}
+
+# ipxe_script DIR NAME URI: write an iPXE script that SAN-boots URI.
+ipxe_script() {
+  mkdir -p "$1"
+  printf '#!ipxe\necho netroot vm-tests: sanboot %s\nsanboot %s\n' "$3" "$3" >"$1/$2"
+}
+
+# ---- facts -------------------------------------------------------------------------
+# fact NAME SERIAL: every value of a fact the guest printed (one a line).
+fact() {
+  tr -d '\r' <"$2" | sed -n "s/^.*NETROOT-FACT $1=//p"
+}
+
+# expect WHAT CONDITION...: record an assertion; failures are collected so
+# one run shows every broken fact.
+EXPECT_FAILED=0
+expect() {
+  local what=$1
+  shift
+  if "$@"; then
+    log "  ok: $what"
+  else
+    log "  FAIL: $what"
+    EXPECT_FAILED=1
+  fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+matches() { grep -qE -- "$2" <<<"$1"; }
+
+# assert_booted NAME RC: QEMU powered off by itself, the guest printed its
+# facts, and shutdown finished.
+assert_booted() {
+  local name=$1 rc=$2 serial=$SCEN_OUT/$1.serial
+  expect "$name: QEMU exited by itself within its bound (status $rc)" test "$rc" -eq 0
+  expect "$name: the guest printed its facts" grep -q NETROOT-FACTS-END "$serial"
+  expect "$name: the kernel powered off" grep -q 'reboot: Power down' "$serial"
+}
+
+# assert_migrated NAME IMAGE HOSTNAME: hostname and fstab are the
+# migrated ones and / is the image's root filesystem.
+assert_migrated() {
+  local name=$1 img=$2 host=$3 serial=$SCEN_OUT/$1.serial uuid
+  uuid=$(root_uuid "$img")
+  expect "$name: the image has a root filesystem UUID ($uuid)" test -n "$uuid"
+  expect "$name: / is mounted by UUID $uuid" test "$(fact root-uuid "$serial")" = "$uuid"
+  expect "$name: hostname is $host" test "$(fact hostname "$serial")" = "$host"
+  expect "$name: fstab mounts / by UUID=$uuid" \
+    matches "$(fact fstab "$serial")" "^UUID=$uuid[[:space:]]+/[[:space:]]"
+  expect "$name: fstab no longer names /dev/sda1" \
+    bash -c '! grep -q "^/dev/sda1" <<<"$1"' _ "$(fact fstab "$serial")"
+  expect "$name: no failed units ($(fact failed-units "$serial"))" \
+    test -z "$(fact failed-units "$serial" | tr -d ' ')"
+}
+
+# show_tail NAME: the end of a serial log, for failures.
+show_tail() {
+  local f=$SCEN_OUT/$1.serial
+  [ -f "$f" ] || return 0
+  log "---- last 40 lines of $f ----"
+  tail -n 40 "$f" | tr -d '\r' | sed 's/^/    | /' >&2
+  log "----"
+}
