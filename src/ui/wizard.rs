@@ -344,11 +344,13 @@ pub fn next_steps(plan: &Plan, plan_path: &Path, server_dir: Option<&Path>) -> S
     }
     match server_dir {
         Some(d) => s.push_str(&format!(
-            "  2. install the server files written to {} (export, DHCP, TFTP, iPXE script; see its README)\n",
+            "  2. the server files (export, DHCP, TFTP, iPXE script) are in {}; README.txt there says\n     \
+             where each goes. Or, on a Debian server: netroot server apply --plan plan.json\n",
             d.display()
         )),
         None => s.push_str(&format!(
-            "  2. write the server files: netroot server --plan {plan_s} --out DIR, and install them\n"
+            "  2. write the server files: netroot server --plan {plan_s} --out DIR (or, on a Debian\n     \
+             server: netroot server apply --plan {plan_s})\n"
         )),
     }
     match &plan.target {

@@ -96,7 +96,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     crate::tools::cmd::write_atomic(&plan_path, text.as_bytes(), 0o644)
         .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
     println!("Plan saved: {}", plan_path.display());
-    let server_dir = write_server_files(&plan, &out);
+    let server_dir = write_server_files(&plan, &plan_path, &out);
     if let Some(l) = &opts.log_file {
         println!("Log: {}", l.display());
     }
@@ -145,10 +145,28 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     }
 }
 
-/// Write the server files next to the plan, when netroot has a server
-/// generator; returns their directory.
-fn write_server_files(_plan: &Plan, _out: &Path) -> Option<PathBuf> {
-    None
+/// Write the server files (export, DHCP, TFTP/iPXE, README) into
+/// `out/server` with the server generator's defaults; returns their
+/// directory, or None (with the reason printed) when that failed.
+fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathBuf> {
+    let dir = out.join("server");
+    let r = crate::server::generate_from_plans(
+        &[(plan_path.to_path_buf(), plan.clone())],
+        &crate::server::ServerOptions::default(),
+    )
+    .and_then(|files| crate::server::write(&Runner::real(), &files, &dir));
+    match r {
+        Ok(()) => {
+            println!("Server files: {}", dir.display());
+            Some(dir)
+        }
+        Err(e) => {
+            println!(
+                "The server files were not written ({e:#}); write them later with netroot server."
+            );
+            None
+        }
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
