@@ -13,7 +13,8 @@ use super::probe::Facts;
 use crate::plan::size::{GIB, MIB};
 use crate::plan::{
     Addressing, Boot, BootNetwork, Chap, Client, CopyOptions, Firmware, FsKind, Layout,
-    PartitionSpec, Plan, SizeSpec, Source, SystemOptions, TableKind, Target, PLAN_VERSION,
+    PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
+    PLAN_VERSION,
 };
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,8 @@ pub struct WizardOptions {
     pub out: PathBuf,
     /// The log file of the run.
     pub log_file: Option<PathBuf>,
+    /// Stop after this step (hidden `--stop-after`).
+    pub stop_after: Option<crate::engine::StepId>,
 }
 
 /// Where the system comes from.
@@ -171,6 +174,11 @@ pub fn default_iqn(host: &str) -> String {
     format!("iqn.2024-01.org.netroot:{}", iqn_name(host))
 }
 
+/// The initiator name given to a client called `host`.
+pub fn default_initiator(host: &str) -> String {
+    format!("iqn.2024-01.org.netroot:{}-initiator", iqn_name(host))
+}
+
 /// The portal offered when nothing better is known: the server's address
 /// goes into the server files and, with `iscsi_config: ibft`, nowhere on
 /// the client.
@@ -249,6 +257,8 @@ pub fn build_plan(a: &Answers) -> Plan {
             size,
         },
     };
+    let iscsi = matches!(a.transport, TransportAnswer::Iscsi { .. });
+    let host = a.hostname.clone().unwrap_or_else(|| "client".into());
     let mut partitions = Vec::new();
     if a.layout.firmware.uefi() {
         partitions.push(PartitionSpec {
@@ -288,12 +298,17 @@ pub fn build_plan(a: &Answers) -> Plan {
         },
         client: Client {
             mac: a.boot_nic.as_ref().map(|n| n.mac.clone()),
-            initiator_name: None,
+            initiator_name: iscsi.then(|| default_initiator(&host)),
         },
         copy: CopyOptions::default(),
         system: SystemOptions {
             hostname: a.hostname.clone(),
-            ..SystemOptions::default()
+            regenerate: Regenerate {
+                // The migrated system presents the name the server's ACL
+                // allows (the server files are generated from this plan).
+                initiator_name: iscsi,
+                ..Regenerate::default()
+            },
         },
     }
 }
@@ -437,6 +452,11 @@ mod tests {
         assert_eq!(p.client.mac.as_deref(), Some("52:54:00:12:34:56"));
         assert_eq!(p.system.hostname.as_deref(), Some("client1"));
         assert_eq!(confirm_identity(&p), "/var/tmp/out/netroot-disk.img");
+        assert_eq!(
+            p.client.initiator_name.as_deref(),
+            Some("iqn.2024-01.org.netroot:client1-initiator")
+        );
+        assert!(p.system.regenerate.initiator_name);
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!("\nThe dry run: what netroot will do (nothing is changed yet)\n");
     let dry = RunOptions {
         dry_run: true,
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     match engine::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
@@ -77,7 +78,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
 
     let id = confirm_identity(&plan);
     println!(
-        "\nThis erases the target {} and writes the system onto it.",
+        "\nNext: erase this target and write the system onto it:\n  {}",
         engine::run::describe_target(&plan)
     );
     let typed: String = dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
@@ -108,6 +109,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     let run = RunOptions {
         yes: true,
         log_file: opts.log_file.clone(),
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     let result = engine::run_plan(plan.clone(), run, bars.clone());
@@ -115,6 +117,16 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     bars.finish();
     match result {
         Ok(report) => {
+            use crate::engine::StepStatus;
+            if let Some(last) = opts.stop_after.filter(|_| {
+                report
+                    .steps
+                    .iter()
+                    .any(|s| s.status == StepStatus::NotReached)
+            }) {
+                println!("\nStopped after step {last}, as asked; continue with: {resume}");
+                return Ok(EXIT_OK);
+            }
             println!("\nThe migration is complete.");
             for s in &report.steps {
                 println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
