@@ -97,7 +97,11 @@ impl RunReport {
                 } else {
                     " (attached at run time)"
                 },
-                human(d.size),
+                if d.size == 0 {
+                    "size unknown until attached".to_string()
+                } else {
+                    human(d.size)
+                },
                 d.model
                     .as_ref()
                     .map(|m| format!(" model {m}"))

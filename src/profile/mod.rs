@@ -1,13 +1,87 @@
 //! Per-distro knowledge, as data in profiles/ (embedded in the binary).
 //! Code asks the profile; it never branches on the distro's name.
+//!
+//! A profile file may `inherit` another: the two JSON objects are merged
+//! (keys of the child replace the parent's, objects merge recursively).
+//! Files a profile installs live in profiles/files/ and are templates
+//! (see [`template`]).
 
-use anyhow::{anyhow, Context, Result};
+pub mod packages;
+pub mod template;
+pub mod vars;
+
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The profile files, embedded at build time.
-const PROFILES: &[(&str, &str)] = &[("debian", include_str!("../../profiles/debian.json"))];
+const PROFILES: &[(&str, &str)] = &[
+    ("debian", include_str!("../../profiles/debian.json")),
+    (
+        "debian-dracut",
+        include_str!("../../profiles/debian-dracut.json"),
+    ),
+    ("ubuntu", include_str!("../../profiles/ubuntu.json")),
+    ("fedora", include_str!("../../profiles/fedora.json")),
+];
+
+/// The files profiles install, by their name under profiles/files/.
+const FILES: &[(&str, &str)] = &[
+    (
+        "initramfs-tools/hook",
+        include_str!("../../profiles/files/initramfs-tools/hook"),
+    ),
+    (
+        "initramfs-tools/local-top-aoe",
+        include_str!("../../profiles/files/initramfs-tools/local-top-aoe"),
+    ),
+    (
+        "initramfs-tools/local-top-aoe-disabled",
+        include_str!("../../profiles/files/initramfs-tools/local-top-aoe-disabled"),
+    ),
+    (
+        "initramfs-tools/iscsi.initramfs.ibft",
+        include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.ibft"),
+    ),
+    (
+        "initramfs-tools/iscsi.initramfs.explicit",
+        include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.explicit"),
+    ),
+    (
+        "udev/61-netroot-etherd.rules",
+        include_str!("../../profiles/files/udev/61-netroot-etherd.rules"),
+    ),
+    (
+        "dracut/module-setup.sh",
+        include_str!("../../profiles/files/dracut/module-setup.sh"),
+    ),
+    (
+        "dracut/netroot-aoe-cmdline.sh",
+        include_str!("../../profiles/files/dracut/netroot-aoe-cmdline.sh"),
+    ),
+    (
+        "dracut/netroot-aoe.sh",
+        include_str!("../../profiles/files/dracut/netroot-aoe.sh"),
+    ),
+    (
+        "network/networkd.network",
+        include_str!("../../profiles/files/network/networkd.network"),
+    ),
+    (
+        "network/networkmanager.conf",
+        include_str!("../../profiles/files/network/networkmanager.conf"),
+    ),
+];
+
+/// The text of a profile file (profiles/files/NAME).
+pub fn file_source(name: &str) -> Result<&'static str> {
+    FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| anyhow!("profiles/files/{name} is not embedded in netroot"))
+}
 
 /// Which initramfs generator a distro uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -17,6 +91,7 @@ pub enum InitramfsTool {
     Dracut,
 }
 
+/// Which systems a profile serves.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
@@ -25,8 +100,13 @@ pub struct Match {
     /// os-release ID_LIKE values this profile serves.
     #[serde(default)]
     pub id_like: Vec<String>,
+    /// Paths (relative to the root) that must exist, e.g. "usr/bin/dracut".
+    /// Among matching profiles the one requiring most wins.
+    #[serde(default)]
+    pub requires: Vec<String>,
 }
 
+/// Packages and how to query and install them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Packages {
@@ -36,13 +116,150 @@ pub struct Packages {
     pub iscsi: Vec<String>,
     /// Needed for an AoE root.
     pub aoe: Vec<String>,
+    /// Query command; package names are appended. Prints "NAME installed"
+    /// for each installed package.
+    pub installed: Vec<String>,
+    /// Refresh the package index before installing.
+    pub refresh: Vec<String>,
+    /// Install command; missing package names are appended.
+    pub install: Vec<String>,
 }
 
+/// fstab rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FstabRules {
     /// Add `_netdev` to filesystems on the network disk.
     pub netdev: bool,
+}
+
+/// How the initramfs is built and listed. Strings are templates:
+/// `@kver@`, `@image@`, `@nic_drivers@`; an element that is exactly
+/// `@transport_args@` expands to the transport's argument list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitramfsBuild {
+    /// Image path in the target for kernel `@kver@`.
+    pub image: String,
+    /// Build command (run in the target).
+    pub build: Vec<String>,
+    /// Listing command (run in the target), one path a line (or ls -l style).
+    pub list: Vec<String>,
+    /// Extra build arguments per transport.
+    #[serde(default)]
+    pub transport_args: BTreeMap<String, Vec<String>>,
+}
+
+/// A condition on the plan; every given field must match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// "iscsi" or "aoe".
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// "ibft" or "explicit" (iSCSI only).
+    #[serde(default)]
+    pub iscsi_config: Option<String>,
+}
+
+impl When {
+    /// Does the condition hold for this transport and iSCSI mode?
+    pub fn holds(&self, transport: &str, iscsi_config: &str) -> bool {
+        self.transport.as_deref().is_none_or(|t| t == transport)
+            && self
+                .iscsi_config
+                .as_deref()
+                .is_none_or(|m| transport == "iscsi" && m == iscsi_config)
+    }
+}
+
+/// A file the profile installs in the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Absolute path in the target.
+    pub path: String,
+    /// Template under profiles/files/.
+    pub source: String,
+    /// Unix mode (decimal in JSON: 493 = 0755, 420 = 0644, 384 = 0600).
+    pub mode: u32,
+    /// Holds secrets: never shown in reports.
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default)]
+    pub when: When,
+}
+
+/// What the built initramfs must contain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    #[serde(default)]
+    pub when: When,
+    /// Kernel module names (any compression suffix).
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// File base names.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+/// Kernel arguments (templates; see [`template`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelArgs {
+    #[serde(default)]
+    pub when: When,
+    pub args: Vec<String>,
+}
+
+/// A network manager the migrated system may use, and how to keep the
+/// boot NIC up under it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkManager {
+    pub name: String,
+    /// Paths (relative to the root); any present means the manager is used.
+    pub detect: Vec<String>,
+    /// Files to install when it is used.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    /// Config files where a stanza for the boot interface means trouble
+    /// (reported as a note).
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+}
+
+/// GRUB commands and paths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grub {
+    /// grub-install program name.
+    pub install: String,
+    /// Config generator with its arguments.
+    pub mkconfig: Vec<String>,
+    /// Generated config, e.g. /boot/grub/grub.cfg.
+    pub cfg: String,
+    /// --boot-directory.
+    pub boot_dir: String,
+    /// GRUB's directory (holds i386-pc/core.img).
+    pub grub_dir: String,
+    /// Where netroot's GRUB settings go.
+    pub defaults: String,
+    /// "dropin": a file of netroot's own, sourced after /etc/default/grub;
+    /// "merge": keys edited in place in that file.
+    pub defaults_mode: DefaultsMode,
+    /// More settings the distro needs.
+    #[serde(default)]
+    pub extra_defaults: BTreeMap<String, String>,
+}
+
+/// How GRUB settings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultsMode {
+    Dropin,
+    Merge,
 }
 
 /// A distro profile.
@@ -56,6 +273,18 @@ pub struct Profile {
     pub initramfs: InitramfsTool,
     pub packages: Packages,
     pub fstab: FstabRules,
+    pub initramfs_build: InitramfsBuild,
+    /// Files installed in the target (initramfs hooks, scripts, config).
+    pub files: Vec<FileSpec>,
+    /// What the initramfs must contain, checked after each build.
+    pub requires: Vec<Requirement>,
+    /// Kernel arguments per transport.
+    pub kernel_args: Vec<KernelArgs>,
+    /// NIC drivers always put in the initramfs (those the kernel has).
+    pub nic_drivers: Vec<String>,
+    /// Network managers and how to keep the boot NIC up under each.
+    pub network: Vec<NetworkManager>,
+    pub grub: Grub,
 }
 
 impl Profile {
@@ -67,16 +296,56 @@ impl Profile {
             "aoe" => self.packages.aoe.clone(),
             _ => Vec::new(),
         });
+        let mut seen = std::collections::BTreeSet::new();
+        v.retain(|p| seen.insert(p.clone()));
         v
+    }
+}
+
+fn raw(name: &str) -> Result<serde_json::Value> {
+    let text = PROFILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| anyhow!("no profile {name:?} (known: {})", known_names().join(", ")))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("profiles/{name}.json is invalid"))?;
+    if let Some(parent) = v
+        .as_object_mut()
+        .and_then(|o| o.remove("inherit"))
+        .and_then(|p| p.as_str().map(str::to_string))
+    {
+        if parent == name {
+            bail!("profiles/{name}.json inherits itself");
+        }
+        let mut base = raw(&parent)?;
+        merge(&mut base, v);
+        return Ok(base);
+    }
+    Ok(v)
+}
+
+/// Merge `over` into `base`: objects recursively, everything else replaced.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(bv) if bv.is_object() && v.is_object() => merge(bv, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
     }
 }
 
 fn all() -> Result<BTreeMap<String, Profile>> {
     let mut m = BTreeMap::new();
-    for (name, text) in PROFILES {
-        let p: Profile = serde_json::from_str(text)
-            .with_context(|| format!("profiles/{name}.json is invalid"))?;
-        m.insert(p.name.clone(), p);
+    for (name, _) in PROFILES {
+        m.insert(name.to_string(), load(name)?);
     }
     Ok(m)
 }
@@ -92,9 +361,13 @@ pub fn is_known_name(n: &str) -> bool {
 
 /// Load a profile by name.
 pub fn load(name: &str) -> Result<Profile> {
-    all()?
-        .remove(name)
-        .ok_or_else(|| anyhow!("no profile {name:?} (known: {})", known_names().join(", ")))
+    let v = raw(name)?;
+    let p: Profile =
+        serde_json::from_value(v).with_context(|| format!("profiles/{name}.json is invalid"))?;
+    if p.name != name {
+        bail!("profiles/{name}.json says its name is {:?}", p.name);
+    }
+    Ok(p)
 }
 
 /// Parse os-release text into (ID, ID_LIKE words).
@@ -114,7 +387,8 @@ pub fn parse_os_release(text: &str) -> (String, Vec<String>) {
     (id, like)
 }
 
-/// Detect the profile of the tree at `root` from its os-release.
+/// Detect the profile of the tree at `root` from its os-release (and, among
+/// profiles for the same distro, the tools installed, e.g. dracut).
 pub fn detect(root: &Path) -> Result<Profile> {
     let candidates = [root.join("etc/os-release"), root.join("usr/lib/os-release")];
     let text = candidates
@@ -128,12 +402,31 @@ pub fn detect(root: &Path) -> Result<Profile> {
         })?;
     let (id, like) = parse_os_release(&text);
     let profiles = all()?;
-    profiles
-        .values()
-        .find(|p| p.matches.id.contains(&id))
-        .or_else(|| profiles.values().find(|p| like.iter().any(|l| p.matches.id_like.contains(l) || p.matches.id.contains(l))))
-        .cloned()
-        .ok_or_else(|| anyhow!("no profile for os-release ID={id:?} ID_LIKE={like:?}: set boot.profile (known: {})", known_names().join(", ")))
+    let has_all = |p: &Profile| {
+        p.matches
+            .requires
+            .iter()
+            .all(|r| root.join(r.trim_start_matches('/')).exists())
+    };
+    let best = |pred: &dyn Fn(&Profile) -> bool| {
+        profiles
+            .values()
+            .filter(|p| pred(p) && has_all(p))
+            .max_by_key(|p| p.matches.requires.len())
+            .cloned()
+    };
+    best(&|p| p.matches.id.contains(&id))
+        .or_else(|| {
+            like.iter().find_map(|l| {
+                best(&|p| p.matches.id_like.contains(l) || p.matches.id.contains(l))
+            })
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "no profile for os-release ID={id:?} ID_LIKE={like:?}: set boot.profile (known: {})",
+                known_names().join(", ")
+            )
+        })
 }
 
 /// The profile for a plan: the named one, or detected from `root` for "auto".
@@ -154,10 +447,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_profile_parses() {
+    fn every_profile_parses_and_its_files_exist() {
         for n in known_names() {
-            load(n).unwrap();
+            let p = load(n).unwrap();
+            let all_files = p
+                .files
+                .iter()
+                .chain(p.network.iter().flat_map(|m| m.files.iter()));
+            for f in all_files {
+                file_source(&f.source).unwrap();
+                assert!(f.path.starts_with('/'), "{n}: {}", f.path);
+            }
         }
+    }
+
+    #[test]
+    fn inheritance_overrides_and_keeps() {
+        let d = load("debian-dracut").unwrap();
+        assert_eq!(d.initramfs, InitramfsTool::Dracut);
+        assert!(d.packages_for("iscsi").contains(&"dracut".to_string()));
+        // Inherited from debian.
+        assert_eq!(d.grub.install, "grub-install");
+        assert!(d.fstab.netdev);
+        let f = load("fedora").unwrap();
+        assert_eq!(f.grub.install, "grub2-install");
+        assert_eq!(f.initramfs, InitramfsTool::Dracut);
+    }
+
+    #[test]
+    fn when_conditions() {
+        let w = When {
+            transport: Some("iscsi".into()),
+            iscsi_config: Some("ibft".into()),
+        };
+        assert!(w.holds("iscsi", "ibft"));
+        assert!(!w.holds("iscsi", "explicit"));
+        assert!(!w.holds("aoe", "ibft"));
+        assert!(When::default().holds("aoe", "ibft"));
+    }
+
+    #[test]
+    fn detection_prefers_the_profile_whose_tools_exist() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/os-release"), "ID=debian\n").unwrap();
+        assert_eq!(detect(d.path()).unwrap().name, "debian");
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        std::fs::write(d.path().join("usr/bin/dracut"), "").unwrap();
+        assert_eq!(detect(d.path()).unwrap().name, "debian-dracut");
+        std::fs::write(
+            d.path().join("etc/os-release"),
+            "ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n",
+        )
+        .unwrap();
+        assert_eq!(detect(d.path()).unwrap().name, "ubuntu");
+        std::fs::write(d.path().join("etc/os-release"), "ID=rocky\n").unwrap();
+        assert_eq!(detect(d.path()).unwrap().name, "fedora");
     }
 
     #[test]

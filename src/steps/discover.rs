@@ -55,7 +55,20 @@ impl Step for Discover {
                 .with_context(|| format!("reading the partitions of {}", disk.node.display()))?;
         }
         let seed = ctx.plan.layout_seed();
-        let layout = resolve_layout(&ctx.plan.layout, disk.size, &seed).map_err(|e| {
+        // A dry run of a network disk that is not attached does not know its
+        // size: place the layout on a nominal disk just large enough, and say so.
+        let size_for_layout = if !disk.attached && disk.size == 0 {
+            let nominal = crate::plan::layout::minimum_disk_size(&ctx.plan.layout)
+                .max(crate::plan::size::GIB * 8);
+            ctx.notes.push(format!(
+                "the target's size is unknown until it is attached: the layout is shown on a nominal {} disk; \"rest\" takes whatever the real disk has",
+                human(nominal)
+            ));
+            nominal
+        } else {
+            disk.size
+        };
+        let layout = resolve_layout(&ctx.plan.layout, size_for_layout, &seed).map_err(|e| {
             Refused(format!(
                 "{e}; use a bigger target or smaller partitions in layout.partitions"
             ))

@@ -1,9 +1,250 @@
 //! Step `initramfs`: build an initramfs that reaches the network root.
+//!
+//! In a chroot guard: install the profile's packages for the transport if
+//! the target lacks them, write the profile's files (open-iscsi's
+//! iscsi.initramfs, netroot's AoE script and hook or dracut module, the
+//! NIC drivers, keep-the-network-up config for the network manager in
+//! use), build the initramfs of every installed kernel, and check each
+//! listing for the transport's modules, the NIC drivers and the scripts.
+//! A stamp in the target (/var/lib/netroot/initramfs.json) records a hash
+//! of the inputs and the verified images; the probe compares it.
 
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
-use anyhow::{bail, Result};
+use crate::profile::template::{render, render_arg, Vars};
+use crate::profile::{self, packages, vars, FileSpec, Profile};
+use crate::system::chroot::{Chroot, ChrootOptions};
+use crate::tools::initramfs as tool;
+use crate::tools::Cmd;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 pub struct Initramfs;
+
+/// Where netroot keeps its records in the target.
+pub const STATE_DIR: &str = "var/lib/netroot";
+const STAMP: &str = "var/lib/netroot/initramfs.json";
+
+/// The target root to work on: the mounted root, or in a dry run before
+/// the mount a placeholder below the work dir.
+pub(crate) fn target_root(ctx: &Ctx) -> Result<PathBuf> {
+    match (&ctx.root, ctx.runner.is_dry()) {
+        (Some(r), _) => Ok(r.clone()),
+        (None, true) => Ok(ctx.opts.work_dir.join("target")),
+        (None, false) => ctx.root().cloned(),
+    }
+}
+
+/// The tree to read facts from (kernels, os-release): the target once the
+/// copy is there, else (dry run) the source.
+pub(crate) fn inspect_tree(ctx: &Ctx, root: &Path) -> Option<PathBuf> {
+    if root.join("etc").is_dir() {
+        return Some(root.to_path_buf());
+    }
+    match &ctx.plan.source {
+        crate::plan::Source::Live => Some(PathBuf::from("/")),
+        crate::plan::Source::Directory { path } => Some(path.clone()),
+        crate::plan::Source::Debootstrap { .. } => None,
+    }
+}
+
+/// The profile for this run.
+pub(crate) fn profile_for(ctx: &Ctx, tree: Option<&Path>) -> Result<Profile> {
+    profile::resolve(&ctx.plan, tree).context("choosing the distro profile (boot.profile)")
+}
+
+/// Kernel versions installed in `tree` (a modules directory and a kernel).
+pub fn kernels(tree: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for base in ["lib/modules", "usr/lib/modules"] {
+        let Ok(rd) = std::fs::read_dir(tree.join(base)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let k = e.file_name().to_string_lossy().into_owned();
+            if tree.join(format!("boot/vmlinuz-{k}")).exists() || e.path().join("vmlinuz").exists()
+            {
+                v.push(k);
+            }
+        }
+        if !v.is_empty() {
+            break;
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// One file to write in the target.
+pub(crate) struct PlannedFile {
+    pub path: String,
+    pub contents: String,
+    pub mode: u32,
+    pub secret: bool,
+}
+
+/// Everything the step will do, computed up front (also for the probe).
+pub(crate) struct Work {
+    pub profile: Profile,
+    pub vars: Vars,
+    pub secrets: Vec<String>,
+    pub files: Vec<PlannedFile>,
+    /// (kernel, image path, build argv, nic drivers)
+    pub kernels: Vec<(String, String, Vec<String>, Vec<String>)>,
+    pub notes: Vec<String>,
+    pub inputs: String,
+}
+
+fn planned(spec: &FileSpec, vars: &Vars) -> Result<PlannedFile> {
+    let text = profile::file_source(&spec.source)?;
+    Ok(PlannedFile {
+        path: spec.path.clone(),
+        contents: render(text, vars)
+            .with_context(|| format!("rendering profiles/files/{}", spec.source))?,
+        mode: spec.mode,
+        secret: spec.secret,
+    })
+}
+
+pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
+    let profile = profile_for(ctx, tree)?;
+    let plan = &ctx.plan;
+    let transport = plan.target.transport_name();
+    let mode = vars::iscsi_mode(plan);
+    let (mut vars, secrets) = vars::plan_vars(plan)?;
+    let kvers = tree.map(kernels).unwrap_or_default();
+    let mut kernels = Vec::new();
+    let mut all_drivers: Vec<String> = Vec::new();
+    let targs = profile
+        .initramfs_build
+        .transport_args
+        .get(transport)
+        .cloned()
+        .unwrap_or_default();
+    for k in &kvers {
+        let drivers = vars::nic_drivers(&profile, plan, tree.unwrap(), k);
+        let mut kv = vars.clone();
+        kv.insert("kver".into(), k.clone());
+        kv.insert("image".into(), String::new());
+        let image = tool::image_path(&profile.initramfs_build, &kv)?;
+        kv.insert("image".into(), image.clone());
+        kv.insert("nic_drivers".into(), drivers.join(" "));
+        let argv = tool::render_cmd(&profile.initramfs_build.build, &kv, &targs)?;
+        for d in &drivers {
+            if !all_drivers.contains(d) {
+                all_drivers.push(d.clone());
+            }
+        }
+        kernels.push((k.clone(), image, argv, drivers));
+    }
+    if all_drivers.is_empty() {
+        all_drivers = profile.nic_drivers.clone();
+    }
+    vars.insert("nic_drivers".into(), all_drivers.join(" "));
+    let mut files = Vec::new();
+    for f in profile
+        .files
+        .iter()
+        .filter(|f| f.when.holds(transport, mode))
+    {
+        files.push(planned(f, &vars)?);
+    }
+    let mut notes = Vec::new();
+    if let Some(t) = tree {
+        for m in &profile.network {
+            if !m.detect.iter().any(|d| t.join(d).exists()) {
+                continue;
+            }
+            for f in m.files.iter().filter(|f| f.when.holds(transport, mode)) {
+                files.push(planned(f, &vars)?);
+            }
+            let iface = &vars["iface"];
+            for c in &m.conflicts {
+                let text =
+                    std::fs::read_to_string(t.join(c.trim_start_matches('/'))).unwrap_or_default();
+                if !iface.is_empty()
+                    && text.lines().any(|l| {
+                        l.split_whitespace().take(2).collect::<Vec<_>>()
+                            == ["iface", iface.as_str()]
+                    })
+                {
+                    notes.push(format!(
+                        "{} configures {iface} in {c}: at shutdown it takes the interface (and the root disk) down; \
+                         declare it `iface {iface} inet manual` and let the initramfs configure it",
+                        m.name
+                    ));
+                }
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(profile.name.as_bytes());
+    for f in &files {
+        h.update(format!("\0{}\0{:o}\0", f.path, f.mode));
+        h.update(f.contents.as_bytes());
+    }
+    for (k, img, argv, _) in &kernels {
+        h.update(format!("\0{k}\0{img}\0{}", argv.join("\u{1}")));
+    }
+    let inputs = hex::encode(h.finalize());
+    Ok(Work {
+        profile,
+        vars,
+        secrets,
+        files,
+        kernels,
+        notes,
+        inputs,
+    })
+}
+
+/// What the step checked into the stamp.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Stamp {
+    inputs: String,
+    images: BTreeMap<String, ImageStamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct ImageStamp {
+    path: String,
+    size: u64,
+    mtime: i64,
+}
+
+fn image_stamp(root: &Path, path: &str) -> Option<ImageStamp> {
+    let m = std::fs::metadata(root.join(path.trim_start_matches('/'))).ok()?;
+    Some(ImageStamp {
+        path: path.to_string(),
+        size: m.len(),
+        mtime: m.mtime(),
+    })
+}
+
+/// The required (modules, files) for this transport, plus the NIC drivers.
+fn requirements(
+    w: &Work,
+    transport: &str,
+    mode: &str,
+    drivers: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let mut modules: Vec<String> = drivers.to_vec();
+    let mut files = Vec::new();
+    for r in w
+        .profile
+        .requires
+        .iter()
+        .filter(|r| r.when.holds(transport, mode))
+    {
+        modules.extend(r.modules.iter().cloned());
+        files.extend(r.files.iter().cloned());
+    }
+    (modules, files)
+}
 
 impl Step for Initramfs {
     fn id(&self) -> StepId {
@@ -12,13 +253,144 @@ impl Step for Initramfs {
     fn kind(&self) -> StepKind {
         StepKind::Change
     }
-    fn describe(&self, _ctx: &Ctx) -> String {
-        "build an initramfs that reaches the network root".to_string()
+    fn describe(&self, ctx: &Ctx) -> String {
+        format!(
+            "build an initramfs that attaches the {} root disk (profile {})",
+            ctx.plan.target.transport_name(),
+            ctx.plan.boot.profile
+        )
     }
-    fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
-        Ok(Probe::Todo("not implemented yet".into()))
+    fn probe(&self, ctx: &Ctx) -> Result<Probe> {
+        let Some(root) = ctx.root.clone() else {
+            return Ok(Probe::Todo("the target is not mounted yet".into()));
+        };
+        if !root.join("etc").is_dir() {
+            return Ok(Probe::Todo("the target holds no system yet".into()));
+        }
+        let w = work(ctx, Some(&root))?;
+        let miss = packages::missing(
+            &ctx.runner,
+            &root,
+            &w.profile,
+            &w.profile.packages_for(ctx.plan.target.transport_name()),
+        )?;
+        if !miss.is_empty() {
+            return Ok(Probe::Todo(format!("the target lacks {}", miss.join(", "))));
+        }
+        if w.kernels.is_empty() {
+            return Ok(Probe::Todo("no kernel is installed in the target".into()));
+        }
+        let Ok(text) = std::fs::read_to_string(root.join(STAMP)) else {
+            return Ok(Probe::Todo(format!("no /{STAMP} in the target")));
+        };
+        let Ok(stamp) = serde_json::from_str::<Stamp>(&text) else {
+            return Ok(Probe::Todo(format!("/{STAMP} is unreadable")));
+        };
+        if stamp.inputs != w.inputs {
+            return Ok(Probe::Todo(
+                "the initramfs inputs changed since it was built".into(),
+            ));
+        }
+        for (k, img, _, _) in &w.kernels {
+            if stamp.images.get(k) != image_stamp(&root, img).as_ref() {
+                return Ok(Probe::Todo(format!(
+                    "{img} is missing or changed since it was checked"
+                )));
+            }
+        }
+        Ok(Probe::Done(format!(
+            "the initramfs of {} was built from these inputs and checked",
+            w.kernels
+                .iter()
+                .map(|k| k.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
-    fn apply(&self, _ctx: &mut Ctx) -> Result<()> {
-        bail!("step initramfs is not implemented yet")
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        let root = target_root(ctx)?;
+        let transport = ctx.plan.target.transport_name();
+        let mode = vars::iscsi_mode(&ctx.plan);
+        let tree = inspect_tree(ctx, &root);
+        let profile = profile_for(ctx, tree.as_deref())?;
+        let chroot = Chroot::enter(&ctx.runner, &root, &ChrootOptions::default())?;
+        let installed = packages::ensure(
+            &ctx.runner,
+            &root,
+            &profile,
+            &profile.packages_for(transport),
+        )?;
+        if !installed.is_empty() {
+            ctx.notes
+                .push(format!("installed in the target: {}", installed.join(" ")));
+        }
+        chroot.check_interrupted()?;
+        // Packages may have brought kernels or tools: plan after installing.
+        let w = work(ctx, tree.as_deref())?;
+        if w.kernels.is_empty() && !ctx.runner.is_dry() {
+            bail!(
+                "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
+                root.display(),
+                profile.packages.base.first().cloned().unwrap_or_default()
+            );
+        }
+        for f in &w.files {
+            let p = root.join(f.path.trim_start_matches('/'));
+            if f.secret {
+                ctx.runner
+                    .write_secret_file(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
+            } else {
+                ctx.runner.write_file(&p, f.contents.as_bytes(), f.mode)?;
+            }
+        }
+        ctx.notes.extend(w.notes.iter().cloned());
+        let mut stamp = Stamp {
+            inputs: w.inputs.clone(),
+            images: BTreeMap::new(),
+        };
+        for (k, img, argv, drivers) in &w.kernels {
+            chroot.check_interrupted()?;
+            let build = Cmd::in_root(&root, &argv[0]).args(&argv[1..]);
+            ctx.runner
+                .run(&build)
+                .with_context(|| format!("building the initramfs of kernel {k}"))?;
+            if ctx.runner.is_dry() {
+                continue;
+            }
+            let mut kv = w.vars.clone();
+            kv.insert("kver".into(), k.clone());
+            kv.insert("image".into(), img.clone());
+            let list: Vec<String> = w
+                .profile
+                .initramfs_build
+                .list
+                .iter()
+                .map(|a| render_arg(a, &kv).map(Option::unwrap_or_default))
+                .collect::<Result<_>>()?;
+            let out = ctx
+                .runner
+                .query(&Cmd::in_root(&root, &list[0]).args(&list[1..]))
+                .with_context(|| format!("listing {img}"))?;
+            let listing = tool::parse_listing(&out.stdout);
+            let (mods, files) = requirements(&w, transport, mode, drivers);
+            let miss = tool::missing(&listing, &mods, &files);
+            if !miss.is_empty() {
+                bail!(
+                    "the initramfs {img} of kernel {k} lacks {} ({} entries listed by {}); \
+                     look at the build output above, fix the target, and run again",
+                    miss.join(", "),
+                    listing.lines,
+                    list[0]
+                );
+            }
+            let s = image_stamp(&root, img).with_context(|| format!("{img} was not written"))?;
+            stamp.images.insert(k.clone(), s);
+        }
+        ctx.runner.write_file(
+            &root.join(STAMP),
+            (serde_json::to_string_pretty(&stamp)? + "\n").as_bytes(),
+            0o644,
+        )?;
+        chroot.close()
     }
 }

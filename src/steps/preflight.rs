@@ -223,8 +223,12 @@ pub fn gather(ctx: &Ctx) -> Result<Facts> {
         f.found_identity = Some(disk.identity.clone());
     }
     let (used, what) = source_used(ctx, layout)?;
-    f.source_used = Some(used);
     f.source_what = what;
+    // A dry run of a network disk that is not attached cannot know its size;
+    // the size check runs for real once it is attached.
+    if disk.attached || disk.size > 0 {
+        f.source_used = Some(used);
+    }
     Ok(f)
 }
 
@@ -252,13 +256,23 @@ impl Step for Preflight {
             ))
             .into());
         }
-        let text = format!(
-            "preflight ok: {} is not in use; {} uses {}, the layout gives {}",
-            f.target,
-            f.source_what,
-            human(f.source_used.unwrap_or(0)),
-            human(f.capacity)
-        );
+        let text = match f.source_used {
+            Some(used) => format!(
+                "preflight ok: {} is not in use; {} uses {}, the layout gives {}",
+                f.target,
+                f.source_what,
+                human(used),
+                human(f.capacity)
+            ),
+            None => {
+                let t = format!(
+                    "preflight: {} is not attached in a dry run; whether it is free and big enough is checked when it is",
+                    f.target
+                );
+                ctx.notes.push(t.clone());
+                t
+            }
+        };
         tracing::info!("{text}");
         ctx.emit(Event::Message { text });
         Ok(())

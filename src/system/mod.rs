@@ -1,4 +1,5 @@
 //! Changes inside the migrated system: fstab, identity, chroot guard.
 
+pub mod chroot;
 pub mod fstab;
 pub mod identity;

@@ -67,10 +67,11 @@ pub fn backing(runner: &Runner, image: &Path) -> Result<Vec<LoopDev>> {
     Ok(parse_list(&out.stdout)?
         .into_iter()
         .filter(|l| {
-            l.back_file.as_deref().is_some_and(|b| {
-                // The kernel appends " (deleted)" for removed files.
-                Path::new(b.trim_end_matches(" (deleted)")) == want
-            })
+            // The kernel appends " (deleted)" for a removed file: that is
+            // another file than one now at the same path.
+            l.back_file
+                .as_deref()
+                .is_some_and(|b| !b.ends_with(" (deleted)") && Path::new(b) == want)
         })
         .collect())
 }

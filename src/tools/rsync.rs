@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 /// transferred": expected when copying a running system.
 pub const EXIT_VANISHED: i32 = 24;
 
+/// rsync filter that keeps XFS's own view of ACLs out of xattr copying.
+pub const XFS_ACL_FILTER: &str = "--filter=-x trusted.SGI_ACL_*";
+
 /// One rsync run that mirrors a source directory into a target directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
@@ -44,7 +47,9 @@ impl Transfer {
         if self.fat {
             c = c.args(["-rtD", "--modify-window=1"]);
         } else {
-            c = c.args(["-aHAXS", "--numeric-ids"]);
+            // XFS shows each ACL a second time as a trusted.SGI_ACL_* xattr:
+            // leave those to the ACL code (-A) on both sides.
+            c = c.args(["-aHAXS", "--numeric-ids", XFS_ACL_FILTER]);
         }
         c = c.args([
             "--one-file-system",
@@ -152,7 +157,7 @@ mod tests {
     fn argv_of_a_live_root_copy() {
         assert_eq!(
             t().cmd().display(),
-            "rsync -aHAXS --numeric-ids --one-file-system --delete --no-inc-recursive \
+            "rsync -aHAXS --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --delete --no-inc-recursive \
              --info=progress2 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
         );
     }

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Installed by netroot: dracut module netroot-aoe. Attaches the AoE root
+# disk named on the kernel command line (netroot.aoe=eSHELF.SLOT).
+# Only included when asked for: dracut --add netroot-aoe.
+
+check() {
+    require_binaries ip aoe-discover || return 1
+    return 255
+}
+
+depends() {
+    echo udev-rules
+    return 0
+}
+
+installkernel() {
+    instmods aoe
+}
+
+install() {
+    inst_multiple ip aoe-discover aoe-stat
+    inst_hook cmdline 90 "$moddir/netroot-aoe-cmdline.sh"
+    inst_script "$moddir/netroot-aoe.sh" /sbin/netroot-aoe.sh
+    inst_simple "$moddir/61-netroot-etherd.rules" /etc/udev/rules.d/61-netroot-etherd.rules
+}

@@ -1,0 +1,431 @@
+//! The variables profile templates see, computed from the plan (and, for
+//! each kernel, from the target tree), and the kernel command line.
+
+use super::template::{render_arg, Vars};
+use super::Profile;
+use crate::plan::{Addressing, IscsiConfigMode, Plan, Source, Target};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn set(v: &mut Vars, k: &str, val: impl Into<String>) {
+    v.insert(k.to_string(), val.into());
+}
+
+/// "ibft" or "explicit".
+pub fn iscsi_mode(plan: &Plan) -> &'static str {
+    match plan.boot.iscsi_config {
+        IscsiConfigMode::Ibft => "ibft",
+        IscsiConfigMode::Explicit => "explicit",
+    }
+}
+
+/// Split "ADDR" or "ADDR:PORT" ("[v6]:PORT") into (addr, port).
+pub fn split_portal(portal: &str) -> (String, String) {
+    if let Some(rest) = portal.strip_prefix('[') {
+        if let Some((a, p)) = rest.split_once(']') {
+            let port = p.strip_prefix(':').unwrap_or("");
+            return (
+                a.to_string(),
+                if port.is_empty() { "3260" } else { port }.to_string(),
+            );
+        }
+    }
+    match portal.matches(':').count() {
+        1 => {
+            let (a, p) = portal.split_once(':').unwrap();
+            (a.to_string(), p.to_string())
+        }
+        _ => (portal.to_string(), "3260".to_string()),
+    }
+}
+
+/// Netmask of a prefix length, e.g. 24 → 255.255.255.0.
+pub fn netmask(prefix: u8) -> String {
+    let m: u32 = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32) as u32)
+    };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+fn read_secret(path: &Path, field: &str) -> Result<String> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {field} {}", path.display()))?;
+    let s = s.trim().to_string();
+    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '@' || c == ':')
+    {
+        bail!(
+            "{field} {}: the secret must be one word without quotes, ':' or '@'",
+            path.display()
+        );
+    }
+    Ok(s)
+}
+
+/// The boot interface the migrated system uses, if the plan says: the
+/// name or MAC (lowercase) from boot.network.interface, or for a live
+/// source the AoE target's interface.
+pub fn boot_interface(plan: &Plan) -> Option<String> {
+    let i = plan
+        .boot
+        .network
+        .interface
+        .clone()
+        .or_else(|| match (&plan.source, &plan.target) {
+            (Source::Live, Target::Aoe { interface, .. }) => interface.clone(),
+            _ => None,
+        })?;
+    Some(if i.contains(':') {
+        i.to_ascii_lowercase()
+    } else {
+        i
+    })
+}
+
+/// Variables from the plan. CHAP secrets are read from their files; the
+/// secrets are also returned so callers can redact them.
+pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
+    let mut v = Vars::new();
+    let mut secrets = Vec::new();
+    set(&mut v, "transport", plan.target.transport_name());
+    set(&mut v, "iscsi_config", iscsi_mode(plan));
+    for k in [
+        "aoe_device",
+        "aoe_if",
+        "iscsi_target_ip",
+        "iscsi_target_port",
+        "iscsi_target_name",
+        "iscsi_lun",
+        "iscsi_initiator",
+        "iscsi_username",
+        "iscsi_password",
+        "iscsi_in_username",
+        "iscsi_in_password",
+        "iscsi_chap",
+    ] {
+        set(&mut v, k, "");
+    }
+    let iface = boot_interface(plan);
+    match &plan.target {
+        Target::Aoe { shelf, slot, .. } => {
+            set(&mut v, "aoe_device", format!("e{shelf}.{slot}"));
+            set(&mut v, "aoe_if", iface.clone().unwrap_or_default());
+        }
+        Target::Iscsi {
+            portal,
+            iqn,
+            lun,
+            chap,
+            ..
+        } => {
+            let (ip, port) = split_portal(portal);
+            set(&mut v, "iscsi_target_ip", ip);
+            set(&mut v, "iscsi_target_port", port);
+            set(&mut v, "iscsi_target_name", iqn.clone());
+            set(&mut v, "iscsi_lun", lun.to_string());
+            set(
+                &mut v,
+                "iscsi_initiator",
+                plan.client.initiator_name.clone().unwrap_or_default(),
+            );
+            if let Some(c) = chap {
+                let pw = read_secret(&c.secret_file, "target.chap.secret_file")?;
+                secrets.push(pw.clone());
+                let mut chap_s = format!("{}:{pw}", c.username);
+                set(&mut v, "iscsi_username", c.username.clone());
+                set(&mut v, "iscsi_password", pw);
+                if let (Some(u), Some(f)) = (&c.target_username, &c.target_secret_file) {
+                    let tpw = read_secret(f, "target.chap.target_secret_file")?;
+                    secrets.push(tpw.clone());
+                    chap_s = format!("{chap_s}:{u}:{tpw}");
+                    set(&mut v, "iscsi_in_username", u.clone());
+                    set(&mut v, "iscsi_in_password", tpw);
+                }
+                set(&mut v, "iscsi_chap", format!("{chap_s}@"));
+            }
+        }
+    }
+    // Addressing: the ip= form initramfs-tools (klibc) and dracut share:
+    // client::gateway:netmask:hostname:interface:off
+    let hostname = plan.system.hostname.clone().unwrap_or_default();
+    let ifname = iface.clone().filter(|i| !i.contains(':'));
+    match &plan.boot.network.address {
+        Addressing::Dhcp => {
+            set(&mut v, "ip_static", "");
+            set(&mut v, "ip_arg", "dhcp");
+            set(&mut v, "static_address", "");
+            set(&mut v, "static_gateway", "");
+            set(&mut v, "nd_dhcp", "yes");
+        }
+        Addressing::Static {
+            address, gateway, ..
+        } => {
+            let (addr, prefix) = address.split_once('/').unwrap_or((address, "24"));
+            let prefix: u8 = prefix.parse().unwrap_or(24);
+            let s = format!(
+                "{addr}::{}:{}:{hostname}:{}:off",
+                gateway.clone().unwrap_or_default(),
+                netmask(prefix),
+                ifname.clone().unwrap_or_default()
+            );
+            set(&mut v, "ip_static", s.clone());
+            set(&mut v, "ip_arg", s);
+            set(&mut v, "static_address", address.clone());
+            set(
+                &mut v,
+                "static_gateway",
+                gateway.clone().unwrap_or_default(),
+            );
+            set(&mut v, "nd_dhcp", "no");
+        }
+    }
+    set(&mut v, "hostname", hostname);
+    // Network managers: match the boot NIC by name or MAC, else any ethernet.
+    let (name, mac) = match &iface {
+        Some(i) if i.contains(':') => (String::new(), i.clone()),
+        Some(i) => (i.clone(), String::new()),
+        None => (String::new(), String::new()),
+    };
+    set(
+        &mut v,
+        "nd_match_any",
+        if iface.is_none() { "ether" } else { "" },
+    );
+    set(
+        &mut v,
+        "nm_match",
+        if !name.is_empty() {
+            format!("interface-name:{name}")
+        } else if !mac.is_empty() {
+            format!("mac:{mac}")
+        } else {
+            "type:ethernet".to_string()
+        },
+    );
+    set(
+        &mut v,
+        "nm_unmanage",
+        if iface.is_some() { "yes" } else { "" },
+    );
+    set(&mut v, "nd_match_name", name);
+    set(&mut v, "nd_match_mac", mac);
+    set(&mut v, "iface", iface.unwrap_or_default());
+    set(&mut v, "nic_drivers", "");
+    set(&mut v, "kver", "");
+    set(&mut v, "image", "");
+    Ok((v, secrets))
+}
+
+/// The kernel arguments netroot adds: the profile's for this transport,
+/// the serial console, then the plan's own.
+pub fn kernel_args(profile: &Profile, plan: &Plan, vars: &Vars) -> Result<Vec<String>> {
+    let transport = plan.target.transport_name();
+    let mode = iscsi_mode(plan);
+    let mut out = Vec::new();
+    for ka in profile
+        .kernel_args
+        .iter()
+        .filter(|k| k.when.holds(transport, mode))
+    {
+        for a in &ka.args {
+            if let Some(s) = render_arg(a, vars)
+                .with_context(|| format!("profile {} kernel argument {a:?}", profile.name))?
+            {
+                out.push(s);
+            }
+        }
+    }
+    if let Some(c) = &plan.boot.serial_console {
+        out.push(format!("console={c}"));
+    }
+    out.extend(plan.boot.kernel_args.iter().cloned());
+    Ok(out)
+}
+
+/// Module names a kernel tree provides as loadable modules (from
+/// lib/modules/KVER/modules.dep), with '-' written as '_'.
+pub fn kernel_modules(root: &Path, kver: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for base in ["lib/modules", "usr/lib/modules"] {
+        let dep = root.join(base).join(kver).join("modules.dep");
+        if let Ok(text) = std::fs::read_to_string(&dep) {
+            for line in text.lines() {
+                if let Some((path, _)) = line.split_once(':') {
+                    if let Some(n) = module_name(path) {
+                        out.insert(n);
+                    }
+                }
+            }
+            break;
+        }
+    }
+    out
+}
+
+/// "kernel/drivers/net/virtio_net.ko.xz" → "virtio_net".
+pub fn module_name(path: &str) -> Option<String> {
+    let base = path.rsplit('/').next()?;
+    let i = base.find(".ko")?;
+    Some(base[..i].replace('-', "_"))
+}
+
+/// The driver of a network interface on this machine (for a live source):
+/// /sys/class/net/IF/device/driver/module, IF a name or a MAC.
+pub fn host_nic_driver(iface: &str) -> Option<String> {
+    let net = Path::new("/sys/class/net");
+    let name = if iface.contains(':') {
+        std::fs::read_dir(net).ok()?.flatten().find_map(|e| {
+            let mac = std::fs::read_to_string(e.path().join("address")).ok()?;
+            (mac.trim().eq_ignore_ascii_case(iface)).then(|| e.file_name())
+        })?
+    } else {
+        iface.into()
+    };
+    let link = std::fs::read_link(net.join(name).join("device/driver/module")).ok()?;
+    Some(link.file_name()?.to_string_lossy().replace('-', "_"))
+}
+
+/// The NIC drivers to put in the initramfs of kernel `kver`: the profile's
+/// list and the live boot NIC's driver, those the kernel has as modules.
+pub fn nic_drivers(profile: &Profile, plan: &Plan, root: &Path, kver: &str) -> Vec<String> {
+    let have = kernel_modules(root, kver);
+    let mut want: Vec<String> = profile
+        .nic_drivers
+        .iter()
+        .map(|d| d.replace('-', "_"))
+        .collect();
+    if let (Source::Live, Some(i)) = (&plan.source, boot_interface(plan)) {
+        if let Some(d) = host_nic_driver(&i) {
+            want.insert(0, d);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    want.into_iter()
+        .filter(|d| have.contains(d) && seen.insert(d.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(json: &str) -> Plan {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const AOE: &str = r#"{"version":1,"source":{"type":"directory","path":"/x"},
+        "target":{"transport":"aoe","shelf":3,"slot":1,"device":"/tmp/d.img"},
+        "layout":{"table":"gpt","firmware":"bios","partitions":[{"mount":"/","fs":"ext4","size":"rest"}]},
+        "boot":{"network":{"interface":"52:54:00:AB:CD:EF"},"serial_console":"ttyS0,115200n8"}}"#;
+
+    #[test]
+    fn portals() {
+        assert_eq!(split_portal("10.0.0.1"), ("10.0.0.1".into(), "3260".into()));
+        assert_eq!(
+            split_portal("10.0.0.1:3261"),
+            ("10.0.0.1".into(), "3261".into())
+        );
+        assert_eq!(
+            split_portal("[fd00::1]:3262"),
+            ("fd00::1".into(), "3262".into())
+        );
+        assert_eq!(netmask(24), "255.255.255.0");
+        assert_eq!(netmask(0), "0.0.0.0");
+    }
+
+    #[test]
+    fn aoe_args_name_the_device_and_interface() {
+        let p = plan(AOE);
+        let prof = super::super::load("debian").unwrap();
+        let (v, _) = plan_vars(&p).unwrap();
+        let args = kernel_args(&prof, &p, &v).unwrap();
+        assert_eq!(
+            args,
+            vec![
+                "netroot.aoe=e3.1",
+                "netroot.aoe_if=52:54:00:ab:cd:ef",
+                "console=ttyS0,115200n8"
+            ]
+        );
+        assert_eq!(v["nm_match"], "mac:52:54:00:ab:cd:ef");
+    }
+
+    #[test]
+    fn iscsi_args_per_tool_and_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("s");
+        std::fs::write(&secret, "verysecret123\n").unwrap();
+        let json = format!(
+            r#"{{"version":1,"source":{{"type":"live"}},
+            "target":{{"transport":"iscsi","portal":"192.0.2.1","iqn":"iqn.2024-01.org.example:c1","lun":1,
+              "chap":{{"username":"u1","secret_file":"{}"}}}},
+            "layout":{{"table":"gpt","firmware":"bios","partitions":[{{"mount":"/","fs":"ext4","size":"rest"}}]}},
+            "boot":{{"iscsi_config":"explicit","network":{{"interface":"ens3","address":{{"static":{{"address":"192.0.2.50/24","gateway":"192.0.2.254"}}}}}}}},
+            "system":{{"hostname":"c1"}}}}"#,
+            secret.display()
+        );
+        let p = plan(&json);
+        let (v, secrets) = plan_vars(&p).unwrap();
+        assert_eq!(secrets, vec!["verysecret123"]);
+        let deb = kernel_args(&super::super::load("debian").unwrap(), &p, &v).unwrap();
+        assert_eq!(
+            deb,
+            vec!["ip=192.0.2.50::192.0.2.254:255.255.255.0:c1:ens3:off"]
+        );
+        let dr = kernel_args(&super::super::load("debian-dracut").unwrap(), &p, &v).unwrap();
+        assert_eq!(
+            dr[0],
+            "netroot=iscsi:u1:verysecret123@192.0.2.1::3260:1:iqn.2024-01.org.example:c1"
+        );
+        assert!(dr.contains(&"rd.neednet=1".to_string()));
+        let mut p2 = p.clone();
+        p2.boot.iscsi_config = IscsiConfigMode::Ibft;
+        let dr = kernel_args(&super::super::load("debian-dracut").unwrap(), &p2, &v).unwrap();
+        assert!(dr.contains(&"rd.iscsi.firmware=1".to_string()));
+        assert!(kernel_args(&super::super::load("debian").unwrap(), &p2, &v)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn every_profile_file_renders() {
+        let (v, _) = plan_vars(&plan(AOE)).unwrap();
+        for n in super::super::known_names() {
+            let p = super::super::load(n).unwrap();
+            for f in p
+                .files
+                .iter()
+                .chain(p.network.iter().flat_map(|m| m.files.iter()))
+            {
+                let t = super::super::file_source(&f.source).unwrap();
+                super::super::template::render(t, &v)
+                    .unwrap_or_else(|e| panic!("{n}: {}: {e:#}", f.source));
+            }
+            for a in p
+                .initramfs_build
+                .build
+                .iter()
+                .chain(&p.initramfs_build.list)
+            {
+                if a != "@transport_args@" {
+                    render_arg(a, &v).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn module_names() {
+        assert_eq!(
+            module_name("kernel/drivers/net/virtio_net.ko"),
+            Some("virtio_net".into())
+        );
+        assert_eq!(module_name("a/b/8139too.ko.xz"), Some("8139too".into()));
+        assert_eq!(
+            module_name("a/b/mlx5-core.ko.zst"),
+            Some("mlx5_core".into())
+        );
+    }
+}

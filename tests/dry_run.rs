@@ -1,0 +1,171 @@
+//! Root tier: a dry run changes no byte of the target image, writes no
+//! journal, and its report lists the destructive actions.
+
+mod common;
+
+use common::{private_mounts, require_root, sha256_file, Scratch};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn write_plan(s: &Scratch, img: &Path, layout: serde_json::Value) -> PathBuf {
+    let src = s.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("hello"), "hello\n").unwrap();
+    let plan = json!({
+        "version": 1,
+        "source": {"type": "directory", "path": src},
+        "target": {"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:dry",
+                   "device": img, "size": "512M"},
+        "layout": layout,
+    });
+    let p = s.join("plan.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    p
+}
+
+fn layout() -> serde_json::Value {
+    json!({"table": "gpt", "firmware": "bios", "partitions": [
+        {"fs": "swap", "size": "64M"},
+        {"mount": "/", "fs": "ext4", "size": "rest"}
+    ]})
+}
+
+fn run(s: &Scratch, args: &[&str]) -> (i32, String, String) {
+    let state = s.join("state").display().to_string();
+    let work = s.join("work").display().to_string();
+    common::netroot(
+        args,
+        &[
+            ("NETROOT_STATE_DIR", state.as_str()),
+            ("NETROOT_WORK_DIR", work.as_str()),
+        ],
+    )
+}
+
+fn no_journal(s: &Scratch) {
+    let state = s.join("state");
+    let files: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(files.is_empty(), "a dry run wrote {files:?}");
+}
+
+fn not_attached(img: &Path) {
+    let out = Command::new("losetup").arg("-j").arg(img).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "the dry run left a loop device"
+    );
+}
+
+#[test]
+fn dry_run_on_an_existing_image_changes_nothing_and_lists_destructive_actions() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-existing");
+    let img = s.join("disk.img");
+    let f = std::fs::File::create(&img).unwrap();
+    f.set_len(512 << 20).unwrap();
+    drop(f);
+    let plan = write_plan(&s, &img, layout());
+    let sha = sha256_file(&img);
+    let (code, out, err) = run(
+        &s,
+        &[
+            "migrate",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--dry-run",
+            "--stop-after",
+            "mount",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(sha256_file(&img), sha, "the dry run changed the image");
+    no_journal(&s);
+    not_attached(&img);
+    assert!(out.contains("DRY RUN"), "{out}");
+    assert!(out.contains("DESTRUCTIVE"), "{out}");
+    assert!(out.contains("! $ wipefs -a /dev/loop"), "{out}");
+    assert!(out.contains("! * write the GPT table"), "{out}");
+    assert!(out.contains("! $ mkfs.ext4 -F -q -U"), "{out}");
+    assert!(out.contains("! $ mkswap -f -U"), "{out}");
+    assert!(
+        out.contains("destructive actions (marked !) would destroy data"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dry_run_with_a_missing_image_creates_nothing() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-missing");
+    let img = s.join("new/disk.img");
+    let plan = write_plan(&s, &img, layout());
+    let (code, out, err) = run(
+        &s,
+        &[
+            "migrate",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--dry-run",
+            "--stop-after",
+            "mount",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(!img.exists(), "the dry run created the image");
+    no_journal(&s);
+    assert!(out.contains("create the sparse image file"), "{out}");
+    assert!(out.contains("/dev/loopN (attached at run time)"), "{out}");
+    assert!(out.contains("! $ mkfs.ext4"), "{out}");
+}
+
+#[test]
+fn dry_run_after_a_real_run_reports_done_and_changes_nothing() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-done");
+    let img = s.join("disk.img");
+    let plan = write_plan(&s, &img, layout());
+    let p = plan.to_str().unwrap();
+    let (code, out, err) = run(
+        &s,
+        &["migrate", "--plan", p, "--yes", "--stop-after", "format"],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    let journal = std::fs::read_dir(s.join("state")).unwrap().count();
+    let sha = sha256_file(&img);
+    let (code, out, err) = run(
+        &s,
+        &[
+            "migrate",
+            "--plan",
+            p,
+            "--dry-run",
+            "--format",
+            "json",
+            "--stop-after",
+            "mount",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(sha256_file(&img), sha, "the dry run changed the image");
+    assert_eq!(std::fs::read_dir(s.join("state")).unwrap().count(), journal);
+    not_attached(&img);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for st in r["steps"].as_array().unwrap() {
+        if st["step"] == "partition" || st["step"] == "format" {
+            assert_eq!(st["status"], "done", "{st}");
+            assert!(st["actions"].as_array().unwrap().is_empty(), "{st}");
+        }
+    }
+}

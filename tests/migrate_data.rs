@@ -1,0 +1,806 @@
+//! Root tier: the data half of a migration (copy, fstab, identity) on
+//! loop-backed images, checked with real tools.
+//!
+//! - `steps_*`: the copy and fstab steps in-process, onto a target
+//!   partitioned and mounted by hand (independent of the disk steps).
+//! - `matrix_*`: `netroot migrate --stop-after fstab` of the cached Debian
+//!   tree (`source: directory`) onto gpt-bios, gpt-uefi, gpt-both and mbr,
+//!   with ext4 and xfs roots; then a second run that must change nothing.
+//! - `killed_*`: SIGKILL inside copy and inside fstab, resume, and compare
+//!   with an uninterrupted run.
+
+mod common;
+
+use anyhow::Result;
+use common::Scratch;
+use netroot::engine::run::run_steps;
+use netroot::engine::{Ctx, Probe, RunOptions, Step, StepId, StepKind, StepStatus};
+use netroot::plan::{parse_plan, resolve_layout, FsKind, Plan, ResolvedLayout, TableKind};
+use netroot::ui::progress::{Collect, Event};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+const IMAGE_SIZE: u64 = 3 << 30;
+
+fn sh(cmd: &str) -> String {
+    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A plan migrating `src` onto the image `img`.
+fn plan_json(src: &Path, img: &Path, table: &str, firmware: &str, parts: &str) -> String {
+    format!(
+        r#"{{"version": 1,
+  "source": {{"type": "directory", "path": "{}"}},
+  "target": {{"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:data", "lun": 1,
+              "device": "{}", "size": "3G"}},
+  "layout": {{"table": "{table}", "firmware": "{firmware}", "partitions": [{parts}]}},
+  "boot": {{"profile": "debian"}},
+  "copy": {{"exclude": ["/var/cache/apt/*.bin"]}},
+  "system": {{"hostname": "client7", "regenerate": {{"machine_id": true, "initiator_name": true, "ssh_host_keys": SSH}}}}
+}}"#,
+        src.display(),
+        img.display()
+    )
+}
+
+/// The layouts of the matrix, with the root filesystem `fs`.
+fn layout_of(kind: &str, fs: &str) -> (&'static str, &'static str, String) {
+    match kind {
+        "gpt-bios" => (
+            "gpt",
+            "bios",
+            format!(
+                r#"{{"mount": "/boot", "fs": "ext4", "size": "400M"}}, {{"mount": "/", "fs": "{fs}", "size": "rest"}}"#
+            ),
+        ),
+        "gpt-uefi" => (
+            "gpt",
+            "uefi",
+            format!(
+                r#"{{"mount": "/boot/efi", "fs": "vfat", "size": "100M"}}, {{"mount": "/", "fs": "{fs}", "size": "rest"}}"#
+            ),
+        ),
+        "gpt-both" => (
+            "gpt",
+            "both",
+            format!(
+                r#"{{"mount": "/boot/efi", "fs": "vfat", "size": "100M"}}, {{"fs": "swap", "size": "128M"}}, {{"mount": "/", "fs": "{fs}", "size": "rest"}}"#
+            ),
+        ),
+        "mbr" => (
+            "mbr",
+            "bios",
+            format!(
+                r#"{{"mount": "/boot", "fs": "ext4", "size": "400M"}}, {{"fs": "swap", "size": "128M"}}, {{"mount": "/", "fs": "{fs}", "size": "rest"}}"#
+            ),
+        ),
+        _ => unreachable!(),
+    }
+}
+
+struct Setup {
+    scratch: Scratch,
+    src: PathBuf,
+    plan_file: PathBuf,
+    plan: Plan,
+    state: PathBuf,
+    work: PathBuf,
+}
+
+fn setup(name: &str, kind: &str, fs: &str, ssh: bool) -> Setup {
+    common::private_mounts();
+    let src = common::rootfs();
+    let scratch = Scratch::new(name);
+    let img = scratch.join("disk.img");
+    let (table, fw, parts) = layout_of(kind, fs);
+    let text =
+        plan_json(&src, &img, table, fw, &parts).replace("SSH", if ssh { "true" } else { "false" });
+    let plan_file = scratch.join("plan.json");
+    std::fs::write(&plan_file, &text).unwrap();
+    let plan = parse_plan(&text).unwrap();
+    let state = scratch.join("state");
+    let work = scratch.join("work");
+    Setup {
+        src,
+        plan_file,
+        plan,
+        state,
+        work,
+        scratch,
+    }
+}
+
+/// A manifest of a tree that changes when any file's content or metadata
+/// changes (ctime covers xattrs, ACLs, modes and owners).
+fn manifest(dir: &Path) -> String {
+    sh(&format!(
+        "cd {} && find . -printf '%p %y %s %T@ %C@ %m %U:%G %n\\n' | LC_ALL=C sort | sha256sum",
+        dir.display()
+    ))
+}
+
+/// The target attached read-only and mounted at `mnt`; undone on drop.
+struct Mounted {
+    loopdev: String,
+    mnt: PathBuf,
+    mounts: Vec<PathBuf>,
+}
+
+impl Mounted {
+    fn new(img: &Path, layout: &ResolvedLayout, mnt: &Path) -> Mounted {
+        let loopdev = sh(&format!("losetup -f -P -r --show {}", img.display()))
+            .trim()
+            .to_string();
+        for p in &layout.partitions {
+            wait_for(&format!("{loopdev}p{}", p.number));
+        }
+        let mut mounts = Vec::new();
+        for p in layout.mount_order() {
+            if p.fs == Some(FsKind::Vfat) && !vfat_supported() {
+                continue;
+            }
+            let dir = mnt.join(p.mount.as_deref().unwrap().trim_start_matches('/'));
+            std::fs::create_dir_all(&dir).ok();
+            let opts = if p.fs == Some(FsKind::Xfs) {
+                "ro,norecovery"
+            } else {
+                "ro"
+            };
+            sh(&format!(
+                "mount -o {opts} {loopdev}p{} {}",
+                p.number,
+                dir.display()
+            ));
+            mounts.push(dir);
+        }
+        Mounted {
+            loopdev,
+            mnt: mnt.to_path_buf(),
+            mounts,
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg(m).status();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
+    }
+}
+
+/// Whether this kernel can mount FAT (some CI kernels cannot).
+fn vfat_supported() -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .is_ok_and(|t| t.lines().any(|l| l.trim_end().ends_with("vfat")))
+}
+
+fn wait_for(node: &str) {
+    for _ in 0..100 {
+        if Path::new(node).exists() {
+            return;
+        }
+        let _ = Command::new("partx")
+            .args(["-u", node.rsplit_once('p').unwrap().0])
+            .status();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{node} did not appear");
+}
+
+/// The differences `rsync -aHAXn --itemize-changes --delete` finds between
+/// the source and the target, minus what netroot is meant to change.
+fn unexpected_differences(src: &Path, dst: &Path) -> Vec<String> {
+    let out = sh(&format!(
+        "rsync -aHAXn --numeric-ids '{}' --delete --itemize-changes {}/ {}/",
+        netroot::tools::rsync::XFS_ACL_FILTER,
+        src.display(),
+        dst.display()
+    ));
+    let changed_files = [
+        "etc/fstab",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/machine-id",
+        "var/lib/dbus/machine-id",
+        "etc/iscsi/initiatorname.iscsi",
+    ];
+    let parents = ["./", "etc/", "etc/iscsi/", "etc/ssh/", "var/lib/dbus/"];
+    out.lines()
+        .filter(|l| {
+            let Some((flags, path)) = l.split_once(' ') else {
+                return true;
+            };
+            let path = path.trim();
+            let excluded_content = ["dev/", "proc/", "sys/", "run/", "tmp/", "mnt/", "media/"]
+                .iter()
+                .any(|d| path.starts_with(d) && path.len() > d.len());
+            let lost_found = path.contains("lost+found");
+            let identity = changed_files.contains(&path) || path.starts_with("etc/ssh/ssh_host_");
+            // A directory whose only change is its mtime, because netroot wrote into it.
+            let dir_time = flags.starts_with(".d..t") && parents.contains(&path);
+            !(excluded_content || lost_found || identity || dir_time)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Everything the data half promises about a migrated tree at `dst`.
+fn check_tree(src: &Path, dst: &Path, layout: &ResolvedLayout, ssh: bool) {
+    let diff = unexpected_differences(src, dst);
+    assert!(
+        diff.is_empty(),
+        "unexpected differences source → target:\n{}",
+        diff.join("\n")
+    );
+    // The special files, with the tools that see them.
+    let fx = dst.join("root/netroot-fixtures");
+    let caps = sh(&format!("getcap {}", fx.join("cap-true").display()));
+    assert!(
+        caps.contains("cap_net_raw=ep"),
+        "file capability lost: {caps:?}"
+    );
+    let acl = sh(&format!("getfacl -p {}", fx.join("acl").display()));
+    assert!(acl.contains("user:nobody:r--"), "ACL lost: {acl}");
+    let xattr = sh(&format!(
+        "getfattr -n user.netroot --only-values {}",
+        fx.join("xattr").display()
+    ));
+    assert_eq!(xattr, "kept");
+    use std::os::unix::fs::MetadataExt;
+    let a = std::fs::metadata(fx.join("hardlink-a")).unwrap();
+    let b = std::fs::metadata(fx.join("hardlink-b")).unwrap();
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "hard link lost");
+    let s = std::fs::metadata(fx.join("sparse")).unwrap();
+    assert!(
+        s.blocks() * 512 < 4 << 20,
+        "sparse file filled: {} blocks",
+        s.blocks()
+    );
+    use std::os::unix::fs::FileTypeExt;
+    let n = std::fs::symlink_metadata(fx.join("null-dev")).unwrap();
+    assert!(n.file_type().is_char_device() && n.rdev() == libc::makedev(1, 3));
+    assert!(std::fs::symlink_metadata(fx.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // The volatile directories exist, empty; tmp is 1777.
+    for d in ["proc", "sys", "dev", "run", "tmp", "mnt", "media"] {
+        let p = dst.join(d);
+        assert!(p.is_dir(), "{d} missing");
+        assert_eq!(std::fs::read_dir(&p).unwrap().count(), 0, "{d} not empty");
+    }
+    assert_eq!(
+        std::fs::metadata(dst.join("tmp")).unwrap().mode() & 0o7777,
+        0o1777
+    );
+    // fstab: every migrated mount and swap by UUID, the old /dev/sda lines gone.
+    let fstab = std::fs::read_to_string(dst.join("etc/fstab")).unwrap();
+    let rows: Vec<Vec<&str>> = fstab
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(!fstab.contains("/dev/sda"), "{fstab}");
+    assert!(
+        rows.contains(&vec!["proc", "/proc", "proc", "defaults", "0", "0"]),
+        "{fstab}"
+    );
+    assert!(
+        rows.contains(&vec!["tmpfs", "/tmp", "tmpfs", "defaults,nosuid", "0", "0"]),
+        "{fstab}"
+    );
+    for p in layout.partitions.iter().filter(|p| p.fs.is_some()) {
+        let spec = format!("UUID={}", p.fs_uuid.as_deref().unwrap());
+        let row = rows
+            .iter()
+            .find(|r| r[0] == spec)
+            .unwrap_or_else(|| panic!("no {spec} in\n{fstab}"));
+        let fs = p.fs.unwrap();
+        assert_eq!(row[1], p.mount.as_deref().unwrap_or("none"));
+        assert_eq!(row[2], fs.as_str());
+        assert_eq!(row[3].contains("_netdev"), fs != FsKind::Swap, "{fstab}");
+    }
+    assert_eq!(
+        rows.len(),
+        2 + layout.partitions.iter().filter(|p| p.fs.is_some()).count(),
+        "{fstab}"
+    );
+    // Identity.
+    assert_eq!(
+        std::fs::read_to_string(dst.join("etc/hostname")).unwrap(),
+        "client7\n"
+    );
+    assert!(std::fs::read_to_string(dst.join("etc/hosts"))
+        .unwrap()
+        .contains("127.0.1.1\tclient7\n"));
+    let mid = std::fs::read_to_string(dst.join("etc/machine-id")).unwrap();
+    assert_eq!(mid.trim().len(), 32);
+    assert_ne!(
+        Some(mid),
+        std::fs::read_to_string(src.join("etc/machine-id")).ok()
+    );
+    let iname = std::fs::read_to_string(dst.join("etc/iscsi/initiatorname.iscsi")).unwrap();
+    assert!(
+        iname.contains("InitiatorName=iqn.1993-08.org.debian:01:"),
+        "{iname}"
+    );
+    assert_ne!(
+        Some(iname),
+        std::fs::read_to_string(src.join("etc/iscsi/initiatorname.iscsi")).ok()
+    );
+    if ssh {
+        for k in ["ed25519", "rsa", "ecdsa"] {
+            let rel = format!("etc/ssh/ssh_host_{k}_key");
+            let t = std::fs::read(dst.join(&rel)).unwrap();
+            assert_ne!(
+                Some(t),
+                std::fs::read(src.join(&rel)).ok(),
+                "{rel} is the source's"
+            );
+            assert!(dst.join(format!("{rel}.pub")).exists());
+        }
+    }
+}
+
+/// Run netroot; returns (code, report JSON or Null, stderr).
+fn migrate(s: &Setup, envs: &[(&str, &str)]) -> (i32, Value, String) {
+    let state = s.state.display().to_string();
+    let work = s.work.display().to_string();
+    let plan = s.plan_file.display().to_string();
+    let (code, out, err) = common::netroot(
+        &[
+            "migrate",
+            "--plan",
+            &plan,
+            "--yes",
+            "--stop-after",
+            "fstab",
+            "--format",
+            "json",
+            "--state-dir",
+            &state,
+            "--work-dir",
+            &work,
+        ],
+        envs,
+    );
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
+}
+
+/// The layout netroot places on the 3 GiB image, as the plan resolves it.
+fn planned_layout(plan: &Plan) -> ResolvedLayout {
+    resolve_layout(&plan.layout, IMAGE_SIZE, &plan.layout_seed()).unwrap()
+}
+
+fn statuses(r: &Value) -> Vec<(String, String)> {
+    r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Partition table as `sfdisk --json` reads it from the image.
+fn check_table(img: &Path, layout: &ResolvedLayout) {
+    let j: Value = serde_json::from_str(&sh(&format!("sfdisk --json {}", img.display()))).unwrap();
+    let t = &j["partitiontable"];
+    assert_eq!(
+        t["label"],
+        if layout.table == TableKind::Gpt {
+            "gpt"
+        } else {
+            "dos"
+        }
+    );
+    let parts = t["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), layout.partitions.len(), "{j}");
+    for (got, want) in parts.iter().zip(&layout.partitions) {
+        assert_eq!(got["start"].as_u64().unwrap(), want.start / 512, "{got}");
+        assert_eq!(got["size"].as_u64().unwrap(), want.size / 512, "{got}");
+        assert_eq!(
+            got["type"].as_str().unwrap().to_lowercase(),
+            want.type_id.to_lowercase(),
+            "{got}"
+        );
+    }
+}
+
+/// Filesystem UUIDs as blkid reads them equal the planned ones.
+fn check_uuids(m: &Mounted, layout: &ResolvedLayout) {
+    for p in layout.partitions.iter().filter(|p| p.fs.is_some()) {
+        let got = sh(&format!(
+            "blkid -p -o value -s UUID {}p{}",
+            m.loopdev, p.number
+        ));
+        assert_eq!(
+            got.trim(),
+            p.fs_uuid.as_deref().unwrap(),
+            "partition {}",
+            p.number
+        );
+    }
+}
+
+fn matrix(kind: &str, fs: &str) {
+    if !common::require_root() {
+        return;
+    }
+    let s = setup(&format!("data-{kind}-{fs}"), kind, fs, true);
+    let src_before = manifest(&s.src);
+    let (code, report, err) = migrate(&s, &[]);
+    assert_eq!(code, 0, "migrate failed:\n{err}");
+    let layout = planned_layout(&s.plan);
+    assert_eq!(
+        report["layout"],
+        serde_json::to_value(&layout).unwrap(),
+        "layout differs from the plan's"
+    );
+    let img = s.scratch.join("disk.img");
+    check_table(&img, &layout);
+    let target_manifest = {
+        let m = Mounted::new(&img, &layout, &s.scratch.join("check"));
+        check_uuids(&m, &layout);
+        check_tree(&s.src, &m.mnt, &layout, true);
+        manifest(&m.mnt)
+    };
+    // The second run finds everything done and changes no file.
+    let (code, report, err) = migrate(&s, &[]);
+    assert_eq!(code, 0, "second run failed:\n{err}");
+    for (step, status) in statuses(&report) {
+        if ["partition", "format", "copy", "fstab"].contains(&step.as_str()) {
+            assert_eq!(status, "done", "second run: {step} {status}");
+        }
+    }
+    let m = Mounted::new(&img, &layout, &s.scratch.join("check"));
+    assert_eq!(
+        manifest(&m.mnt),
+        target_manifest,
+        "the second run changed the target"
+    );
+    drop(m);
+    assert_eq!(manifest(&s.src), src_before, "the source changed");
+}
+
+#[test]
+fn matrix_gpt_bios_ext4() {
+    matrix("gpt-bios", "ext4");
+}
+#[test]
+fn matrix_gpt_bios_xfs() {
+    matrix("gpt-bios", "xfs");
+}
+#[test]
+fn matrix_gpt_uefi_ext4() {
+    matrix("gpt-uefi", "ext4");
+}
+#[test]
+fn matrix_gpt_uefi_xfs() {
+    matrix("gpt-uefi", "xfs");
+}
+#[test]
+fn matrix_gpt_both_ext4() {
+    matrix("gpt-both", "ext4");
+}
+#[test]
+fn matrix_gpt_both_xfs() {
+    matrix("gpt-both", "xfs");
+}
+#[test]
+fn matrix_mbr_ext4() {
+    matrix("mbr", "ext4");
+}
+#[test]
+fn matrix_mbr_xfs() {
+    matrix("mbr", "xfs");
+}
+
+/// Content and metadata of a tree, times left out (two runs write their
+/// files at different moments).
+fn same_trees(a: &Path, b: &Path) -> Vec<String> {
+    sh(&format!(
+        "rsync -rlpgoDHAXnc --numeric-ids '{}' --delete --itemize-changes {}/ {}/",
+        netroot::tools::rsync::XFS_ACL_FILTER,
+        a.display(),
+        b.display()
+    ))
+    .lines()
+    .filter(|l| !l.contains("lost+found"))
+    .map(str::to_string)
+    .collect()
+}
+
+/// Kill netroot at `at`, resume, and compare with an uninterrupted run.
+fn killed(at: &str, name: &str) {
+    if !common::require_root() {
+        return;
+    }
+    let s = setup(name, "gpt-bios", "ext4", false);
+    let (code, _, err) = migrate(&s, &[("NETROOT_TEST_KILL_AT", at)]);
+    assert_eq!(code, -1, "netroot was not killed at {at}:\n{err}");
+    let (code, report, err) = migrate(&s, &[]);
+    assert_eq!(code, 0, "resume failed:\n{err}");
+    let step = at.split(':').next().unwrap();
+    let st = statuses(&report);
+    assert!(
+        st.contains(&(step.to_string(), "ran".to_string())),
+        "{st:?}"
+    );
+    // The same plan (same image path, so the same UUIDs and identity),
+    // uninterrupted, after moving the resumed image aside.
+    let img = s.scratch.join("disk.img");
+    let resumed = s.scratch.join("resumed.img");
+    std::fs::rename(&img, &resumed).unwrap();
+    std::fs::remove_dir_all(&s.state).unwrap();
+    let (code, _, err) = migrate(&s, &[]);
+    assert_eq!(code, 0, "clean run failed:\n{err}");
+    let layout = planned_layout(&s.plan);
+    let a = Mounted::new(&resumed, &layout, &s.scratch.join("a"));
+    let b = Mounted::new(&img, &layout, &s.scratch.join("b"));
+    check_tree(&s.src, &a.mnt, &layout, false);
+    let d = same_trees(&a.mnt, &b.mnt);
+    assert!(
+        d.is_empty(),
+        "resumed and clean runs differ:\n{}",
+        d.join("\n")
+    );
+}
+
+#[test]
+fn killed_in_copy_resumes_to_the_same_result() {
+    killed("copy:1", "data-kill-copy");
+}
+#[test]
+fn killed_in_fstab_resumes_to_the_same_result() {
+    killed("fstab:1", "data-kill-fstab");
+}
+#[test]
+fn killed_late_in_fstab_resumes_to_the_same_result() {
+    killed("fstab:3", "data-kill-fstab3");
+}
+
+/// The target partitioned, formatted and mounted by hand (read-write).
+struct HandTarget {
+    loopdev: String,
+    mounts: Vec<PathBuf>,
+}
+
+impl HandTarget {
+    fn new(img: &Path, layout: &ResolvedLayout, root: &Path) -> HandTarget {
+        sh(&format!("truncate -s {IMAGE_SIZE} {}", img.display()));
+        let mut script = format!(
+            "label: {}\n",
+            if layout.table == TableKind::Gpt {
+                "gpt"
+            } else {
+                "dos"
+            }
+        );
+        for p in &layout.partitions {
+            script.push_str(&format!(
+                "start={}, size={}, type={}\n",
+                p.start / 512,
+                p.size / 512,
+                p.type_id
+            ));
+        }
+        sh(&format!("echo '{script}' | sfdisk -q {}", img.display()));
+        let loopdev = sh(&format!("losetup -f -P --show {}", img.display()))
+            .trim()
+            .to_string();
+        let mut t = HandTarget {
+            loopdev,
+            mounts: Vec::new(),
+        };
+        for p in layout.partitions.iter().filter(|p| p.fs.is_some()) {
+            let dev = format!("{}p{}", t.loopdev, p.number);
+            wait_for(&dev);
+            let u = p.fs_uuid.as_deref().unwrap();
+            sh(&match p.fs.unwrap() {
+                FsKind::Ext4 => format!("mkfs.ext4 -q -F -U {u} {dev}"),
+                FsKind::Xfs => format!("mkfs.xfs -q -f -m uuid={u} {dev}"),
+                FsKind::Vfat => format!("mkfs.vfat -i {} {dev} >/dev/null", u.replace('-', "")),
+                FsKind::Swap => format!("mkswap -U {u} {dev} >/dev/null"),
+                FsKind::Btrfs => unreachable!(),
+            });
+        }
+        for p in layout.mount_order() {
+            let dir = root.join(p.mount.as_deref().unwrap().trim_start_matches('/'));
+            std::fs::create_dir_all(&dir).unwrap();
+            sh(&format!(
+                "mount {}p{} {}",
+                t.loopdev,
+                p.number,
+                dir.display()
+            ));
+            t.mounts.push(dir);
+        }
+        t
+    }
+}
+
+impl Drop for HandTarget {
+    fn drop(&mut self) {
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg(m).status();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
+    }
+}
+
+/// Stands in for discover..mount: hands the copy its layout and root.
+struct HandMount {
+    layout: ResolvedLayout,
+    root: PathBuf,
+}
+
+impl Step for HandMount {
+    fn id(&self) -> StepId {
+        StepId::Mount
+    }
+    fn kind(&self) -> StepKind {
+        StepKind::Session
+    }
+    fn describe(&self, _ctx: &Ctx) -> String {
+        "mounted by the test".into()
+    }
+    fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
+        Ok(Probe::Todo("session".into()))
+    }
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        ctx.layout = Some(self.layout.clone());
+        ctx.root = Some(self.root.clone());
+        Ok(())
+    }
+}
+
+fn data_steps(layout: &ResolvedLayout, root: &Path) -> Vec<Box<dyn Step>> {
+    vec![
+        Box::new(HandMount {
+            layout: layout.clone(),
+            root: root.to_path_buf(),
+        }),
+        Box::new(netroot::steps::copy::Copy),
+        Box::new(netroot::steps::fstab::Fstab),
+    ]
+}
+
+#[test]
+fn steps_copy_and_fstab_onto_a_hand_made_target() {
+    if !common::require_root() {
+        return;
+    }
+    let s = setup("data-steps", "mbr", "xfs", true);
+    let src_before = manifest(&s.src);
+    let layout = planned_layout(&s.plan);
+    let root = s.scratch.join("root");
+    let target = HandTarget::new(&s.scratch.join("disk.img"), &layout, &root);
+    let opts = RunOptions {
+        state_dir: s.state.clone(),
+        work_dir: s.work.clone(),
+        yes: true,
+        ..RunOptions::default()
+    };
+    // A dry run first: it shows the fstab computed from the source, writes nothing.
+    let dry = run_steps(
+        s.plan.clone(),
+        RunOptions {
+            dry_run: true,
+            ..opts.clone()
+        },
+        Arc::new(Collect::default()),
+        &data_steps(&layout, &root),
+    )
+    .unwrap();
+    let fstab_step = dry.steps.iter().find(|x| x.step == StepId::Fstab).unwrap();
+    let shown = fstab_step
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            netroot::tools::Action::WriteFile { path, contents, .. }
+                if path.ends_with("etc/fstab") =>
+            {
+                Some(contents.clone())
+            }
+            _ => None,
+        })
+        .expect("the dry run shows /etc/fstab");
+    assert!(
+        shown.contains(&format!(
+            "UUID={}",
+            layout.root().fs_uuid.as_deref().unwrap()
+        )),
+        "{shown}"
+    );
+    assert!(!root.join("etc").exists(), "the dry run copied something");
+
+    let sink = Arc::new(Collect::default());
+    let r = run_steps(
+        s.plan.clone(),
+        opts.clone(),
+        sink.clone(),
+        &data_steps(&layout, &root),
+    )
+    .unwrap();
+    assert!(
+        r.steps.iter().all(|x| x.status == StepStatus::Ran),
+        "{:?}",
+        r.steps
+    );
+    // The plan's swap takes the old swap's line: nothing is dropped.
+    assert!(
+        r.notes.iter().all(|n| !n.contains("dropped")),
+        "{:?}",
+        r.notes
+    );
+    let bytes: Vec<(u64, u64)> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Bytes { done, total, .. } => Some((*done, *total)),
+            _ => None,
+        })
+        .collect();
+    let last = bytes.last().expect("progress events from rsync");
+    assert!(last.0 > 500 << 20, "copied only {} bytes", last.0);
+    assert!(
+        bytes.windows(2).all(|w| w[0].0 <= w[1].0),
+        "progress goes backwards"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/fstab")).unwrap(),
+        shown,
+        "the dry run showed other bytes"
+    );
+    check_tree(&s.src, &root, &layout, true);
+    let after_first = manifest(&root);
+    // Again: both probes say done; nothing changes.
+    let r = run_steps(
+        s.plan.clone(),
+        opts.clone(),
+        Arc::new(Collect::default()),
+        &data_steps(&layout, &root),
+    )
+    .unwrap();
+    let st: Vec<_> = r.steps.iter().map(|x| (x.step, x.status)).collect();
+    assert_eq!(
+        st[1..],
+        [
+            (StepId::Copy, StepStatus::Done),
+            (StepId::Fstab, StepStatus::Done)
+        ]
+    );
+    assert_eq!(manifest(&root), after_first);
+    // A lost journal: the copy runs again (incrementally, putting back the
+    // source's files), then fstab and identity are written again.
+    std::fs::remove_dir_all(&s.state).unwrap();
+    let r = run_steps(
+        s.plan.clone(),
+        opts,
+        Arc::new(Collect::default()),
+        &data_steps(&layout, &root),
+    )
+    .unwrap();
+    assert_eq!(r.steps[1].status, StepStatus::Ran);
+    assert_eq!(r.steps[2].status, StepStatus::Ran);
+    check_tree(&s.src, &root, &layout, true);
+    drop(target);
+    assert_eq!(manifest(&s.src), src_before, "the source changed");
+}
