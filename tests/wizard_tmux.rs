@@ -172,9 +172,20 @@ impl Setup {
     }
     /// Start the wizard in tmux, in a private mount namespace.
     fn start_wizard(&self, name: &str) -> Tmux {
+        self.start_wizard_with(name, &[])
+    }
+    /// The same, with extra environment.
+    fn start_wizard_with(&self, name: &str, extra: &[(&str, String)]) -> Tmux {
         let env: Vec<String> = self
             .envs()
             .iter()
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let cmd = format!(
@@ -264,12 +275,15 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn wait_node(p: &Path) {
+/// Wait for partition node `p` of loop device `disk`. This host's kernel
+/// may not parse GPT and no udev runs: tell the kernel with partx.
+fn wait_node(disk: &str, p: &Path) {
     for _ in 0..100 {
         if p.exists() {
             return;
         }
-        let _ = Command::new("partx").args(["-u"]).arg(p).status();
+        let _ = Command::new("partx").args(["-u", disk]).status();
+        let _ = Command::new("partx").args(["-a", disk]).status();
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{} did not appear", p.display());
@@ -294,7 +308,7 @@ fn inspect(s: &Setup, plan: &netroot::plan::Plan) -> Inspected {
     for p in &layout.partitions {
         let Some(want) = &p.fs_uuid else { continue };
         let node = PathBuf::from(format!("{dev}p{}", p.number));
-        wait_node(&node);
+        wait_node(&dev, &node);
         let got = run(Command::new("blkid")
             .args(["-p", "-o", "value", "-s", "UUID"])
             .arg(&node))
@@ -360,13 +374,18 @@ fn wizard_migrates_into_an_image_file() {
     for want in [
         "The migration is complete.",
         "What to do next",
-        "netroot server --plan",
+        "README.txt",
         "PXE",
         &s.image().display().to_string(),
     ] {
         assert!(sc.contains(want), "{want:?} missing:\n{sc}");
     }
     assert!(s.out.join("netroot-wizard.log").exists(), "no log file");
+    assert!(
+        s.out.join("server/README.txt").exists(),
+        "no server files in {}",
+        s.out.display()
+    );
     let plan = load_plan(&s);
     assert_eq!(plan.target.device(), Some(&s.image()));
     let got = inspect(&s, &plan);
@@ -409,7 +428,25 @@ fn ctrl_c_during_the_copy_then_resume_gives_the_same_disk() {
     private_mounts();
     let rootfs = rootfs();
     let s = Setup::new("wizard-ctrlc");
-    let t = s.start_wizard("ctrlc");
+    // A cached tree copies in a second or two; an rsync limited to 30 MB/s
+    // (first on PATH for the wizard only) keeps the copy running long
+    // enough for the key press to land in it.
+    let bin = s.scratch.join("slow-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("rsync");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nexec /usr/bin/rsync --bwlimit=30M \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let t = s.start_wizard_with("ctrlc", &[("PATH", path)]);
     drive_to_confirmation(&t, &s, &rootfs);
     t.type_line(&s.image().display().to_string());
     // The byte bar of the copy: rsync is running.
