@@ -139,7 +139,10 @@ fn generated_files_golden_content() {
         "{tgt}"
     );
     assert!(tgt.contains("    initiator-name iqn.2024-01.org.example:client50\n"));
-    assert!(tgt.contains("    initiator-address 192.0.2.50\n"));
+    // tgt admits an address OR a name match: the sentinel address keeps
+    // tgt-admin from adding ALL, so only the name is admitted.
+    assert!(tgt.contains("    initiator-address 0.0.0.0/32\n"), "{tgt}");
+    assert!(!tgt.contains("192.0.2.50"), "{tgt}");
     assert!(tgt.contains(&format!("    incominguser iscsi-client {SECRET}\n")));
     assert!(tgt.contains(&format!("    outgoinguser tgt-srv {TSECRET}\n")));
     assert_eq!(f.mode("out/iscsi/netroot-iscsi-client.conf"), 0o600);
@@ -598,7 +601,56 @@ impl Drop for Tgtd {
         self.adm(&["--mode", "sys", "--op", "delete"]);
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for f in ["", ".lock"] {
+            let _ = std::fs::remove_file(format!("/var/run/tgtd/socket.{}{f}", self.control));
+        }
     }
+}
+
+/// Send an iSCSI login request (security stage) as `initiator` and return
+/// the response's (status class, status detail): (0, 0) = go on to CHAP,
+/// (2, 3) = refused by the ACL.
+fn iscsi_login_status(port: u16, initiator: &str, target: &str) -> (u8, u8) {
+    use std::io::{Read, Write};
+    let mut data = Vec::new();
+    for (k, v) in [
+        ("InitiatorName", initiator),
+        ("TargetName", target),
+        ("SessionType", "Normal"),
+        ("AuthMethod", "CHAP,None"),
+    ] {
+        data.extend_from_slice(format!("{k}={v}").as_bytes());
+        data.push(0);
+    }
+    let len = data.len();
+    while data.len() % 4 != 0 {
+        data.push(0);
+    }
+    let mut hdr = [0u8; 48];
+    hdr[0] = 0x43; // immediate login request
+    hdr[5..8].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+    hdr[8..14].copy_from_slice(&[0x40, 0, 0, 0x12, 0x34, 0]); // ISID
+    hdr[19] = 1; // ITT
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(&hdr).unwrap();
+    s.write_all(&data).unwrap();
+    let mut r = [0u8; 48];
+    s.read_exact(&mut r).unwrap();
+    (r[36], r[37])
+}
+
+fn check_tgt_acl_by_login() {
+    let t = "iqn.2024-01.org.example:iscsi-client";
+    assert_eq!(
+        iscsi_login_status(tgt_port(), "iqn.2024-01.org.example:client50", t),
+        (0, 0),
+        "the client's name is refused"
+    );
+    assert_eq!(
+        iscsi_login_status(tgt_port(), "iqn.2010-04.org.ipxe:intruder", t),
+        (2, 3),
+        "another name is admitted"
+    );
 }
 
 fn check_tgt_target(show: &str, image: &str) {
@@ -617,7 +669,7 @@ fn check_tgt_target(show: &str, image: &str) {
     );
     let acl = show.split("ACL information:").nth(1).expect("ACL section");
     assert!(acl.contains("iqn.2024-01.org.example:client50"), "{show}");
-    assert!(acl.contains("192.0.2.50"), "{show}");
+    assert!(!acl.contains("ALL"), "ACL admits every address:\n{show}");
     assert!(
         show.contains("iscsi-client") && show.contains("tgt-srv (outgoing)"),
         "{show}"
@@ -656,6 +708,7 @@ fn tgtd_loads_generated_config_and_tgtadm_script() {
         String::from_utf8_lossy(&out.stderr).replace(SECRET, "***")
     );
     check_tgt_target(&tgtd.show(), &image);
+    check_tgt_acl_by_login();
 
     // The tgtadm script builds the same target.
     tgtd.delete_all();

@@ -122,6 +122,14 @@ fn local_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
 }
 
 fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
+    if probe::sysfs_dir(dev)?.join("partition").exists() {
+        return Err(Refused(format!(
+            "target.device {} is a partition; name the whole disk (netroot writes its own \
+             partition table)",
+            dev.display()
+        ))
+        .into());
+    }
     let size = probe::block_size(dev)?;
     let info = lsblk::device(&ctx.runner, dev).ok();
     let nonempty = |s: Option<String>| s.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
@@ -200,13 +208,13 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
             n
         }
         None => {
-            let cmd = losetup::attach_cmd(image, dry);
-            // A dry run attaches read-only: no byte of the image changes.
-            let out = if dry {
-                ctx.runner.query(&cmd)?
-            } else {
-                ctx.runner.run(&cmd)?
-            };
+            // A dry run records the attach the real run does, and really
+            // attaches read-only (no byte of the image changes) so that the
+            // probes read the image's real table.
+            let mut out = ctx.runner.run(&losetup::attach_cmd(image, false))?;
+            if dry {
+                out = ctx.runner.query(&losetup::attach_cmd(image, true))?;
+            }
             let node = losetup::parse_show(&out.stdout)
                 .with_context(|| format!("attaching {}", image.display()))?;
             let runner = ctx.runner.clone();

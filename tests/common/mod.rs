@@ -19,24 +19,31 @@ pub fn require_root() -> bool {
     );
 }
 
-/// Move this test process into a private mount namespace so nothing it (or
+/// Move this test's thread into a private mount namespace so nothing it (or
 /// a netroot child) mounts can leak to the host, and everything is gone
-/// when it exits. Call first in every test that mounts. Tests in one binary
-/// share the process: the namespace is entered once.
+/// when it exits. Call first in every test that mounts (each test thread
+/// enters its own namespace, once).
 pub fn private_mounts() {
-    use std::sync::Once;
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .expect("making / private");
-    });
+    // Mount namespaces belong to threads: unshare() moves only the calling
+    // thread, and libtest runs each test on a new thread spawned from the
+    // main one (still in the host's namespace). So every test thread enters
+    // its own namespace, once.
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.with(|d| d.get()) {
+        return;
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .expect("making / private");
+    DONE.with(|d| d.set(true));
 }
 
 /// The path of the netroot binary built for these tests.
