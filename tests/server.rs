@@ -543,6 +543,7 @@ struct Tgtd {
 impl Tgtd {
     fn start(port: u16) -> Tgtd {
         let control = (1000 + std::process::id() % 50000).to_string();
+        let log = std::env::temp_dir().join(format!("netroot-test-tgtd-{control}.log"));
         let child = Command::new("tgtd")
             .args([
                 "-f",
@@ -552,18 +553,27 @@ impl Tgtd {
                 &format!("portal=127.0.0.1:{port}"),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting tgtd");
-        let t = Tgtd { child, control };
-        // Wait until its control socket answers (bounded).
-        for _ in 0..100 {
+        let mut t = Tgtd { child, control };
+        // Wait until its control socket answers (bounded; the machine is shared).
+        for _ in 0..600 {
             if t.adm(&["--mode", "sys", "--op", "show"]).status.success() {
                 return t;
             }
+            if let Some(st) = t.child.try_wait().unwrap() {
+                panic!(
+                    "tgtd exited at start ({st}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("tgtd did not come up");
+        panic!(
+            "tgtd did not answer on control port {} within 60 s",
+            t.control
+        );
     }
     fn adm(&self, args: &[&str]) -> std::process::Output {
         Command::new("tgtadm")
@@ -604,6 +614,9 @@ impl Drop for Tgtd {
         for f in ["", ".lock"] {
             let _ = std::fs::remove_file(format!("/var/run/tgtd/socket.{}{f}", self.control));
         }
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("netroot-test-tgtd-{}.log", self.control)),
+        );
     }
 }
 
