@@ -5,6 +5,7 @@ use crate::cli::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::engine::{self, run::Refused, RunOptions};
 use crate::plan::validate_plan;
 use crate::tools::Runner;
+use crate::transport::aoe::AoeDevice;
 use crate::ui::probe;
 use crate::ui::progress::{Bars, NullSink};
 use anyhow::{Context, Result};
@@ -47,7 +48,8 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!("netroot wizard: move this system onto a network disk\n");
     let runner = Runner::real();
     let facts = probe::gather(Path::new("/"), &runner);
-    let aoe = aoe_targets_at(Path::new("/"));
+    // Passive: what the AoE driver already knows (no discover sent yet).
+    let aoe = crate::transport::aoe::list_devices(&crate::transport::HostPaths::default());
     print!("{}", facts_text(&facts, &aoe));
     println!();
 
@@ -62,6 +64,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!("\nThe dry run: what netroot will do (nothing is changed yet)\n");
     let dry = RunOptions {
         dry_run: true,
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     match engine::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
@@ -75,7 +78,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
 
     let id = confirm_identity(&plan);
     println!(
-        "\nThis erases the target {} and writes the system onto it.",
+        "\nNext: erase this target and write the system onto it:\n  {}",
         engine::run::describe_target(&plan)
     );
     let typed: String = dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
@@ -94,7 +97,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     crate::tools::cmd::write_atomic(&plan_path, text.as_bytes(), 0o644)
         .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
     println!("Plan saved: {}", plan_path.display());
-    let server_dir = write_server_files(&plan, &out);
+    let server_dir = write_server_files(&plan, &plan_path, &out);
     if let Some(l) = &opts.log_file {
         println!("Log: {}", l.display());
     }
@@ -106,6 +109,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     let run = RunOptions {
         yes: true,
         log_file: opts.log_file.clone(),
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     let result = engine::run_plan(plan.clone(), run, bars.clone());
@@ -113,6 +117,16 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     bars.finish();
     match result {
         Ok(report) => {
+            use crate::engine::StepStatus;
+            if let Some(last) = opts.stop_after.filter(|_| {
+                report
+                    .steps
+                    .iter()
+                    .any(|s| s.status == StepStatus::NotReached)
+            }) {
+                println!("\nStopped after step {last}, as asked; continue with: {resume}");
+                return Ok(EXIT_OK);
+            }
             println!("\nThe migration is complete.");
             for s in &report.steps {
                 println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
@@ -125,11 +139,10 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         }
         Err(e) if engine::run::stop_requested() => {
             tracing::info!("stopped by Ctrl-C: {e:#}");
-            println!(
-                "\ninterrupted at a safe point{}; resume with: {resume}",
-                step.map(|s| format!(" (during step {s})"))
-                    .unwrap_or_default()
-            );
+            println!("\ninterrupted at a safe point; resume with: {resume}");
+            if let Some(step) = step {
+                println!("(stopped during step {step}; the steps before it are finished and kept)");
+            }
             Ok(EXIT_INTERRUPTED)
         }
         Err(e) => {
@@ -144,10 +157,28 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     }
 }
 
-/// Write the server files next to the plan, when netroot has a server
-/// generator; returns their directory.
-fn write_server_files(_plan: &Plan, _out: &Path) -> Option<PathBuf> {
-    None
+/// Write the server files (export, DHCP, TFTP/iPXE, README) into
+/// `out/server` with the server generator's defaults; returns their
+/// directory, or None (with the reason printed) when that failed.
+fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathBuf> {
+    let dir = out.join("server");
+    let r = crate::server::generate_from_plans(
+        &[(plan_path.to_path_buf(), plan.clone())],
+        &crate::server::ServerOptions::default(),
+    )
+    .and_then(|files| crate::server::write(&Runner::real(), &files, &dir));
+    match r {
+        Ok(()) => {
+            println!("Server files: {}", dir.display());
+            Some(dir)
+        }
+        Err(e) => {
+            println!(
+                "The server files were not written ({e:#}); write them later with netroot server."
+            );
+            None
+        }
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -161,7 +192,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// What the probe found, for the first screen.
-pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
+pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
     use std::fmt::Write;
     let mut s = String::from("This machine\n");
     let _ = writeln!(s, "  system    {}, kernel {}", f.os.pretty, f.kernel);
@@ -229,8 +260,8 @@ pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
             "  AoE       no AoE targets seen (none exported, or the aoe module is not loaded)"
         );
     } else {
-        for (s_, l, b) in aoe {
-            let _ = writeln!(s, "  AoE       e{s_}.{l} {}", human(*b));
+        for d in aoe {
+            let _ = writeln!(s, "  AoE       {} {}", d.identity(), human(d.size));
         }
     }
     for p in &f.problems {
@@ -265,7 +296,19 @@ mod tests {
             }],
             ..Facts::default()
         };
-        let s = facts_text(&f, &[(11, 0, 4 << 30)]);
+        let dev = AoeDevice {
+            name: "e11.0".into(),
+            shelf: 11,
+            slot: 0,
+            node: "/dev/etherd/e11.0".into(),
+            size: 4 << 30,
+            target_mac: None,
+            netif: Some("ens3".into()),
+            state: Some("up".into()),
+            payload: None,
+            firmware_version: None,
+        };
+        let s = facts_text(&f, &[dev]);
         for want in [
             "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-50-amd64",
             "BIOS",
