@@ -143,6 +143,9 @@ fn run_case(c: &Case) {
         c.parts,
         c.boot
     );
+    let secret = s.join("chap.secret");
+    std::fs::write(&secret, "chapsecret4242\n").unwrap();
+    let plan = plan.replace("SECRET", &secret.display().to_string());
     let plan_file = s.join("plan.json");
     std::fs::write(&plan_file, &plan).unwrap();
     let state = s.join("state").display().to_string();
@@ -384,5 +387,50 @@ fn aoe_initramfs_tools_mbr() {
             ),
             ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
         ],
+    });
+}
+
+#[test]
+fn iscsi_dracut_gpt_bios_explicit_chap() {
+    run_case(&Case {
+        name: "boot-iscsi-dracut",
+        target: r#"{"transport": "iscsi", "portal": "10.0.2.2:3260", "iqn": "iqn.2024-01.test.netroot:dracut", "lun": 1,
+                    "chap": {"username": "client1", "secret_file": "SECRET"}, "device": "IMG", "size": "3G"}"#
+            .to_string(),
+        table: "gpt",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian-dracut", "iscsi_config": "explicit", "serial_console": "ttyS0,115200n8"}"#,
+        modules: &["iscsi_tcp", "iscsi_ibft"],
+        files: &["iscsiroot", "iscsiadm", "iscsid", "dhclient"],
+        args: &[
+            "netroot=iscsi:client1:chapsecret4242@10.0.2.2::3260:1:iqn.2024-01.test.netroot:dracut",
+            "ip=dhcp",
+            "rd.neednet=1",
+            "console=ttyS0,115200n8",
+        ],
+        contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
+    });
+}
+
+#[test]
+fn aoe_dracut_gpt_bios() {
+    run_case(&Case {
+        name: "boot-aoe-dracut",
+        target: AOE_TARGET.replace("\"slot\": 0", "\"slot\": 3"),
+        table: "gpt",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian-dracut", "network": {"interface": "52:54:00:12:34:56"}}"#,
+        modules: &["aoe"],
+        files: &[
+            "netroot-aoe.sh",
+            "90-netroot-aoe-cmdline.sh",
+            "aoe-discover",
+            "ip",
+            "61-netroot-etherd.rules",
+        ],
+        args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
+        contents: &[("etc/udev/rules.d/61-netroot-etherd.rules", "etherd!*")],
     });
 }
