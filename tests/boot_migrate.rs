@@ -48,6 +48,59 @@ fn list_initramfs(img: &Path) -> String {
     sh(&format!("{decompress} {} | cpio -t --quiet", img.display()))
 }
 
+/// Run `netroot migrate` in its own process group and send the group
+/// SIGINT (as Ctrl-C in a terminal does) once a process named `prog` runs.
+fn interrupt_when_running(plan: &str, envs: &[(&str, &str)], prog: &str) -> (i32, String) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(common::netroot_bin());
+    c.args(["migrate", "--plan", plan, "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let pgid = child.id() as i32;
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                return false;
+            };
+            let cmd = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
+            // Field 5 of /proc/PID/stat is the process group.
+            let pg = stat
+                .rsplit(") ")
+                .next()
+                .and_then(|r| r.split_whitespace().nth(2));
+            pg == Some(&pgid.to_string()) && cmd.contains(prog)
+        })
+    };
+    let mut seen = false;
+    for _ in 0..6000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if running() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen, "{prog} never ran under netroot");
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 struct Case {
     name: &'static str,
     target: String,
@@ -63,6 +116,8 @@ struct Case {
     args: &'static [&'static str],
     /// Files in the target and a text each must contain.
     contents: &'static [(&'static str, &'static str)],
+    /// Runs killed first (NETROOT_TEST_KILL_AT values), each resumed by the next.
+    kills: &'static [&'static str],
 }
 
 fn wait_for(node: &str) {
@@ -173,6 +228,35 @@ fn run_case(c: &Case) {
     );
     assert!(!img.exists(), "the dry run created the image");
 
+    for k in c.kills {
+        if let Some(prog) = k.strip_prefix("SIGINT:") {
+            let (code, err) = interrupt_when_running(&pf, &envs, prog);
+            assert_ne!(code, 0, "the run interrupted in {prog} succeeded:\n{err}");
+            assert!(
+                err.contains("interrupted") || err.contains("signal"),
+                "{err}"
+            );
+            let mounts = sh("findmnt -rn -o TARGET");
+            assert!(
+                !mounts.contains(&work),
+                "an interrupted run left mounts:\n{mounts}"
+            );
+            assert!(
+                sh(&format!("losetup -j {}", img.display()))
+                    .trim()
+                    .is_empty(),
+                "loop device left attached"
+            );
+            continue;
+        }
+        let mut e = envs.to_vec();
+        e.push(("NETROOT_TEST_KILL_AT", k));
+        let (code, out, err) = common::netroot(&["migrate", "--plan", &pf, "--yes"], &e);
+        assert_ne!(
+            code, 0,
+            "the run to kill at {k} was not killed:\n{out}\n{err}"
+        );
+    }
     let (code, out, err) = common::netroot(
         &[
             "migrate",
@@ -360,6 +444,7 @@ fn iscsi_initramfs_tools_gpt_bios() {
         modules: &["iscsi_tcp", "iscsi_ibft"],
         files: &["iscsistart", "iscsi.initramfs", "initiatorname.iscsi"],
         args: &["console=ttyS0,115200n8"],
+        kills: &["SIGINT:mkinitramfs"],
         contents: &[
             ("etc/iscsi/iscsi.initramfs", "ISCSI_AUTO=true"),
             ("etc/default/grub.d/netroot.cfg", "GRUB_TERMINAL=\"serial\""),
@@ -380,6 +465,7 @@ fn aoe_initramfs_tools_mbr() {
         modules: &["aoe"],
         files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
+        kills: &["initramfs:12", "bootloader:11"],
         contents: &[
             (
                 "etc/initramfs-tools/scripts/local-top/aoe",
@@ -409,6 +495,7 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
             "rd.neednet=1",
             "console=ttyS0,115200n8",
         ],
+        kills: &[],
         contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
     });
 }
@@ -431,6 +518,7 @@ fn aoe_dracut_gpt_bios() {
             "61-netroot-etherd.rules",
         ],
         args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
+        kills: &[],
         contents: &[("etc/udev/rules.d/61-netroot-etherd.rules", "etherd!*")],
     });
 }
