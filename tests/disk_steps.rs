@@ -625,3 +625,49 @@ fn a_killed_runs_mount_is_reused_and_released() {
     );
     assert!(mounted().is_empty(), "left mounted: {:?}", mounted());
 }
+
+#[test]
+fn a_partition_as_target_device_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("partdev");
+    let plan = e.plan(bios_layout(), Some("512M"));
+    e.migrate(&plan, "partition");
+    let out = Command::new("losetup")
+        .args(["-f", "-P", "--show"])
+        .arg(e.img())
+        .output()
+        .unwrap();
+    let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let _ = Command::new("partx").args(["-a", &dev]).status();
+    let part = PathBuf::from(format!("{dev}p4"));
+    let plan = e.plan_with(bios_layout(), None, &part, e.source());
+    std::fs::remove_dir_all(e.s.join("state")).unwrap();
+    let sha = sha256_file(&e.img());
+    expect_refusal(&e, &plan, "is a partition; name the whole disk", true);
+    assert_eq!(sha256_file(&e.img()), sha);
+    detach_loops_below(&e.s.path);
+}
+
+#[test]
+fn a_layout_that_does_not_fit_is_refused_before_any_write() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("nofit");
+    let f = std::fs::File::create(e.img()).unwrap();
+    f.set_len(256 * MIB).unwrap();
+    drop(f);
+    let plan = e.plan(
+        json!({"table": "mbr", "firmware": "bios", "partitions": [
+            {"mount": "/", "fs": "ext4", "size": "300M"}]}),
+        None,
+    );
+    expect_refusal(
+        &e,
+        &plan,
+        "the layout needs more than the disk's 256M",
+        true,
+    );
+}

@@ -22,9 +22,12 @@ struct Tgtd {
 
 impl Tgtd {
     fn start() -> Tgtd {
+        // Tests in this binary run in parallel: one tgtd each.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let pid = std::process::id();
-        let port = 20000 + (pid % 20000) as u16;
-        let control = (1000 + pid % 30000).to_string();
+        let port = 20000 + ((pid * 4 + n) % 20000) as u16;
+        let control = (1000 + (pid * 4 + n) % 30000).to_string();
         let child = Command::new("tgtd")
             .args(["-f", "-C", &control, "--iscsi"])
             .arg(format!("portal=127.0.0.1:{port}"))
@@ -207,4 +210,83 @@ fn discover_iscsi_at_a_dead_portal_fails_clearly() {
         stderr.contains("--portal") && stderr.contains("not a portal"),
         "{stderr}"
     );
+}
+
+/// A dry run asks the portal (read-only) whether it offers the plan's IQN:
+/// refused (exit 3) when not, naming what it offers; planned otherwise.
+#[test]
+fn dry_run_migrate_checks_the_iqn_is_offered() {
+    if !common::require_root() {
+        return;
+    }
+    let scratch = common::Scratch::new("transport-iscsi-dry");
+    let mut tgt = Tgtd::start();
+    let iqn = "iqn.2024-01.test.netroot:dry";
+    tgt.target(1, iqn, &scratch.join("disk.img"), 64 << 20, "ALL");
+    std::fs::create_dir_all(scratch.join("root/etc")).unwrap();
+    std::fs::write(scratch.join("root/etc/hostname"), "src\n").unwrap();
+    let portal = format!("127.0.0.1:{}", tgt.port);
+    let plan = |iqn: &str| {
+        let p = scratch.join(&format!("plan-{}.json", iqn.rsplit(':').next().unwrap()));
+        let v = serde_json::json!({
+            "version": 1,
+            "source": {"type": "directory", "path": scratch.join("root")},
+            "target": {"transport": "iscsi", "portal": portal, "iqn": iqn, "lun": 1},
+            "layout": {"table": "gpt", "firmware": "bios",
+                       "partitions": [{"mount": "/", "fs": "ext4", "size": "rest"}]}
+        });
+        std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        p
+    };
+    let state = scratch.join("state");
+    let before = iscsi_db_snapshot();
+
+    let bad = plan("iqn.2024-01.test.netroot:nope");
+    let out = netroot(&[
+        "migrate",
+        "--plan",
+        bad.to_str().unwrap(),
+        "--dry-run",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the portal {portal} does not offer iqn.2024-01.test.netroot:nope (target.iqn); it offers: {iqn}"
+        )),
+        "{stderr}"
+    );
+
+    let good = plan(iqn);
+    let out = netroot(&[
+        "migrate",
+        "--plan",
+        good.to_str().unwrap(),
+        "--dry-run",
+        "--stop-after",
+        "discover",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("$ iscsiadm -m discovery -t st -p {portal}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("$ iscsiadm -m node -T {iqn} -p {portal} --login")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{portal} offers {iqn}")),
+        "{stdout}"
+    );
+    assert_eq!(iscsi_db_snapshot(), before, "a dry run changed /etc/iscsi");
 }

@@ -255,7 +255,13 @@ fn set_chap(ctx: &Ctx, paths: &HostPaths, iqn: &str, portal: &str, chap: &Chap) 
 /// A session of this machine to `iqn` (at `portal` if one matches, else
 /// any), from `iscsiadm -m session -P 3`.
 fn find_session(runner: &Runner, iqn: &str, portal: &str) -> Result<Option<tool::SessionDetail>> {
-    let out = runner.query(&tool::session_detail())?;
+    let out = match runner.query(&tool::session_detail()) {
+        Ok(o) => o,
+        // Without open-iscsi there are no sessions; logging in will say
+        // what to install.
+        Err(e) if format!("{e:#}").contains("command not found") => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let all: Vec<_> = tool::parse_session_detail(&out.stdout)
         .into_iter()
         .filter(|s| s.iqn == iqn)
@@ -348,9 +354,12 @@ pub fn attach(
 ) -> Result<TargetDisk> {
     let portal = normalize_portal(portal).context("target.portal")?;
     let by_path = paths.dev.join("disk/by-path");
-    // Already logged in (booted from it, or an earlier run)? Use it.
-    if let Some(s) = find_session(&ctx.runner, iqn, &portal)? {
-        if let Some(d) = lun_disk(&s, iqn, lun)? {
+    // Already logged in (booted from it, or an earlier run)? Use it. Such
+    // a session is never logged out by netroot: the running system's root
+    // may be on it.
+    let existing = find_session(&ctx.runner, iqn, &portal)?;
+    if let Some(s) = &existing {
+        if let Some(d) = lun_disk(s, iqn, lun)? {
             tracing::info!("iSCSI {iqn} is already logged in; LUN {lun} is /dev/{d}");
             return Ok(disk_of(paths, &d, iqn, lun, &portal));
         }
@@ -359,7 +368,12 @@ pub fn attach(
         // A dry run changes nothing, not even open-iscsi's node database,
         // but it can still ask the portal what it offers.
         match super::sendtargets::send_targets(&portal, Duration::from_secs(10)) {
-            Ok(offered) => check_offered(&offered, &portal, iqn)?,
+            Ok(offered) => {
+                check_offered(&offered, &portal, iqn)?;
+                ctx.notes.push(format!(
+                    "dry run: {portal} offers {iqn} (asked with a read-only SendTargets session)"
+                ));
+            }
             Err(e) => ctx.notes.push(format!(
                 "dry run: could not ask {portal} which targets it offers: {e:#}"
             )),
@@ -383,6 +397,7 @@ pub fn attach(
         });
     }
     need_root("logging in to an iSCSI target")?;
+    let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
     let out = ctx
         .runner
         .run(&tool::discovery(&portal))
@@ -401,12 +416,22 @@ pub fn attach(
     ctx.runner
         .run(&tool::login(iqn, &portal))
         .map_err(|e| explain(e, &format!("login to {iqn} at {portal}")))?;
-    {
+    if existing.is_none() {
+        // Undo at the end of the run: log out, and forget the node record
+        // (with its CHAP secret) if this run created it.
         let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.clone());
-        ctx.cleanup
-            .push(format!("logging out of {iqn} at {portal}"), move || {
-                r.run(&tool::logout(&i, &p)).map(|_| ())
-            });
+        let what = if had_record {
+            format!("logging out of {iqn} at {portal}")
+        } else {
+            format!("logging out of {iqn} at {portal} and deleting its node record")
+        };
+        ctx.cleanup.push(what, move || {
+            r.run(&tool::logout(&i, &p))?;
+            if !had_record {
+                r.run(&tool::node_delete(&i, &p))?;
+            }
+            Ok(())
+        });
     }
     let timeout = attach_timeout();
     let runner = ctx.runner.clone();

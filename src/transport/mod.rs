@@ -70,7 +70,12 @@ pub fn attach_timeout() -> Duration {
 /// commands are recorded and a placeholder disk (`attached: false`) with
 /// the plan's identity is returned, unless the target is attached already.
 pub fn attach(ctx: &mut Ctx) -> Result<TargetDisk> {
-    let paths = HostPaths::default();
+    attach_with(ctx, &HostPaths::default())
+}
+
+/// [`attach`] with the sysfs, /dev and node-database trees at `paths`
+/// (tests use fake trees).
+pub fn attach_with(ctx: &mut Ctx, paths: &HostPaths) -> Result<TargetDisk> {
     let target = ctx.plan.target.clone();
     let disk = match &target {
         Target::Aoe {
@@ -78,14 +83,14 @@ pub fn attach(ctx: &mut Ctx) -> Result<TargetDisk> {
             slot,
             interface,
             ..
-        } => aoe::attach(ctx, &paths, *shelf, *slot, interface.as_deref())?,
+        } => aoe::attach(ctx, paths, *shelf, *slot, interface.as_deref())?,
         Target::Iscsi {
             portal,
             iqn,
             lun,
             chap,
             ..
-        } => iscsi::attach(ctx, &paths, portal, iqn, *lun, chap.as_ref())?,
+        } => iscsi::attach(ctx, paths, portal, iqn, *lun, chap.as_ref())?,
     };
     if disk.attached {
         verify(&target, &disk)?;
