@@ -251,7 +251,7 @@ pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
         }
     );
     let mut first = true;
-    for m in f.mounts.iter().filter(|m| m.source.starts_with("/dev/")) {
+    for m in f.local_mounts() {
         let _ = writeln!(
             s,
             "  {}  {:<12} {:<22} {:<6} {}",
