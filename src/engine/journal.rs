@@ -78,10 +78,10 @@ impl Journal {
         let lock = File::create(&lock_path)
             .with_context(|| format!("creating lock {}", lock_path.display()))?;
         lock.try_lock_exclusive().map_err(|_| {
-            anyhow::anyhow!(
+            super::run::Refused(format!(
                 "another netroot run is working on this target (lock {} is held); wait for it to finish",
                 lock_path.display()
-            )
+            ))
         })?;
         let digest = plan.digest();
         let plan_value = serde_json::to_value(plan)?;
@@ -89,7 +89,7 @@ impl Journal {
             Some(d) if d.plan_digest == digest => d,
             Some(d) => {
                 let changed = changed_paths(&d.plan, &plan_value);
-                bail!(
+                return Err(super::run::Refused(format!(
                     "refusing: the journal {} belongs to a different plan for this target \
                      (started {}); changed: {}.\n  Finish with the original plan, or, to start \
                      over with this one, remove {} (netroot then probes the disk again).",
@@ -101,7 +101,8 @@ impl Journal {
                         changed.join(", ")
                     },
                     path.display()
-                );
+                ))
+                .into());
             }
             None => JournalData {
                 format: JOURNAL_FORMAT,

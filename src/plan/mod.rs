@@ -42,7 +42,10 @@ impl Plan {
         if let Some(d) = self.target.device() {
             s.extend_from_slice(d.as_os_str().as_encoded_bytes());
         }
-        s.extend_from_slice(serde_json::to_string(&self.layout).unwrap().as_bytes());
+        // `wipe` is permission, not shape: it must not change the UUIDs.
+        let mut shape = self.layout.clone();
+        shape.wipe = false;
+        s.extend_from_slice(serde_json::to_string(&shape).unwrap().as_bytes());
         s
     }
 
