@@ -389,6 +389,62 @@ fn root_path_mode_refuses_chap_and_passes_dhcpd() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+
+    // iSCSI without CHAP: root-path plus option 203 (the initiator name).
+    let plain = f.read("iscsi.json");
+    let start = plain.find(",\n    \"chap\"").expect("chap in fixture");
+    let end = plain[start..].find("}\n  },").unwrap() + start + 1;
+    std::fs::write(
+        f.dir.join("plain.json"),
+        format!("{}{}", &plain[..start], &plain[end..]),
+    )
+    .unwrap();
+    let (code, out, err) = netroot(
+        &[
+            "server",
+            "--plan",
+            &f.p("plain.json"),
+            "--out",
+            &f.p("out2"),
+            "--boot-method",
+            "root-path",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let d = f.read("out2/dhcp/dhcpd-netroot.conf");
+    assert!(
+        d.contains("option netroot-initiator-iqn code 203 = string;"),
+        "{d}"
+    );
+    assert!(
+        d.contains("        option netroot-initiator-iqn \"iqn.2024-01.org.example:client50\";"),
+        "{d}"
+    );
+    let m = f.read("out2/dhcp/dnsmasq-netroot.conf");
+    assert!(
+        m.contains("tag:ipxe,203,\"iqn.2024-01.org.example:client50\""),
+        "{m}"
+    );
+    for (prog, flags, file) in [
+        ("dhcpd", ["-t", "-cf"], "out2/dhcp/dhcpd-netroot.conf"),
+        (
+            "dnsmasq",
+            ["--test", "-C"],
+            "out2/dhcp/dnsmasq-netroot.conf",
+        ),
+    ] {
+        let st = Command::new(prog)
+            .args(flags)
+            .arg(f.p(file))
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{prog}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
 }
 
 #[test]
