@@ -84,7 +84,9 @@ impl Journal {
             ))
         })?;
         let digest = plan.digest();
-        let plan_value = serde_json::to_value(plan)?;
+        let mut shape = plan.clone();
+        shape.layout.wipe = false;
+        let plan_value = serde_json::to_value(&shape)?;
         let data = match read(&path)? {
             Some(d) if d.plan_digest == digest => d,
             Some(d) => {
@@ -205,6 +207,16 @@ mod tests {
             .to_string();
         assert!(e.contains("refusing"), "{e}");
         assert!(e.contains("layout.partitions[0].size"), "{e}");
+    }
+
+    #[test]
+    fn turning_wipe_on_is_the_same_plan() {
+        let d = tempfile::tempdir().unwrap();
+        let p = plan("rest");
+        drop(Journal::open(d.path(), &p).unwrap());
+        let mut w = p.clone();
+        w.layout.wipe = true;
+        Journal::open(d.path(), &w).unwrap();
     }
 
     #[test]
