@@ -50,14 +50,29 @@ pub struct IscsiExport {
     pub chap: Option<ChapSecrets>,
 }
 
-/// CHAP credentials with the secrets read from their files.
-#[derive(Debug, Clone, PartialEq)]
+/// CHAP credentials with the secrets read from their files. `Debug`
+/// shows the secrets as `***`.
+#[derive(Clone, PartialEq)]
 pub struct ChapSecrets {
     pub username: String,
     pub secret: String,
     pub secret_file: PathBuf,
     /// Mutual CHAP: (user, secret, file).
     pub target: Option<(String, String, PathBuf)>,
+}
+
+impl std::fmt::Debug for ChapSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChapSecrets")
+            .field("username", &self.username)
+            .field("secret", &"***")
+            .field("secret_file", &self.secret_file)
+            .field(
+                "target",
+                &self.target.as_ref().map(|(u, _, p)| (u, "***", p)),
+            )
+            .finish()
+    }
 }
 
 impl ClientSpec {
