@@ -243,6 +243,13 @@ pub fn apply(
         }
     }
 
+    if aopts.dhcp == DhcpServer::Isc && opts.tftp_root != Path::new("/srv/tftp") {
+        rep.note(format!(
+            "note      tftpd-hpa serves TFTP_DIRECTORY from /etc/default/tftpd-hpa (Debian: /srv/tftp); set it to {}",
+            opts.tftp_root.display()
+        ));
+    }
+
     // 3. Services.
     if !real_root {
         rep.note(format!(
