@@ -162,7 +162,9 @@ pub fn transfers(
     anchored.extend(inputs.swap_files.iter().cloned());
     for p in &inputs.host_excludes {
         if let Some(r) = rel_under(&p.display().to_string(), &src_s) {
-            if r != "/" {
+            // Below a volatile directory it is left out already.
+            let covered = volatile.iter().any(|v| rel_under(&r, v).is_some());
+            if r != "/" && !covered && !anchored.contains(&r) {
                 anchored.push(r);
             }
         }
@@ -567,6 +569,8 @@ mod tests {
                 root.excludes
             );
         }
+        // Under /run already: not named again.
+        assert!(!root.excludes.iter().any(|e| e.starts_with("/run/netroot")));
         // /mnt/usb and the target itself are never copied.
         assert!(!t
             .iter()
