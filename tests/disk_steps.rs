@@ -564,3 +564,110 @@ fn killed_in_partition_or_format_then_resumed_matches_uninterrupted() {
         assert_eq!(status(&r2, "format"), "done", "{kill}");
     }
 }
+
+/// A run killed right after mounting the root leaves it mounted; the next
+/// run accepts its own mount, reuses it, and unmounts at the end.
+#[test]
+fn a_killed_runs_mount_is_reused_and_released() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("remount");
+    let plan = e.plan(bios_layout(), Some("512M"));
+    e.migrate(&plan, "format");
+    // mount: create the root mount point (1), mount it (2).
+    let (code, _, err) = e.run_env(
+        &[
+            "migrate",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--stop-after",
+            "mount",
+        ],
+        &[("NETROOT_TEST_KILL_AT", "mount:2")],
+    );
+    assert_eq!(code, -1, "netroot was not killed:\n{err}");
+    let mounted = || {
+        let out = Command::new("findmnt")
+            .args(["-rn", "-o", "TARGET"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(e.s.path.to_str().unwrap()))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        mounted().len(),
+        1,
+        "the killed run's mount: {:?}",
+        mounted()
+    );
+    let r = e.migrate(&plan, "mount");
+    assert_eq!(status(&r, "mount"), "ran");
+    let step = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "mount")
+        .unwrap();
+    let mounts: Vec<_> = step["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["argv"][0] == "mount" && a["argv"][4].as_str().unwrap().ends_with("/root"))
+        .collect();
+    assert!(
+        mounts.is_empty(),
+        "mounted again over the killed run's mount: {mounts:?}"
+    );
+    assert!(mounted().is_empty(), "left mounted: {:?}", mounted());
+}
+
+#[test]
+fn a_partition_as_target_device_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("partdev");
+    let plan = e.plan(bios_layout(), Some("512M"));
+    e.migrate(&plan, "partition");
+    let out = Command::new("losetup")
+        .args(["-f", "-P", "--show"])
+        .arg(e.img())
+        .output()
+        .unwrap();
+    let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let _ = Command::new("partx").args(["-a", &dev]).status();
+    let part = PathBuf::from(format!("{dev}p4"));
+    let plan = e.plan_with(bios_layout(), None, &part, e.source());
+    std::fs::remove_dir_all(e.s.join("state")).unwrap();
+    let sha = sha256_file(&e.img());
+    expect_refusal(&e, &plan, "is a partition; name the whole disk", true);
+    assert_eq!(sha256_file(&e.img()), sha);
+    detach_loops_below(&e.s.path);
+}
+
+#[test]
+fn a_layout_that_does_not_fit_is_refused_before_any_write() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("nofit");
+    let f = std::fs::File::create(e.img()).unwrap();
+    f.set_len(256 * MIB).unwrap();
+    drop(f);
+    let plan = e.plan(
+        json!({"table": "mbr", "firmware": "bios", "partitions": [
+            {"mount": "/", "fs": "ext4", "size": "300M"}]}),
+        None,
+    );
+    expect_refusal(
+        &e,
+        &plan,
+        "the layout needs more than the disk's 256M",
+        true,
+    );
+}

@@ -169,3 +169,32 @@ fn dry_run_after_a_real_run_reports_done_and_changes_nothing() {
         }
     }
 }
+
+#[test]
+fn whole_plan_dry_run_of_a_root_tree_changes_nothing() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-whole");
+    let img = s.join("disk.img");
+    let f = std::fs::File::create(&img).unwrap();
+    f.set_len(1536 << 20).unwrap();
+    drop(f);
+    let plan = json!({
+        "version": 1,
+        "source": {"type": "directory", "path": common::rootfs()},
+        "target": {"transport": "aoe", "shelf": 3, "slot": 2, "device": img},
+        "layout": layout(),
+    });
+    let p = s.join("plan.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let sha = sha256_file(&img);
+    let (code, out, err) = run(&s, &["migrate", "--plan", p.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(sha256_file(&img), sha, "the dry run changed the image");
+    no_journal(&s);
+    not_attached(&img);
+    assert!(!out.contains("not reached"), "{out}");
+    assert!(out.contains("! $ mkfs.ext4"), "{out}");
+}

@@ -3,102 +3,13 @@
 //! config, vblade in a network namespace), several plans, and `apply`.
 
 mod common;
+mod server_support;
 
-use common::{netroot, require_root, Scratch};
+use common::{netroot, require_root};
+use server_support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-const SECRET: &str = "Sup3r-Secret-42";
-const TSECRET: &str = "TargetSecret-77";
-
-/// A scratch dir with an iSCSI plan (CHAP, mutual CHAP, static address,
-/// firmware both) and an AoE plan (BIOS, DHCP).
-struct Fixture {
-    dir: Scratch,
-}
-
-impl Fixture {
-    fn new(name: &str) -> Fixture {
-        let dir = Scratch::new(name);
-        let d = dir.path.display().to_string();
-        std::fs::write(dir.join("chap.secret"), format!("{SECRET}\n")).unwrap();
-        std::fs::write(dir.join("tchap.secret"), format!("{TSECRET}\n")).unwrap();
-        std::fs::write(
-            dir.join("iscsi.json"),
-            format!(
-                r#"{{
-  "version": 1,
-  "source": {{ "type": "live" }},
-  "target": {{
-    "transport": "iscsi", "portal": "127.0.0.1:{port}", "iqn": "iqn.2024-01.org.example:iscsi-client", "lun": 1,
-    "device": "{d}/iscsi.img",
-    "chap": {{ "username": "iscsi-client", "secret_file": "{d}/chap.secret",
-              "target_username": "tgt-srv", "target_secret_file": "{d}/tchap.secret" }}
-  }},
-  "layout": {{ "table": "gpt", "firmware": "both", "partitions": [
-    {{ "mount": "/boot/efi", "fs": "vfat", "size": "512M" }}, {{ "mount": "/", "fs": "ext4", "size": "rest" }} ] }},
-  "boot": {{ "network": {{ "address": {{ "static": {{ "address": "192.0.2.50/24" }} }} }} }},
-  "client": {{ "mac": "52:54:00:00:00:50", "initiator_name": "iqn.2024-01.org.example:client50" }},
-  "system": {{ "hostname": "iscsi-client" }}
-}}"#,
-                port = tgt_port()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("aoe.json"),
-            format!(
-                r#"{{
-  "version": 1,
-  "source": {{ "type": "live" }},
-  "target": {{ "transport": "aoe", "shelf": 0, "slot": 1, "device": "{d}/aoe.img" }},
-  "layout": {{ "table": "mbr", "firmware": "bios", "partitions": [ {{ "mount": "/", "fs": "xfs", "size": "rest" }} ] }},
-  "client": {{ "mac": "52:54:00:AB:CD:EF" }},
-  "system": {{ "hostname": "mbr-client" }}
-}}"#
-            ),
-        )
-        .unwrap();
-        Fixture { dir }
-    }
-    fn p(&self, f: &str) -> String {
-        self.dir.join(f).display().to_string()
-    }
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.dir.join(f)).unwrap_or_else(|e| panic!("reading {f}: {e}"))
-    }
-    fn mode(&self, f: &str) -> u32 {
-        std::fs::metadata(self.dir.join(f))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
-    /// `netroot server` for both plans into out/; asserts success.
-    fn generate(&self, extra: &[&str]) -> String {
-        let (i, a, o) = (self.p("iscsi.json"), self.p("aoe.json"), self.p("out"));
-        let mut args = vec![
-            "server",
-            "--plan",
-            &i,
-            "--plan",
-            &a,
-            "--out",
-            &o,
-            "--interface",
-            "veth0",
-        ];
-        args.extend_from_slice(extra);
-        let (code, out, err) = netroot(&args, &[]);
-        assert_eq!(code, 0, "netroot server failed:\n{out}\n{err}");
-        out
-    }
-}
-
-fn tgt_port() -> u16 {
-    20000 + (std::process::id() % 20000) as u16
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn generated_files_golden_content() {
@@ -139,7 +50,10 @@ fn generated_files_golden_content() {
         "{tgt}"
     );
     assert!(tgt.contains("    initiator-name iqn.2024-01.org.example:client50\n"));
-    assert!(tgt.contains("    initiator-address 192.0.2.50\n"));
+    // tgt admits an address OR a name match: the sentinel address keeps
+    // tgt-admin from adding ALL, so only the name is admitted.
+    assert!(tgt.contains("    initiator-address 0.0.0.0/32\n"), "{tgt}");
+    assert!(!tgt.contains("192.0.2.50"), "{tgt}");
     assert!(tgt.contains(&format!("    incominguser iscsi-client {SECRET}\n")));
     assert!(tgt.contains(&format!("    outgoinguser tgt-srv {TSECRET}\n")));
     assert_eq!(f.mode("out/iscsi/netroot-iscsi-client.conf"), 0o600);
@@ -386,6 +300,62 @@ fn root_path_mode_refuses_chap_and_passes_dhcpd() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+
+    // iSCSI without CHAP: root-path plus option 203 (the initiator name).
+    let plain = f.read("iscsi.json");
+    let start = plain.find(",\n    \"chap\"").expect("chap in fixture");
+    let end = plain[start..].find("}\n  },").unwrap() + start + 1;
+    std::fs::write(
+        f.dir.join("plain.json"),
+        format!("{}{}", &plain[..start], &plain[end..]),
+    )
+    .unwrap();
+    let (code, out, err) = netroot(
+        &[
+            "server",
+            "--plan",
+            &f.p("plain.json"),
+            "--out",
+            &f.p("out2"),
+            "--boot-method",
+            "root-path",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let d = f.read("out2/dhcp/dhcpd-netroot.conf");
+    assert!(
+        d.contains("option netroot-initiator-iqn code 203 = string;"),
+        "{d}"
+    );
+    assert!(
+        d.contains("        option netroot-initiator-iqn \"iqn.2024-01.org.example:client50\";"),
+        "{d}"
+    );
+    let m = f.read("out2/dhcp/dnsmasq-netroot.conf");
+    assert!(
+        m.contains("tag:ipxe,203,\"iqn.2024-01.org.example:client50\""),
+        "{m}"
+    );
+    for (prog, flags, file) in [
+        ("dhcpd", ["-t", "-cf"], "out2/dhcp/dhcpd-netroot.conf"),
+        (
+            "dnsmasq",
+            ["--test", "-C"],
+            "out2/dhcp/dnsmasq-netroot.conf",
+        ),
+    ] {
+        let st = Command::new(prog)
+            .args(flags)
+            .arg(f.p(file))
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{prog}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
 }
 
 #[test]
@@ -531,100 +501,6 @@ fn clear_errors_for_missing_server_facts() {
     assert!(!err.contains("short"), "secret echoed: {err}");
 }
 
-/// A tgtd on 127.0.0.1 with its own ports; killed and cleaned up on drop.
-struct Tgtd {
-    child: Child,
-    control: String,
-}
-
-impl Tgtd {
-    fn start(port: u16) -> Tgtd {
-        let control = (1000 + std::process::id() % 50000).to_string();
-        let child = Command::new("tgtd")
-            .args([
-                "-f",
-                "-C",
-                &control,
-                "--iscsi",
-                &format!("portal=127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tgtd");
-        let t = Tgtd { child, control };
-        // Wait until its control socket answers (bounded).
-        for _ in 0..100 {
-            if t.adm(&["--mode", "sys", "--op", "show"]).status.success() {
-                return t;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("tgtd did not come up");
-    }
-    fn adm(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tgtadm")
-            .args(["-C", &self.control])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    fn show(&self) -> String {
-        let o = self.adm(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn delete_all(&self) {
-        let s = self.show();
-        for l in s.lines() {
-            if let Some(rest) = l.strip_prefix("Target ") {
-                let tid = rest.split(':').next().unwrap().to_string();
-                self.adm(&[
-                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid",
-                    &tid,
-                ]);
-            }
-        }
-        for u in ["iscsi-client", "tgt-srv"] {
-            self.adm(&[
-                "--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", u,
-            ]);
-        }
-    }
-}
-
-impl Drop for Tgtd {
-    fn drop(&mut self) {
-        self.delete_all();
-        self.adm(&["--mode", "sys", "--op", "delete"]);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn check_tgt_target(show: &str, image: &str) {
-    assert!(
-        show.contains("Target 1: iqn.2024-01.org.example:iscsi-client"),
-        "{show}"
-    );
-    let lun1 = show
-        .split("LUN: 1")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no LUN 1:\n{show}"));
-    assert!(lun1.contains("Type: disk"), "{show}");
-    assert!(
-        lun1.contains(&format!("Backing store path: {image}")),
-        "{show}"
-    );
-    let acl = show.split("ACL information:").nth(1).expect("ACL section");
-    assert!(acl.contains("iqn.2024-01.org.example:client50"), "{show}");
-    assert!(acl.contains("192.0.2.50"), "{show}");
-    assert!(
-        show.contains("iscsi-client") && show.contains("tgt-srv (outgoing)"),
-        "{show}"
-    );
-    assert!(!show.contains(SECRET));
-}
-
 #[test]
 fn tgtd_loads_generated_config_and_tgtadm_script() {
     if !require_root() {
@@ -656,6 +532,7 @@ fn tgtd_loads_generated_config_and_tgtadm_script() {
         String::from_utf8_lossy(&out.stderr).replace(SECRET, "***")
     );
     check_tgt_target(&tgtd.show(), &image);
+    check_tgt_acl_by_login();
 
     // The tgtadm script builds the same target.
     tgtd.delete_all();

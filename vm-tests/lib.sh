@@ -95,25 +95,42 @@ root_uuid() {
 }
 
 # ---- exports -------------------------------------------------------------------
-# tgt_export IMAGE IQN: tgtd on 127.0.0.1 (guests reach it as 10.0.2.2),
-# the image as LUN 1, open to every initiator. Sets TGT_PORT.
-tgt_export() {
-  local img=$1 iqn=$2 dir=$SCEN_OUT i
-  TGT_PORT=$(free_port)
+# server_files PLAN [OPTIONS...]: the export, DHCP and iPXE files `netroot
+# server` generates from PLAN, in $SCEN_OUT/srv (TFTP root srv/tftp).
+server_files() {
+  local plan=$1
+  shift
+  rm -rf "$SCEN_OUT/srv"
+  "$NETROOT" server --plan "$plan" --out "$SCEN_OUT/srv" \
+    --tftp-root "$SCEN_OUT/srv/tftp" "$@" >"$SCEN_OUT/server.log" 2>&1 ||
+    die "netroot server failed: $(tail -3 "$SCEN_OUT/server.log")"
+}
+
+# tgtd_start: tgtd on 127.0.0.1:$TGT_PORT (guests reach it as 10.0.2.2;
+# pick the port with free_port before writing the plan) with its own
+# control port, so it never meets another tgtd. Sets TGT_PID, TGT_CTL.
+tgtd_start() {
+  local dir=$SCEN_OUT i
   local ctl=$((TGT_PORT - 10000))
   tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$TGT_PORT" >"$dir/tgtd.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/tgtd.pid"
+  TGT_PID=$pid TGT_CTL=$ctl
   defer "tgt_stop $pid $ctl"
   for ((i = 0; i < 100; i++)); do
     tgtadm -C "$ctl" --mode sys --op show >/dev/null 2>&1 && break
     kill -0 "$pid" 2>/dev/null || die "tgtd exited at start: $(tail -3 "$dir/tgtd.log")"
     sleep 0.1
   done
-  tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T "$iqn"
-  tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img"
-  tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
-  log "tgtd pid $pid exports $img as $iqn on 127.0.0.1:$TGT_PORT"
+  log "tgtd pid $pid listens on 127.0.0.1:$TGT_PORT (control port $ctl)"
+}
+
+# tgt_export HOST: tgtd plus the target from netroot server's
+# iscsi/tgtadm-HOST.sh.
+tgt_export() {
+  tgtd_start
+  TGT_CONTROL_PORT=$TGT_CTL sh "$SCEN_OUT/srv/iscsi/tgtadm-$1.sh" >>"$SCEN_OUT/tgtd.log" 2>&1 ||
+    die "srv/iscsi/tgtadm-$1.sh failed: $(tail -3 "$SCEN_OUT/tgtd.log")"
 }
 tgt_stop() {
   local pid=$1 ctl=$2
@@ -136,29 +153,26 @@ netns_up() {
   ip -n "$NETNS" link set tap0 up
 }
 
-# vblade_export IMAGE SHELF SLOT: vblade on tap0 in NETNS, answering only
-# the guest's MAC.
+# vblade_export HOST: netroot server's aoe/run-vblade-HOST.sh (vblade on
+# tap0, answering only the guest's MAC) inside NETNS.
 vblade_export() {
-  local img=$1 shelf=$2 slot=$3
-  ip netns exec "$NETNS" vblade -m "$GUEST_MAC" "$shelf" "$slot" tap0 "$img" \
-    >"$SCEN_OUT/vblade.log" 2>&1 &
+  ip netns exec "$NETNS" sh "$SCEN_OUT/srv/aoe/run-vblade-$1.sh" >"$SCEN_OUT/vblade.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$SCEN_OUT/vblade.pid"
   defer "stop_pid $pid"
   sleep 0.5
   kill -0 "$pid" 2>/dev/null || die "vblade exited at start: $(tail -3 "$SCEN_OUT/vblade.log")"
-  log "vblade pid $pid exports $img as e$shelf.$slot on tap0 in $NETNS"
+  log "vblade pid $pid runs srv/aoe/run-vblade-$1.sh in $NETNS"
 }
 
-# dnsmasq_up TFTPDIR BOOTFILE: DHCP (v4 + router adverts, so iPXE does
-# not wait for IPv6) and TFTP on tap0 in NETNS.
+# dnsmasq_up: dnsmasq in NETNS with netroot server's dnsmasq-netroot.conf
+# (DHCP on tap0, TFTP of the iPXE script), plus router adverts so iPXE does
+# not wait for IPv6, and no DNS.
 dnsmasq_up() {
-  local tftp=$1 bootfile=$2
-  ip netns exec "$NETNS" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+  ip netns exec "$NETNS" dnsmasq --keep-in-foreground \
+    --conf-file="$SCEN_OUT/srv/dhcp/dnsmasq-netroot.conf" \
     --no-resolv --no-hosts --port=0 --user=root \
-    --interface=tap0 --bind-interfaces \
-    --dhcp-range=10.77.0.50,10.77.0.99,1h --dhcp-range=fd77::,ra-only \
-    --enable-ra --dhcp-boot="$bootfile" --enable-tftp --tftp-root="$tftp" \
+    --dhcp-range=fd77::,ra-only --enable-ra \
     --dhcp-leasefile="$SCEN_OUT/dnsmasq.leases" --pid-file= \
     --log-dhcp --log-facility="$SCEN_OUT/dnsmasq.log" &
   local pid=$!
@@ -188,12 +202,6 @@ qemu_run() {
   local rc=0
   wait "$pid" || rc=$?
   return $rc
-}
-
-# ipxe_script DIR NAME URI: write an iPXE script that SAN-boots URI.
-ipxe_script() {
-  mkdir -p "$1"
-  printf '#!ipxe\necho netroot vm-tests: sanboot %s\nsanboot %s\n' "$3" "$3" >"$1/$2"
 }
 
 # ---- facts -------------------------------------------------------------------------

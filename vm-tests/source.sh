@@ -64,6 +64,9 @@ EOF
   losetup -d "$dev"
 }
 
+# Packages netroot runs on a live system that the test rootfs lacks.
+LIVE_PACKAGES="rsync fdisk"
+
 # build_sources: set SRC_TREE and SRC_IMAGE, building what is missing.
 build_sources() {
   local rootfs key
@@ -85,6 +88,17 @@ build_sources() {
     fi
     rsync -aHAXS --numeric-ids "$rootfs/" "$SRC_TREE/"
     rm -f "$SRC_TREE/.netroot-rootfs-complete"
+    # What netroot needs on a running system that minbase lacks.
+    cp -L /etc/resolv.conf "$SRC_TREE/etc/resolv.conf"
+    mount --bind /dev "$SRC_TREE/dev"
+    mount -t proc proc "$SRC_TREE/proc"
+    defer "umount '$SRC_TREE/proc' '$SRC_TREE/dev' 2>/dev/null; true"
+    chroot "$SRC_TREE" apt-get -qq update >&2
+    DEBIAN_FRONTEND=noninteractive chroot "$SRC_TREE" \
+      apt-get -qq install -y --no-install-recommends $LIVE_PACKAGES >&2
+    chroot "$SRC_TREE" apt-get clean
+    rm -rf "$SRC_TREE"/var/lib/apt/lists/*
+    umount "$SRC_TREE/proc" "$SRC_TREE/dev"
     install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
     install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"
     mkdir -p "$SRC_TREE/etc/systemd/system/multi-user.target.wants"

@@ -103,34 +103,45 @@ pub struct WizardArgs {
     /// files (default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+    /// Stop after this step (dry run and run; for staged use and tests).
+    #[arg(long, value_name = "STEP", value_parser = parse_step, hide = true)]
+    pub stop_after: Option<StepId>,
 }
 
-impl WizardArgs {
-    fn log_file(&self) -> PathBuf {
-        let out = if self.out.is_absolute() {
-            self.out.clone()
-        } else {
-            std::env::current_dir().unwrap_or_default().join(&self.out)
-        };
-        out.join("netroot-wizard.log")
+impl Default for WizardArgs {
+    fn default() -> Self {
+        WizardArgs {
+            out: PathBuf::from("."),
+            stop_after: None,
+        }
     }
+}
+
+/// The wizard's default log file: DIR/netroot-wizard.log.
+fn wizard_log_file(out: &std::path::Path) -> PathBuf {
+    let out = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(out)
+    };
+    out.join("netroot-wizard.log")
 }
 
 fn wizard(args: &WizardArgs, log_file: Option<PathBuf>) -> Result<i32> {
     crate::ui::wizard::run(crate::ui::wizard::WizardOptions {
         out: args.out.clone(),
         log_file,
+        stop_after: args.stop_after,
     })
 }
 
-/// The wizard runs for `netroot wizard`, and for bare `netroot` on a TTY.
-fn wants_wizard(cli: &Cli) -> Option<WizardArgs> {
+/// The wizard runs for `netroot wizard`, and for bare `netroot` on a TTY;
+/// returns its output directory.
+fn wants_wizard(cli: &Cli) -> Option<PathBuf> {
     match &cli.command {
-        Some(Command::Wizard(a)) => Some(WizardArgs { out: a.out.clone() }),
+        Some(Command::Wizard(a)) => Some(a.out.clone()),
         None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
-            Some(WizardArgs {
-                out: PathBuf::from("."),
-            })
+            Some(WizardArgs::default().out)
         }
         _ => None,
     }
@@ -534,8 +545,11 @@ fn run_server(a: ServerArgs) -> Result<i32> {
             if c.dry_run {
                 print_actions(&runner.take_actions());
             }
+            if c.dry_run {
+                println!("summary (dry run, nothing changed):");
+            }
             for l in &rep.lines {
-                println!("{}{l}", if c.dry_run { "(dry run) " } else { "" });
+                println!("{l}");
             }
             Ok(EXIT_OK)
         }
@@ -559,7 +573,7 @@ pub fn main() -> i32 {
     // The wizard always logs to a file (in its --out directory by default).
     if cli.log_file.is_none() {
         if let Some(w) = wants_wizard(&cli) {
-            cli.log_file = Some(w.log_file());
+            cli.log_file = Some(wizard_log_file(&w));
         }
     }
     let _guard = logging::init(cli.verbose, cli.quiet, cli.log_file.as_deref());
@@ -594,12 +608,7 @@ fn progress_sink(dry: bool, format: Format) -> Arc<dyn ProgressSink> {
 fn dispatch(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            return wizard(
-                &WizardArgs {
-                    out: PathBuf::from("."),
-                },
-                cli.log_file.clone(),
-            );
+            return wizard(&WizardArgs::default(), cli.log_file.clone());
         }
         use clap::CommandFactory;
         let _ = Cli::command().print_help();

@@ -12,6 +12,9 @@ pub fn vblade_instance(c: &ClientSpec) -> String {
     format!("netroot-{}", c.name)
 }
 
+/// An initiator-address ACL entry that matches no initiator (see [`tgt_conf`]).
+pub const TGT_NO_ADDRESS: &str = "0.0.0.0/32";
+
 /// The tgt config file name in /etc/tgt/conf.d.
 pub fn tgt_conf_name(c: &ClientSpec) -> String {
     format!("netroot-{}.conf", c.name)
@@ -109,14 +112,22 @@ pub fn tgt_conf(c: &ClientSpec, i: &IscsiExport) -> String {
         c.backing.display(),
         i.lun
     ));
-    match &i.initiator {
-        Some(n) => s.push_str(&format!(
-            "    # Only this initiator (iPXE presents it: the script sets initiator-iqn).\n    initiator-name {n}\n"
+    // tgt admits a login when its address OR its initiator name is listed,
+    // and tgt-admin adds "ALL" when no address is listed. So: by name, with
+    // an address entry that matches nobody; by address only without a name.
+    match (&i.initiator, c.ip) {
+        (Some(n), _) => s.push_str(&format!(
+            "    # Only this initiator name (iPXE presents it: the script sets initiator-iqn).\n\
+             \x20   # tgt admits an address OR a name match and tgt-admin adds ALL when no\n\
+             \x20   # address is listed: 0.0.0.0/32 matches nobody, so the name decides.\n\
+             \x20   initiator-name {n}\n    initiator-address {TGT_NO_ADDRESS}\n"
         )),
-        None => s.push_str("    # No client.initiator_name in the plan: any initiator may log in.\n"),
-    }
-    if let Some(ip) = c.ip {
-        s.push_str(&format!("    initiator-address {ip}\n"));
+        (None, Some(ip)) => s.push_str(&format!(
+            "    # No client.initiator_name in the plan: only the client's address.\n    initiator-address {ip}\n"
+        )),
+        (None, None) => {
+            s.push_str("    # No client.initiator_name and no static address: any initiator may log in.\n")
+        }
     }
     if let Some(ch) = &i.chap {
         s.push_str(&format!("    incominguser {} {}\n", ch.username, ch.secret));

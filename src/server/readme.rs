@@ -124,12 +124,12 @@ pub fn readme(
             ExportSpec::Iscsi(i) => {
                 let conf = format!("netroot-{}.conf", c.name);
                 s.push_str(&format!(
-                    "  {} (iSCSI {} LUN {}):\n    install -m 0600 iscsi/{conf} /etc/tgt/conf.d/{conf}\n    systemctl enable tgt; systemctl restart tgt   (or: tgt-admin --update ALL)\n    Check: tgtadm --lld iscsi --mode target --op show\n    The disk is LUN {} because tgt keeps LUN 0 for its controller.\n    Alternatives: iscsi/tgtadm-{}.sh (the same by tgtadm, not persistent) or\n    iscsi/targetcli-{}.sh for LIO instead of tgt (never both on port 3260).\n",
+                    "  {} (iSCSI {} LUN {}):\n    install -m 0600 iscsi/{conf} /etc/tgt/conf.d/{conf}\n    systemctl enable tgt; systemctl restart tgt   (or: tgt-admin --update ALL)\n    Check: tgtadm --lld iscsi --mode target --op show\n    The disk is LUN {} because tgt keeps LUN 0 for its controller.\n    ACL: tgt admits an address OR a name match; with an initiator name the\n    config lists the address 0.0.0.0/32 (matches nobody) so only the name\n    decides. Restrict addresses with a firewall.\n    Alternatives: iscsi/tgtadm-{}.sh (the same by tgtadm, not persistent) or\n    iscsi/targetcli-{}.sh for LIO instead of tgt (never both on port 3260).\n",
                     c.name, i.iqn, i.lun, i.lun, c.name, c.name
                 ));
                 if i.port != 3260 {
                     s.push_str(&format!(
-                        "    The portal uses port {}: make tgtd listen there, e.g. in\n    /etc/default/tgt or with  tgtd --iscsi portal=0.0.0.0:{}\n",
+                        "    The portal uses port {}: make tgtd listen there with a drop-in\n    (systemctl edit tgt):  [Service] ExecStart=  and\n    ExecStart=/usr/sbin/tgtd -f --iscsi portal=0.0.0.0:{}\n",
                         i.port, i.port
                     ));
                 }

@@ -33,7 +33,7 @@ const STAMP: &str = "var/lib/netroot/initramfs.json";
 pub(crate) fn target_root(ctx: &Ctx) -> Result<PathBuf> {
     match (&ctx.root, ctx.runner.is_dry()) {
         (Some(r), _) => Ok(r.clone()),
-        (None, true) => Ok(ctx.opts.work_dir.join("target")),
+        (None, true) => Ok(super::mount::root_dir(ctx)),
         (None, false) => ctx.root().cloned(),
     }
 }

@@ -66,6 +66,13 @@ pub fn node_new(iqn: &str, portal: &str) -> Cmd {
     Cmd::new("iscsiadm").args(["-m", "node", "-o", "new", "-T", iqn, "-p", portal])
 }
 
+/// `iscsiadm -m node -o delete -T IQN -p PORTAL`: forget a node record.
+pub fn node_delete(iqn: &str, portal: &str) -> Cmd {
+    Cmd::new("iscsiadm")
+        .args(["-m", "node", "-o", "delete", "-T", iqn, "-p", portal])
+        .ok_codes(&[OK, ERR_NO_OBJS_FOUND])
+}
+
 /// `iscsiadm -m node -T IQN -p PORTAL --login`. Status 15 (already logged
 /// in) counts as success.
 pub fn login(iqn: &str, portal: &str) -> Cmd {

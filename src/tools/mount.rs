@@ -9,9 +9,9 @@ pub fn mount_cmd(dev: &Path, dir: &Path, fstype: &str) -> Cmd {
     Cmd::new("mount").args(["-t", fstype]).arg(dev).arg(dir)
 }
 
-/// `umount DIR`.
+/// `umount -R DIR`: DIR and anything a killed run left mounted below it.
 pub fn umount_cmd(dir: &Path) -> Cmd {
-    Cmd::new("umount").arg(dir)
+    Cmd::new("umount").arg("-R").arg(dir)
 }
 
 /// One line of /proc/self/mountinfo.

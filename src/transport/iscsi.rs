@@ -255,7 +255,13 @@ fn set_chap(ctx: &Ctx, paths: &HostPaths, iqn: &str, portal: &str, chap: &Chap) 
 /// A session of this machine to `iqn` (at `portal` if one matches, else
 /// any), from `iscsiadm -m session -P 3`.
 fn find_session(runner: &Runner, iqn: &str, portal: &str) -> Result<Option<tool::SessionDetail>> {
-    let out = runner.query(&tool::session_detail())?;
+    let out = match runner.query(&tool::session_detail()) {
+        Ok(o) => o,
+        // Without open-iscsi there are no sessions; logging in will say
+        // what to install.
+        Err(e) if format!("{e:#}").contains("command not found") => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let all: Vec<_> = tool::parse_session_detail(&out.stdout)
         .into_iter()
         .filter(|s| s.iqn == iqn)
@@ -317,6 +323,24 @@ fn lun_disk(s: &tool::SessionDetail, iqn: &str, lun: u32) -> Result<Option<Strin
     Ok(None)
 }
 
+/// Refuse unless discovery at `portal` offered `iqn`.
+pub fn check_offered(offered: &[tool::NodeEntry], portal: &str, iqn: &str) -> Result<()> {
+    if offered.iter().any(|n| n.iqn == iqn) {
+        return Ok(());
+    }
+    let mut list: Vec<&str> = offered.iter().map(|n| n.iqn.as_str()).collect();
+    list.dedup();
+    Err(Refused(format!(
+        "the portal {portal} does not offer {iqn} (target.iqn); it offers: {}",
+        if list.is_empty() {
+            "nothing (check the target's ACL for this initiator)".to_string()
+        } else {
+            list.join(", ")
+        }
+    ))
+    .into())
+}
+
 /// Attach IQN LUN at PORTAL: discovery (the plan's IQN must be offered),
 /// CHAP, login, then wait for the LUN's disk. A session that already
 /// exists is used as it is and is not logged out at the end.
@@ -330,14 +354,36 @@ pub fn attach(
 ) -> Result<TargetDisk> {
     let portal = normalize_portal(portal).context("target.portal")?;
     let by_path = paths.dev.join("disk/by-path");
-    // Already logged in (booted from it, or an earlier run)? Use it.
-    if let Some(s) = find_session(&ctx.runner, iqn, &portal)? {
-        if let Some(d) = lun_disk(&s, iqn, lun)? {
+    // Already logged in (booted from it, or an earlier run)? Use it. Such
+    // a session is not logged out by netroot (the running system's root
+    // may be on it) unless netroot's own marker says an interrupted run of
+    // netroot made it.
+    let marker = session_marker(&ctx.opts.state_dir, iqn, &portal);
+    let existing = find_session(&ctx.runner, iqn, &portal)?;
+    if let Some(s) = &existing {
+        if let Some(d) = lun_disk(s, iqn, lun)? {
             tracing::info!("iSCSI {iqn} is already logged in; LUN {lun} is /dev/{d}");
+            if let Ok(m) = std::fs::read_to_string(&marker) {
+                let had_record = m.contains("node record: existed");
+                push_logout(ctx, iqn, &portal, had_record, marker);
+            }
             return Ok(disk_of(paths, &d, iqn, lun, &portal));
         }
     }
     if ctx.runner.is_dry() {
+        // A dry run changes nothing, not even open-iscsi's node database,
+        // but it can still ask the portal what it offers.
+        match super::sendtargets::send_targets(&portal, Duration::from_secs(10)) {
+            Ok(offered) => {
+                check_offered(&offered, &portal, iqn)?;
+                ctx.notes.push(format!(
+                    "dry run: {portal} offers {iqn} (asked with a read-only SendTargets session)"
+                ));
+            }
+            Err(e) => ctx.notes.push(format!(
+                "dry run: could not ask {portal} which targets it offers: {e:#}"
+            )),
+        }
         ctx.runner.run(&tool::discovery(&portal))?;
         if let Some(c) = chap {
             set_chap(ctx, paths, iqn, &portal, c)?;
@@ -357,24 +403,14 @@ pub fn attach(
         });
     }
     need_root("logging in to an iSCSI target")?;
+    let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
     let out = ctx
         .runner
         .run(&tool::discovery(&portal))
         .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
     let offered = tool::parse_node_list(&out.stdout);
+    check_offered(&offered, &portal, iqn)?;
     let ours: Vec<_> = offered.iter().filter(|n| n.iqn == iqn).collect();
-    if ours.is_empty() {
-        let list: Vec<String> = offered.iter().map(|n| n.iqn.clone()).collect();
-        return Err(Refused(format!(
-            "the portal {portal} does not offer {iqn} (target.iqn); it offers: {}",
-            if list.is_empty() {
-                "nothing (check the target's ACL for this initiator)".to_string()
-            } else {
-                list.join(", ")
-            }
-        ))
-        .into());
-    }
     // Behind NAT the target may announce another address than the one we
     // reach it by: make a record for the plan's portal.
     if !ours.iter().any(|n| n.portal == portal) {
@@ -383,15 +419,27 @@ pub fn attach(
     if let Some(c) = chap {
         set_chap(ctx, paths, iqn, &portal, c)?;
     }
-    ctx.runner
-        .run(&tool::login(iqn, &portal))
-        .map_err(|e| explain(e, &format!("login to {iqn} at {portal}")))?;
-    {
-        let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.clone());
-        ctx.cleanup
-            .push(format!("logging out of {iqn} at {portal}"), move || {
-                r.run(&tool::logout(&i, &p)).map(|_| ())
-            });
+    if existing.is_none() {
+        // Note first that netroot makes this session, so that a run killed
+        // before its cleanup still logs out when resumed.
+        ctx.runner.write_file(
+            &marker,
+            format!(
+                "netroot logs in to {iqn} at {portal}\nnode record: {}\n",
+                if had_record { "existed" } else { "created" }
+            )
+            .as_bytes(),
+            0o600,
+        )?;
+    }
+    if let Err(e) = ctx.runner.run(&tool::login(iqn, &portal)) {
+        if existing.is_none() {
+            let _ = std::fs::remove_file(&marker);
+        }
+        return Err(explain(e, &format!("login to {iqn} at {portal}")));
+    }
+    if existing.is_none() {
+        push_logout(ctx, iqn, &portal, had_record, marker);
     }
     let timeout = attach_timeout();
     let runner = ctx.runner.clone();
@@ -420,6 +468,60 @@ pub fn attach(
     }
 }
 
+/// iscsiadm is missing, or this kernel has no `iscsi_tcp` (status 12).
+fn iscsiadm_unusable(e: &anyhow::Error) -> bool {
+    let m = format!("{e:#}");
+    m.contains("command not found")
+        || m.contains(&format!("exited with status {}", tool::ERR_TRANS_NOT_FOUND))
+}
+
+fn unusable_why(e: &anyhow::Error) -> &'static str {
+    if format!("{e:#}").contains("command not found") {
+        "it is not installed"
+    } else {
+        "this kernel has no iscsi_tcp module"
+    }
+}
+
+/// Where netroot notes the sessions it logged in to:
+/// STATE_DIR/iscsi-sessions/IQN@PORTAL (':' and '/' replaced).
+pub fn session_marker(state_dir: &Path, iqn: &str, portal: &str) -> PathBuf {
+    let name: String = format!("{iqn}@{portal}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-@_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir.join("iscsi-sessions").join(name)
+}
+
+/// Undo at the end of the run: log out, forget the node record (with its
+/// CHAP secret) if netroot created it, and drop the marker.
+fn push_logout(ctx: &mut Ctx, iqn: &str, portal: &str, had_record: bool, marker: PathBuf) {
+    let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.to_string());
+    let what = if had_record {
+        format!("logging out of {iqn} at {portal}")
+    } else {
+        format!("logging out of {iqn} at {portal} and deleting its node record")
+    };
+    ctx.cleanup.push(what, move || {
+        r.run(&tool::logout(&i, &p))?;
+        if !had_record {
+            r.run(&tool::node_delete(&i, &p))?;
+        }
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", marker.display()))
+            }
+            _ => Ok(()),
+        }
+    });
+}
+
 /// Add what failed and what the iscsiadm exit status means to its error.
 fn explain(e: anyhow::Error, what: &str) -> anyhow::Error {
     let msg = format!("{e:#}");
@@ -439,6 +541,9 @@ fn explain(e: anyhow::Error, what: &str) -> anyhow::Error {
 pub struct PortalListing {
     /// "ADDR:PORT" asked.
     pub portal: String,
+    /// How the targets were listed: "iscsiadm", or "sendtargets" (netroot's
+    /// own discovery session, when iscsiadm cannot run here).
+    pub method: String,
     /// Targets offered (sendtargets).
     pub targets: Vec<OfferedTarget>,
     /// The boot target from the iBFT, if this machine booted from iSCSI.
@@ -519,14 +624,24 @@ pub fn render_table(l: &PortalListing) -> String {
 /// node database alone), with the LUNs of sessions already logged in.
 pub fn discover(runner: &Runner, paths: &HostPaths, portal: &str) -> Result<PortalListing> {
     let portal = normalize_portal(portal).context("--portal")?;
-    let out = runner
-        .query(&tool::discovery_nonpersistent(&portal))
-        .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
+    let (offered, method) = match runner.query(&tool::discovery_nonpersistent(&portal)) {
+        Ok(out) => (tool::parse_node_list(&out.stdout), "iscsiadm"),
+        Err(e) if iscsiadm_unusable(&e) => {
+            tracing::warn!(
+                "iscsiadm cannot run discovery here ({}); using netroot's own SendTargets session",
+                unusable_why(&e)
+            );
+            let v = super::sendtargets::send_targets(&portal, Duration::from_secs(10))
+                .with_context(|| format!("sendtargets discovery at {portal}"))?;
+            (v, "sendtargets")
+        }
+        Err(e) => return Err(explain(e, &format!("sendtargets discovery at {portal}"))),
+    };
     let sessions = runner
         .query(&tool::session_detail())
         .map(|o| tool::parse_session_detail(&o.stdout))
         .unwrap_or_default();
-    let targets = tool::parse_node_list(&out.stdout)
+    let targets = offered
         .into_iter()
         .map(|n| {
             let luns = sessions
@@ -554,6 +669,7 @@ pub fn discover(runner: &Runner, paths: &HostPaths, portal: &str) -> Result<Port
         .collect();
     Ok(PortalListing {
         portal,
+        method: method.to_string(),
         targets,
         ibft: read_ibft(paths),
     })
@@ -698,6 +814,7 @@ mod tests {
     fn table() {
         let l = PortalListing {
             portal: "10.0.2.2:3260".into(),
+            method: "iscsiadm".into(),
             targets: vec![OfferedTarget {
                 iqn: "iqn.2024-01.test.e2e:disk".into(),
                 portal: "127.0.0.1:3260".into(),
@@ -723,6 +840,23 @@ mod tests {
             "IQN                        PORTAL          TPGT  ATTACHED HERE\n\
              iqn.2024-01.test.e2e:disk  127.0.0.1:3260  1     lun 1 /dev/sda 4.0 GiB\n"
         );
+    }
+
+    #[test]
+    fn offered_iqn_check() {
+        let offered = tool::parse_node_list(&fixture("iscsi/discovery-sendtargets.txt"));
+        check_offered(&offered, "10.0.2.2:3260", "iqn.2024-01.test.e2e:disk").unwrap();
+        let e = check_offered(&offered, "10.0.2.2:3260", "iqn.2024-01.test.e2e:other").unwrap_err();
+        assert!(e.downcast_ref::<Refused>().is_some());
+        assert!(
+            e.to_string()
+                .ends_with("it offers: iqn.2024-01.test.e2e:disk"),
+            "{e}"
+        );
+        let e = check_offered(&[], "p:1", "iqn.x:y")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offers: nothing (check the target's ACL"), "{e}");
     }
 
     #[test]

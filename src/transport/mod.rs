@@ -9,6 +9,7 @@
 
 pub mod aoe;
 pub mod iscsi;
+pub mod sendtargets;
 
 use crate::disk::TargetDisk;
 use crate::engine::run::Refused;
@@ -69,7 +70,12 @@ pub fn attach_timeout() -> Duration {
 /// commands are recorded and a placeholder disk (`attached: false`) with
 /// the plan's identity is returned, unless the target is attached already.
 pub fn attach(ctx: &mut Ctx) -> Result<TargetDisk> {
-    let paths = HostPaths::default();
+    attach_with(ctx, &HostPaths::default())
+}
+
+/// [`attach`] with the sysfs, /dev and node-database trees at `paths`
+/// (tests use fake trees).
+pub fn attach_with(ctx: &mut Ctx, paths: &HostPaths) -> Result<TargetDisk> {
     let target = ctx.plan.target.clone();
     let disk = match &target {
         Target::Aoe {
@@ -77,14 +83,14 @@ pub fn attach(ctx: &mut Ctx) -> Result<TargetDisk> {
             slot,
             interface,
             ..
-        } => aoe::attach(ctx, &paths, *shelf, *slot, interface.as_deref())?,
+        } => aoe::attach(ctx, paths, *shelf, *slot, interface.as_deref())?,
         Target::Iscsi {
             portal,
             iqn,
             lun,
             chap,
             ..
-        } => iscsi::attach(ctx, &paths, portal, iqn, *lun, chap.as_ref())?,
+        } => iscsi::attach(ctx, paths, portal, iqn, *lun, chap.as_ref())?,
     };
     if disk.attached {
         verify(&target, &disk)?;
@@ -385,7 +391,7 @@ mod dry_tests {
         let chap = serde_json::json!({"username": "client1", "secret_file": secret,
             "target_username": "tgt1", "target_secret_file": mutual});
         let mut c = ctx(
-            serde_json::json!({"transport": "iscsi", "portal": "192.0.2.1",
+            serde_json::json!({"transport": "iscsi", "portal": "127.0.0.1:9",
             "iqn": "iqn.2024-01.org.example:client1", "chap": chap}),
         );
         let crate::plan::Target::Iscsi { chap, .. } = c.plan.target.clone() else {
@@ -394,7 +400,7 @@ mod dry_tests {
         let d = iscsi::attach(
             &mut c,
             &paths,
-            "192.0.2.1",
+            "127.0.0.1:9",
             "iqn.2024-01.org.example:client1",
             1,
             chap.as_ref(),
@@ -405,25 +411,33 @@ mod dry_tests {
             d.node,
             paths
                 .dev
-                .join("disk/by-path/ip-192.0.2.1:3260-iscsi-iqn.2024-01.org.example:client1-lun-1")
+                .join("disk/by-path/ip-127.0.0.1:9-iscsi-iqn.2024-01.org.example:client1-lun-1")
         );
         let acts = argvs(&c);
-        let q = "iscsiadm -m node -T iqn.2024-01.org.example:client1 -p 192.0.2.1:3260";
+        let q = "iscsiadm -m node -T iqn.2024-01.org.example:client1 -p 127.0.0.1:9";
         assert_eq!(
             acts,
             vec![
-                "iscsiadm -m discovery -t st -p 192.0.2.1:3260".to_string(),
+                "iscsiadm -m discovery -t st -p 127.0.0.1:9".to_string(),
                 format!("{q} --op update -n node.session.auth.authmethod -v CHAP"),
                 format!("{q} --op update -n node.session.auth.username -v client1"),
                 format!("{q} --op update -n node.session.auth.username_in -v tgt1"),
                 format!(
                     "effect: setting node.session.auth.password and node.session.auth.password_in \
-                     in the node record of iqn.2024-01.org.example:client1 at 192.0.2.1:3260 under {} \
+                     in the node record of iqn.2024-01.org.example:client1 at 127.0.0.1:9 under {} \
                      (mode 0600)",
                     paths.iscsi_nodes.display()
                 ),
                 format!("{q} --login"),
             ]
+        );
+        // Nothing listens on port 9: the dry run says it could not check.
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("could not ask 127.0.0.1:9")),
+            "{:?}",
+            c.notes
         );
         let all = format!("{acts:?} {:?}", c.notes);
         assert!(!all.contains("S3cret"), "{all}");

@@ -13,7 +13,8 @@ use super::probe::Facts;
 use crate::plan::size::{GIB, MIB};
 use crate::plan::{
     Addressing, Boot, BootNetwork, Chap, Client, CopyOptions, Firmware, FsKind, Layout,
-    PartitionSpec, Plan, SizeSpec, Source, SystemOptions, TableKind, Target, PLAN_VERSION,
+    PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
+    PLAN_VERSION,
 };
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,8 @@ pub struct WizardOptions {
     pub out: PathBuf,
     /// The log file of the run.
     pub log_file: Option<PathBuf>,
+    /// Stop after this step (hidden `--stop-after`).
+    pub stop_after: Option<crate::engine::StepId>,
 }
 
 /// Where the system comes from.
@@ -171,6 +174,11 @@ pub fn default_iqn(host: &str) -> String {
     format!("iqn.2024-01.org.netroot:{}", iqn_name(host))
 }
 
+/// The initiator name given to a client called `host`.
+pub fn default_initiator(host: &str) -> String {
+    format!("iqn.2024-01.org.netroot:{}-initiator", iqn_name(host))
+}
+
 /// The portal offered when nothing better is known: the server's address
 /// goes into the server files and, with `iscsi_config: ibft`, nowhere on
 /// the client.
@@ -249,6 +257,8 @@ pub fn build_plan(a: &Answers) -> Plan {
             size,
         },
     };
+    let iscsi = matches!(a.transport, TransportAnswer::Iscsi { .. });
+    let host = a.hostname.clone().unwrap_or_else(|| "client".into());
     let mut partitions = Vec::new();
     if a.layout.firmware.uefi() {
         partitions.push(PartitionSpec {
@@ -288,12 +298,17 @@ pub fn build_plan(a: &Answers) -> Plan {
         },
         client: Client {
             mac: a.boot_nic.as_ref().map(|n| n.mac.clone()),
-            initiator_name: None,
+            initiator_name: iscsi.then(|| default_initiator(&host)),
         },
         copy: CopyOptions::default(),
         system: SystemOptions {
             hostname: a.hostname.clone(),
-            ..SystemOptions::default()
+            regenerate: Regenerate {
+                // The migrated system presents the name the server's ACL
+                // allows (the server files are generated from this plan).
+                initiator_name: iscsi,
+                ..Regenerate::default()
+            },
         },
     }
 }
@@ -330,40 +345,6 @@ pub fn parse_aoe_id(s: &str) -> Result<(u16, u8), String> {
     Ok((shelf, slot))
 }
 
-/// The AoE disks this machine sees (`/sys/block/etherd!eS.L`), with sizes.
-pub fn aoe_targets_at(root: &Path) -> Vec<(u16, u8, u64)> {
-    let Ok(rd) = std::fs::read_dir(root.join("sys/block")) else {
-        return Vec::new();
-    };
-    let mut v: Vec<(u16, u8, u64)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.strip_prefix("etherd!")?;
-            let (shelf, slot) = parse_aoe_id(id).ok()?;
-            let sectors: u64 = std::fs::read_to_string(e.path().join("size"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?;
-            Some((shelf, slot, sectors * 512))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Parse `iscsiadm -m discovery -t st` output: "PORTAL,TPGT IQN" lines.
-pub fn parse_sendtargets(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let (p, iqn) = l.trim().split_once(' ')?;
-            let portal = p.split(',').next()?.to_string();
-            crate::plan::validate::is_valid_iqn(iqn.trim()).then(|| (portal, iqn.trim().into()))
-        })
-        .collect()
-}
-
 /// What to do next, on the server and in the client's firmware.
 pub fn next_steps(plan: &Plan, plan_path: &Path, server_dir: Option<&Path>) -> String {
     let mut s = String::from("What to do next\n\nOn the server:\n");
@@ -378,11 +359,13 @@ pub fn next_steps(plan: &Plan, plan_path: &Path, server_dir: Option<&Path>) -> S
     }
     match server_dir {
         Some(d) => s.push_str(&format!(
-            "  2. install the server files written to {} (export, DHCP, TFTP, iPXE script; see its README)\n",
+            "  2. the server files (export, DHCP, TFTP, iPXE script) are in {}; README.txt there says\n     \
+             where each goes. Or, on a Debian server: netroot server apply --plan plan.json\n",
             d.display()
         )),
         None => s.push_str(&format!(
-            "  2. write the server files: netroot server --plan {plan_s} --out DIR, and install them\n"
+            "  2. write the server files: netroot server --plan {plan_s} --out DIR (or, on a Debian\n     \
+             server: netroot server apply --plan {plan_s})\n"
         )),
     }
     match &plan.target {
@@ -469,6 +452,11 @@ mod tests {
         assert_eq!(p.client.mac.as_deref(), Some("52:54:00:12:34:56"));
         assert_eq!(p.system.hostname.as_deref(), Some("client1"));
         assert_eq!(confirm_identity(&p), "/var/tmp/out/netroot-disk.img");
+        assert_eq!(
+            p.client.initiator_name.as_deref(),
+            Some("iqn.2024-01.org.netroot:client1-initiator")
+        );
+        assert!(p.system.regenerate.initiator_name);
     }
 
     #[test]
@@ -560,32 +548,6 @@ mod tests {
         assert!(parse_aoe_id("e1").is_err());
         assert!(parse_aoe_id("e65535.1").is_err());
         assert!(parse_aoe_id("e1.300").is_err());
-    }
-
-    #[test]
-    fn sendtargets_from_the_guest() {
-        let t = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/iscsi/discovery-sendtargets.txt"),
-        )
-        .unwrap();
-        assert_eq!(
-            parse_sendtargets(&t),
-            vec![(
-                "127.0.0.1:3260".to_string(),
-                "iqn.2024-01.test.e2e:disk".to_string()
-            )]
-        );
-    }
-
-    #[test]
-    fn aoe_targets_in_sysfs() {
-        let d = tempfile::tempdir().unwrap();
-        let b = d.path().join("sys/block/etherd!e0.0");
-        std::fs::create_dir_all(&b).unwrap();
-        std::fs::write(b.join("size"), "8388608\n").unwrap();
-        std::fs::create_dir_all(d.path().join("sys/block/sda")).unwrap();
-        assert_eq!(aoe_targets_at(d.path()), vec![(0, 0, 4 * GIB)]);
     }
 
     #[test]

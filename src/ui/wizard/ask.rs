@@ -5,11 +5,14 @@
 use super::*;
 use crate::plan::parse_size;
 use crate::plan::validate::{is_valid_hostname, is_valid_iqn, parse_portal};
-use crate::tools::{Cmd, Runner};
+use crate::tools::Runner;
+use crate::transport::aoe::{self, AoeDevice};
+use crate::transport::{iscsi, HostPaths};
 use crate::ui::probe::{self, Facts};
 use anyhow::{Context, Result};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Password, Select};
+use std::time::Duration;
 
 fn theme() -> ColorfulTheme {
     ColorfulTheme::default()
@@ -100,7 +103,7 @@ fn check_lun(s: &str) -> Result<(), String> {
 pub fn ask(
     facts: &Facts,
     defaults: &Answers,
-    aoe: &[(u16, u8, u64)],
+    aoe: &[AoeDevice],
     runner: &Runner,
     out: &Path,
 ) -> Result<Answers> {
@@ -140,7 +143,7 @@ pub fn ask(
         format!(
             "an AoE target ({})",
             match aoe.len() {
-                0 => "none seen here yet".to_string(),
+                0 => "none seen yet; a discover is sent".to_string(),
                 n => format!("{n} seen"),
             }
         ),
@@ -158,7 +161,7 @@ pub fn ask(
         }
         1 => {
             a.image = None;
-            a.transport = ask_aoe(facts, aoe)?;
+            a.transport = ask_aoe(facts, aoe, runner)?;
         }
         _ => {
             let path = input(
@@ -281,15 +284,9 @@ fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer>
         parse_portal(s).map(|_| ())
     })?;
     println!("  scanning {portal} (sendtargets discovery)...");
-    let found = match runner.query(&Cmd::new("iscsiadm").args([
-        "-m",
-        "discovery",
-        "-t",
-        "st",
-        "-p",
-        portal.as_str(),
-    ])) {
-        Ok(o) => parse_sendtargets(&o.stdout),
+    let found: Vec<(String, String)> = match iscsi::discover(runner, &HostPaths::default(), &portal)
+    {
+        Ok(l) => l.targets.into_iter().map(|t| (t.portal, t.iqn)).collect(),
         Err(e) => {
             println!("  the scan failed: {e:#}");
             Vec::new()
@@ -356,19 +353,29 @@ fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer>
     })
 }
 
-fn ask_aoe(facts: &Facts, aoe: &[(u16, u8, u64)]) -> Result<TransportAnswer> {
-    let mut items: Vec<String> = aoe
+fn ask_aoe(facts: &Facts, passive: &[AoeDevice], runner: &Runner) -> Result<TransportAnswer> {
+    let paths = HostPaths::default();
+    println!("  sending an AoE discover (loads the aoe driver)...");
+    let found = match aoe::discover(runner, &paths, None, Duration::from_secs(2)) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("  AoE discovery failed: {e:#}");
+            passive.to_vec()
+        }
+    };
+    let mut items: Vec<String> = found
         .iter()
-        .map(|(s, l, b)| format!("e{s}.{l}  {}", human(*b)))
+        .map(|d| format!("{}  {}", d.identity(), human(d.size)))
         .collect();
     items.push("another (type eSHELF.SLOT)".into());
-    let i = if aoe.is_empty() {
+    let i = if found.is_empty() {
+        println!("  no AoE targets answered; type the address");
         items.len() - 1
     } else {
         select("AoE target", &items, 0)?
     };
-    let (shelf, slot) = match aoe.get(i) {
-        Some((s, l, _)) => (*s, *l),
+    let (shelf, slot) = match found.get(i) {
+        Some(d) => (d.shelf, d.slot),
         None => {
             let id = input("AoE address (eSHELF.SLOT)", None, |s| {
                 parse_aoe_id(s).map(|_| ())

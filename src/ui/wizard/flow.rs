@@ -5,6 +5,7 @@ use crate::cli::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::engine::{self, run::Refused, RunOptions};
 use crate::plan::validate_plan;
 use crate::tools::Runner;
+use crate::transport::aoe::AoeDevice;
 use crate::ui::probe;
 use crate::ui::progress::{Bars, NullSink};
 use anyhow::{Context, Result};
@@ -44,15 +45,28 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         return Ok(EXIT_INVALID);
     }
     let out = absolute(&opts.out)?;
+    // From here Ctrl-C never kills the wizard outright: at a question it
+    // aborts the wizard (console reports the key as an interrupted read),
+    // during the run it stops at the next safe point.
+    install_sigint()?;
     println!("netroot wizard: move this system onto a network disk\n");
     let runner = Runner::real();
     let facts = probe::gather(Path::new("/"), &runner);
-    let aoe = aoe_targets_at(Path::new("/"));
+    // Passive: what the AoE driver already knows (no discover sent yet).
+    let aoe = crate::transport::aoe::list_devices(&crate::transport::HostPaths::default());
     print!("{}", facts_text(&facts, &aoe));
     println!();
 
     let defaults = Answers::defaults(&facts, &out);
-    let answers = ask::ask(&facts, &defaults, &aoe, &runner, &out)?;
+    let answers = match ask::ask(&facts, &defaults, &aoe, &runner, &out) {
+        Ok(a) => a,
+        Err(e) if is_ctrl_c(&e) => return Ok(aborted_at_a_question()),
+        Err(e) => return Err(e),
+    };
+    // Ctrl-C at a prompt that reads whole lines (the CHAP secret).
+    if engine::run::stop_requested() {
+        return Ok(aborted_at_a_question());
+    }
     let plan = build_plan(&answers);
     if let Err(e) = validate_plan(&plan) {
         eprint!("netroot: the answers give an invalid plan (a bug in the wizard):\n{e}");
@@ -62,6 +76,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!("\nThe dry run: what netroot will do (nothing is changed yet)\n");
     let dry = RunOptions {
         dry_run: true,
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     match engine::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
@@ -75,14 +90,24 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
 
     let id = confirm_identity(&plan);
     println!(
-        "\nThis erases the target {} and writes the system onto it.",
+        "\nNext: erase this target and write the system onto it:\n  {}",
         engine::run::describe_target(&plan)
     );
-    let typed: String = dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
-        .with_prompt(format!("Type {id} to go on (anything else aborts)"))
-        .allow_empty(true)
-        .interact_text()
-        .context("reading the confirmation")?;
+    let typed: String =
+        match dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
+            .with_prompt(format!("Type {id} to go on (anything else aborts)"))
+            .allow_empty(true)
+            .interact_text()
+        {
+            Ok(t) => t,
+            Err(dialoguer::Error::IO(io)) if io.kind() == std::io::ErrorKind::Interrupted => {
+                return Ok(aborted_at_a_question())
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("reading the confirmation")),
+        };
+    if engine::run::stop_requested() {
+        return Ok(aborted_at_a_question());
+    }
     if !identity_confirmed(&plan, &typed) {
         println!("Aborted: {typed:?} is not {id:?}. Nothing was written.");
         return Ok(EXIT_REFUSED);
@@ -94,18 +119,18 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     crate::tools::cmd::write_atomic(&plan_path, text.as_bytes(), 0o644)
         .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
     println!("Plan saved: {}", plan_path.display());
-    let server_dir = write_server_files(&plan, &out);
+    let server_dir = write_server_files(&plan, &plan_path, &out);
     if let Some(l) = &opts.log_file {
         println!("Log: {}", l.display());
     }
     let resume = format!("netroot migrate --plan {} --yes", plan_path.display());
 
     println!("\nMigrating (Ctrl-C stops at a safe point)\n");
-    install_sigint()?;
     let bars = Arc::new(Bars::new());
     let run = RunOptions {
         yes: true,
         log_file: opts.log_file.clone(),
+        stop_after: opts.stop_after,
         ..RunOptions::default()
     };
     let result = engine::run_plan(plan.clone(), run, bars.clone());
@@ -113,6 +138,16 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     bars.finish();
     match result {
         Ok(report) => {
+            use crate::engine::StepStatus;
+            if let Some(last) = opts.stop_after.filter(|_| {
+                report
+                    .steps
+                    .iter()
+                    .any(|s| s.status == StepStatus::NotReached)
+            }) {
+                println!("\nStopped after step {last}, as asked; continue with: {resume}");
+                return Ok(EXIT_OK);
+            }
             println!("\nThe migration is complete.");
             for s in &report.steps {
                 println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
@@ -125,11 +160,10 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         }
         Err(e) if engine::run::stop_requested() => {
             tracing::info!("stopped by Ctrl-C: {e:#}");
-            println!(
-                "\ninterrupted at a safe point{}; resume with: {resume}",
-                step.map(|s| format!(" (during step {s})"))
-                    .unwrap_or_default()
-            );
+            println!("\ninterrupted at a safe point; resume with: {resume}");
+            if let Some(step) = step {
+                println!("(stopped during step {step}; the steps before it are finished and kept)");
+            }
             Ok(EXIT_INTERRUPTED)
         }
         Err(e) => {
@@ -144,10 +178,44 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     }
 }
 
-/// Write the server files next to the plan, when netroot has a server
-/// generator; returns their directory.
-fn write_server_files(_plan: &Plan, _out: &Path) -> Option<PathBuf> {
-    None
+/// Ctrl-C at a question: console reports it as an interrupted read.
+fn is_ctrl_c(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<dialoguer::Error>()
+            .is_some_and(|d| matches!(d, dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted))
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+    })
+}
+
+fn aborted_at_a_question() -> i32 {
+    let _ = dialoguer::console::Term::stdout().show_cursor();
+    println!("\nAborted at a question (Ctrl-C). Nothing was written.");
+    EXIT_INTERRUPTED
+}
+
+/// Write the server files (export, DHCP, TFTP/iPXE, README) into
+/// `out/server` with the server generator's defaults; returns their
+/// directory, or None (with the reason printed) when that failed.
+fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathBuf> {
+    let dir = out.join("server");
+    let r = crate::server::generate_from_plans(
+        &[(plan_path.to_path_buf(), plan.clone())],
+        &crate::server::ServerOptions::default(),
+    )
+    .and_then(|files| crate::server::write(&Runner::real(), &files, &dir));
+    match r {
+        Ok(()) => {
+            println!("Server files: {}", dir.display());
+            Some(dir)
+        }
+        Err(e) => {
+            println!(
+                "The server files were not written ({e:#}); write them later with netroot server."
+            );
+            None
+        }
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -161,7 +229,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// What the probe found, for the first screen.
-pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
+pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
     use std::fmt::Write;
     let mut s = String::from("This machine\n");
     let _ = writeln!(s, "  system    {}, kernel {}", f.os.pretty, f.kernel);
@@ -183,7 +251,7 @@ pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
         }
     );
     let mut first = true;
-    for m in f.mounts.iter().filter(|m| m.source.starts_with("/dev/")) {
+    for m in f.local_mounts() {
         let _ = writeln!(
             s,
             "  {}  {:<12} {:<22} {:<6} {}",
@@ -229,8 +297,8 @@ pub fn facts_text(f: &probe::Facts, aoe: &[(u16, u8, u64)]) -> String {
             "  AoE       no AoE targets seen (none exported, or the aoe module is not loaded)"
         );
     } else {
-        for (s_, l, b) in aoe {
-            let _ = writeln!(s, "  AoE       e{s_}.{l} {}", human(*b));
+        for d in aoe {
+            let _ = writeln!(s, "  AoE       {} {}", d.identity(), human(d.size));
         }
     }
     for p in &f.problems {
@@ -265,7 +333,19 @@ mod tests {
             }],
             ..Facts::default()
         };
-        let s = facts_text(&f, &[(11, 0, 4 << 30)]);
+        let dev = AoeDevice {
+            name: "e11.0".into(),
+            shelf: 11,
+            slot: 0,
+            node: "/dev/etherd/e11.0".into(),
+            size: 4 << 30,
+            target_mac: None,
+            netif: Some("ens3".into()),
+            state: Some("up".into()),
+            payload: None,
+            firmware_version: None,
+        };
+        let s = facts_text(&f, &[dev]);
         for want in [
             "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-50-amd64",
             "BIOS",

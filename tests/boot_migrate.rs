@@ -1,0 +1,388 @@
+//! Root tier: the boot half of a migration (initramfs, bootloader,
+//! finalize) through `netroot migrate` of the cached Debian tree onto loop
+//! images, for iSCSI and AoE × initramfs-tools and dracut. Each result is
+//! attached read-only and checked with real tools: the initramfs listing
+//! (transport modules, NIC driver, scripts), GRUB's boot code in the MBR
+//! and core image in the bios_grub partition or MBR gap, grub.cfg's
+//! `root=UUID=` and transport arguments, the provenance record and copied
+//! log; then a second run must find every step done; the source tree must
+//! be untouched.
+
+mod common;
+
+use common::Scratch;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sh(cmd: &str) -> String {
+    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A manifest of the source tree that changes when any file's content or
+/// metadata changes.
+fn manifest(dir: &Path) -> String {
+    sh(&format!(
+        "cd {} && find . -printf '%p %y %s %T@ %C@ %m %U:%G %n\\n' | LC_ALL=C sort | sha256sum",
+        dir.display()
+    ))
+}
+
+/// The paths in an initramfs image, read with host tools (this host has
+/// neither lsinitramfs nor lsinitrd): one compressed cpio archive.
+fn list_initramfs(img: &Path) -> String {
+    let magic = std::fs::read(img).unwrap()[..6].to_vec();
+    let decompress = match magic.as_slice() {
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd -dc",
+        [0x1f, 0x8b, ..] => "gzip -dc",
+        [0xfd, b'7', b'z', b'X', ..] => "xz -dc",
+        b"070701" => "cat",
+        m => panic!("{}: unknown initramfs format {m:x?}", img.display()),
+    };
+    sh(&format!("{decompress} {} | cpio -t --quiet", img.display()))
+}
+
+struct Case {
+    name: &'static str,
+    target: String,
+    table: &'static str,
+    firmware: &'static str,
+    parts: &'static str,
+    boot: &'static str,
+    /// Module names the initramfs must hold.
+    modules: &'static [&'static str],
+    /// File base names the initramfs must hold.
+    files: &'static [&'static str],
+    /// Arguments grub.cfg's entries must carry.
+    args: &'static [&'static str],
+    /// Files in the target and a text each must contain.
+    contents: &'static [(&'static str, &'static str)],
+}
+
+fn wait_for(node: &str) {
+    for _ in 0..100 {
+        if Path::new(node).exists() {
+            return;
+        }
+        let _ = Command::new("partx")
+            .args(["-u", node.rsplit_once('p').unwrap().0])
+            .status();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{node} did not appear");
+}
+
+/// The image attached read-only with its filesystems mounted; undone on drop.
+struct Attached {
+    loopdev: String,
+    mounts: Vec<PathBuf>,
+}
+
+impl Attached {
+    fn new(img: &Path, layout: &Value, mnt: &Path) -> Attached {
+        let loopdev = sh(&format!("losetup -f -P -r --show {}", img.display()))
+            .trim()
+            .to_string();
+        let mut parts: Vec<&Value> = layout["partitions"].as_array().unwrap().iter().collect();
+        for p in &parts {
+            wait_for(&format!("{loopdev}p{}", p["number"]));
+        }
+        parts.retain(|p| p["mount"].is_string() && p["fs"] != "vfat");
+        parts.sort_by_key(|p| p["mount"].as_str().unwrap().len());
+        let mut mounts = Vec::new();
+        for p in parts {
+            let dir = mnt.join(p["mount"].as_str().unwrap().trim_start_matches('/'));
+            std::fs::create_dir_all(&dir).unwrap();
+            sh(&format!(
+                "mount -o ro {loopdev}p{} {}",
+                p["number"],
+                dir.display()
+            ));
+            mounts.push(dir);
+        }
+        Attached { loopdev, mounts }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg(m).status();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
+    }
+}
+
+fn run_case(c: &Case) {
+    if !common::require_root() {
+        return;
+    }
+    common::private_mounts();
+    let src = common::rootfs();
+    let before = manifest(&src);
+    let s = Scratch::new(c.name);
+    let img = s.join("disk.img");
+    let plan = format!(
+        r#"{{"version": 1,
+  "source": {{"type": "directory", "path": "{}"}},
+  "target": {},
+  "layout": {{"table": "{}", "firmware": "{}", "partitions": [{}]}},
+  "boot": {},
+  "system": {{"hostname": "bootclient"}}
+}}"#,
+        src.display(),
+        c.target.replace("IMG", &img.display().to_string()),
+        c.table,
+        c.firmware,
+        c.parts,
+        c.boot
+    );
+    let plan_file = s.join("plan.json");
+    std::fs::write(&plan_file, &plan).unwrap();
+    let state = s.join("state").display().to_string();
+    let work = s.join("work").display().to_string();
+    let log = s.join("run.log").display().to_string();
+    let envs = [
+        ("NETROOT_STATE_DIR", state.as_str()),
+        ("NETROOT_WORK_DIR", work.as_str()),
+    ];
+    let pf = plan_file.display().to_string();
+
+    // The dry run shows the chroot, the initramfs build and GRUB.
+    let (code, out, err) = common::netroot(
+        &["migrate", "--plan", &pf, "--dry-run", "--format", "json"],
+        &envs,
+    );
+    assert_eq!(code, 0, "dry run failed:\n{out}\n{err}");
+    assert!(
+        out.contains("netroot-dev"),
+        "the dry run does not show the private /dev:\n{out}"
+    );
+    assert!(
+        out.contains("grub-install"),
+        "the dry run does not show grub-install:\n{out}"
+    );
+    assert!(!img.exists(), "the dry run created the image");
+
+    let (code, out, err) = common::netroot(
+        &[
+            "migrate",
+            "--plan",
+            &pf,
+            "--yes",
+            "--format",
+            "json",
+            "--log-file",
+            &log,
+        ],
+        &envs,
+    );
+    assert_eq!(code, 0, "migrate failed:\n{out}\n{err}");
+    let report: Value = serde_json::from_str(&out).expect("JSON report");
+    let layout = report["layout"].clone();
+    let root_uuid = layout["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["mount"] == "/")
+        .unwrap()["fs_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mnt = s.join("inspect");
+    {
+        let a = Attached::new(&img, &layout, &mnt);
+        // The root filesystem really has the planned UUID.
+        let root_part = layout["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["mount"] == "/")
+            .unwrap()["number"]
+            .clone();
+        let blk = sh(&format!("blkid -s UUID -o value {}p{root_part}", a.loopdev));
+        assert_eq!(blk.trim(), root_uuid);
+
+        // The initramfs of the kernel holds the transport, the NIC driver, the scripts.
+        let kver = std::fs::read_dir(mnt.join("lib/modules"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let image = mnt.join(format!("boot/initrd.img-{kver}"));
+        let listing = list_initramfs(&image);
+        let names: Vec<&str> = listing
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap())
+            .collect();
+        for m in c.modules.iter().chain(&["virtio_net", "e1000"]) {
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.strip_prefix(m).is_some_and(|r| r.starts_with(".ko"))),
+                "module {m} is not in {}",
+                image.display()
+            );
+        }
+        for f in c.files {
+            assert!(names.contains(f), "{f} is not in {}", image.display());
+        }
+
+        // GRUB: boot code in the MBR, core image where it belongs.
+        let head = sh(&format!(
+            "dd if={} bs=512 count=1 status=none | od -An -c | tr -d ' \\n'",
+            img.display()
+        ));
+        assert!(
+            head.contains("GRUB") && head.contains("Geom"),
+            "no GRUB boot code in the MBR: {head}"
+        );
+        let sig = sh(&format!(
+            "dd if={} bs=1 skip=510 count=2 status=none | od -An -tx1",
+            img.display()
+        ));
+        assert_eq!(sig.split_whitespace().collect::<Vec<_>>(), ["55", "aa"]);
+        let core = mnt.join("boot/grub/i386-pc/core.img");
+        let core_len = std::fs::metadata(&core).expect("core.img").len();
+        let embed = if c.table == "gpt" {
+            let t: Value =
+                serde_json::from_str(&sh(&format!("sfdisk -J {}", img.display()))).unwrap();
+            let p = t["partitiontable"]["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["type"] == "21686148-6449-6E6F-744E-656564454649")
+                .expect("a bios_grub partition")
+                .clone();
+            p["start"].as_u64().unwrap() * 512
+        } else {
+            512
+        };
+        let on_disk = sh(&format!(
+            "dd if={} bs=512 skip={} count={} status=none iflag=skip_bytes,count_bytes | tail -c +1025 | sha256sum",
+            img.display(),
+            embed,
+            core_len
+        ));
+        let in_file = sh(&format!("tail -c +1025 {} | sha256sum", core.display()));
+        assert_eq!(
+            on_disk, in_file,
+            "GRUB's core image is not embedded at byte {embed}"
+        );
+
+        // grub.cfg boots the planned root with the transport's arguments.
+        let cfg = std::fs::read_to_string(mnt.join("boot/grub/grub.cfg")).unwrap();
+        let linux: Vec<&str> = cfg
+            .lines()
+            .filter(|l| l.trim_start().starts_with("linux"))
+            .collect();
+        assert!(!linux.is_empty(), "{cfg}");
+        for l in &linux {
+            assert!(l.contains(&format!("root=UUID={root_uuid}")), "{l}");
+            for a in c.args {
+                assert!(l.split_whitespace().any(|w| w == *a), "{l} lacks {a}");
+            }
+        }
+        assert!(!cfg.contains("root=/dev/"), "{cfg}");
+        for (path, text) in c.contents {
+            let t =
+                std::fs::read_to_string(mnt.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(t.contains(text), "{path} lacks {text:?}:\n{t}");
+        }
+        // No chroot leftovers.
+        assert!(
+            !mnt.join("usr/sbin/policy-rc.d").exists(),
+            "policy-rc.d left behind"
+        );
+        assert_eq!(
+            std::fs::read_dir(mnt.join("dev")).unwrap().count(),
+            0,
+            "/dev not empty"
+        );
+
+        // Finalize: provenance and the log.
+        let prov: Value = serde_json::from_str(
+            &std::fs::read_to_string(mnt.join("var/lib/netroot/provenance.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(prov["plan_digest"], report["plan_digest"]);
+        assert!(mnt.join("var/log/netroot/migrate.log").is_file());
+    }
+    // Nothing of the run is still mounted or attached.
+    let mounts = sh("findmnt -rn -o TARGET");
+    assert!(!mounts.contains(&work), "still mounted:\n{mounts}");
+
+    // Again: every step is done and nothing changes.
+    let (code, out, err) = common::netroot(
+        &["migrate", "--plan", &pf, "--yes", "--format", "json"],
+        &envs,
+    );
+    assert_eq!(code, 0, "second run failed:\n{out}\n{err}");
+    let again: Value = serde_json::from_str(&out).unwrap();
+    for st in again["steps"].as_array().unwrap() {
+        let id = st["step"].as_str().unwrap();
+        if ["initramfs", "bootloader", "finalize"].contains(&id) {
+            assert_eq!(
+                st["status"], "done",
+                "{id} was not done on the second run: {st}"
+            );
+        }
+    }
+    assert_eq!(manifest(&src), before, "the source tree changed");
+}
+
+const ISCSI_TARGET: &str = r#"{"transport": "iscsi", "portal": "10.0.2.2", "iqn": "iqn.2024-01.test.netroot:boot", "lun": 1, "device": "IMG", "size": "3G"}"#;
+const AOE_TARGET: &str =
+    r#"{"transport": "aoe", "shelf": 0, "slot": 0, "device": "IMG", "size": "3G"}"#;
+
+#[test]
+fn iscsi_initramfs_tools_gpt_bios() {
+    run_case(&Case {
+        name: "boot-iscsi-itools",
+        target: ISCSI_TARGET.to_string(),
+        table: "gpt",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian", "serial_console": "ttyS0,115200n8", "iscsi_config": "ibft"}"#,
+        modules: &["iscsi_tcp", "iscsi_ibft"],
+        files: &["iscsistart", "iscsi.initramfs", "initiatorname.iscsi"],
+        args: &["console=ttyS0,115200n8"],
+        contents: &[
+            ("etc/iscsi/iscsi.initramfs", "ISCSI_AUTO=true"),
+            ("etc/default/grub.d/netroot.cfg", "GRUB_TERMINAL=\"serial\""),
+            ("boot/grub/grub.cfg", "serial --unit=0 --speed=115200"),
+        ],
+    });
+}
+
+#[test]
+fn aoe_initramfs_tools_mbr() {
+    run_case(&Case {
+        name: "boot-aoe-itools",
+        target: AOE_TARGET.to_string(),
+        table: "mbr",
+        firmware: "bios",
+        parts: r#"{"mount": "/boot", "fs": "ext4", "size": "300M"}, {"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "auto", "network": {"interface": "ens3"}}"#,
+        modules: &["aoe"],
+        files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
+        args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
+        contents: &[
+            (
+                "etc/initramfs-tools/scripts/local-top/aoe",
+                "netroot-aoe does the work",
+            ),
+            ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
+        ],
+    });
+}
