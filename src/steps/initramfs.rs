@@ -145,6 +145,13 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
         all_drivers = profile.nic_drivers.clone();
     }
     vars.insert("nic_drivers".into(), all_drivers.join(" "));
+    let b = &profile.initramfs_build;
+    for (k, m) in [
+        ("dracut_modules", &b.dracut_modules),
+        ("dracut_omit", &b.dracut_omit),
+    ] {
+        vars.insert(k.into(), m.get(transport).cloned().unwrap_or_default());
+    }
     let mut files = Vec::new();
     for f in profile
         .files
@@ -246,6 +253,19 @@ fn requirements(
     (modules, files)
 }
 
+fn write_files(ctx: &Ctx, root: &Path, w: &Work) -> Result<()> {
+    for f in &w.files {
+        let p = root.join(f.path.trim_start_matches('/'));
+        if f.secret {
+            ctx.runner
+                .write_secret_file(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
+        } else {
+            ctx.runner.write_file(&p, f.contents.as_bytes(), f.mode)?;
+        }
+    }
+    Ok(())
+}
+
 impl Step for Initramfs {
     fn id(&self) -> StepId {
         StepId::Initramfs
@@ -314,6 +334,11 @@ impl Step for Initramfs {
         let tree = inspect_tree(ctx, &root);
         let profile = profile_for(ctx, tree.as_deref())?;
         let chroot = Chroot::enter(&ctx.runner, &root, &ChrootOptions::default())?;
+        // The files first: installing a package (open-iscsi, dracut) builds
+        // an initramfs with them at once, and later kernel updates too.
+        let before = work(ctx, tree.as_deref())?;
+        write_files(ctx, &root, &before)?;
+        let t0 = std::time::SystemTime::now();
         let installed = packages::ensure(
             &ctx.runner,
             &root,
@@ -325,23 +350,17 @@ impl Step for Initramfs {
                 .push(format!("installed in the target: {}", installed.join(" ")));
         }
         chroot.check_interrupted()?;
-        // Packages may have brought kernels or tools: plan after installing.
+        // Packages may have brought kernels or tools: plan again.
         let w = work(ctx, tree.as_deref())?;
+        if w.inputs != before.inputs {
+            write_files(ctx, &root, &w)?;
+        }
         if w.kernels.is_empty() && !ctx.runner.is_dry() {
             bail!(
                 "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
                 root.display(),
                 profile.packages.base.first().cloned().unwrap_or_default()
             );
-        }
-        for f in &w.files {
-            let p = root.join(f.path.trim_start_matches('/'));
-            if f.secret {
-                ctx.runner
-                    .write_secret_file(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
-            } else {
-                ctx.runner.write_file(&p, f.contents.as_bytes(), f.mode)?;
-            }
         }
         ctx.notes.extend(w.notes.iter().cloned());
         let mut stamp = Stamp {
@@ -350,10 +369,20 @@ impl Step for Initramfs {
         };
         for (k, img, argv, drivers) in &w.kernels {
             chroot.check_interrupted()?;
-            let build = Cmd::in_root(&root, &argv[0]).args(&argv[1..]);
-            ctx.runner
-                .run(&build)
-                .with_context(|| format!("building the initramfs of kernel {k}"))?;
+            // Installing packages above may have rebuilt it with netroot's
+            // files already (their postinst triggers): then only check it.
+            let fresh = !installed.is_empty()
+                && std::fs::metadata(root.join(img.trim_start_matches('/')))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= t0);
+            if fresh {
+                tracing::info!("{img} was rebuilt by the package install; checking it");
+            } else {
+                let build = Cmd::in_root(&root, &argv[0]).args(&argv[1..]);
+                ctx.runner
+                    .run(&build)
+                    .with_context(|| format!("building the initramfs of kernel {k}"))?;
+            }
             if ctx.runner.is_dry() {
                 continue;
             }
