@@ -374,8 +374,26 @@ fn wizard_migrates_into_an_image_file() {
         sc.contains(&format!("Plan saved: {}", s.plan_path().display())),
         "{sc}"
     );
+    // Spinners for the steps without byte progress (live lines, redrawn
+    // in place: watched while they run).
+    t.wait_for("initramfs: build", RUN_LIMIT);
+    t.wait_for("bootloader: generate grub.cfg", RUN_LIMIT);
     let (code, sc) = t.wait_exit(RUN_LIMIT);
     assert_eq!(code, 0, "the wizard failed:\n{sc}");
+    for step in [
+        "partition",
+        "format",
+        "copy",
+        "initramfs",
+        "bootloader",
+        "finalize",
+    ] {
+        assert!(
+            sc.lines()
+                .any(|l| l.trim_start().starts_with(&format!("+ {step} ")) && l.contains("ran")),
+            "no progress line for {step}:\n{sc}"
+        );
+    }
     for want in [
         "The migration is complete.",
         "What to do next",
