@@ -48,6 +48,59 @@ fn list_initramfs(img: &Path) -> String {
     sh(&format!("{decompress} {} | cpio -t --quiet", img.display()))
 }
 
+/// Run `netroot migrate` in its own process group and send the group
+/// SIGINT (as Ctrl-C in a terminal does) once a process named `prog` runs.
+fn interrupt_when_running(plan: &str, envs: &[(&str, &str)], prog: &str) -> (i32, String) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(common::netroot_bin());
+    c.args(["migrate", "--plan", plan, "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let pgid = child.id() as i32;
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                return false;
+            };
+            let cmd = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
+            // Field 5 of /proc/PID/stat is the process group.
+            let pg = stat
+                .rsplit(") ")
+                .next()
+                .and_then(|r| r.split_whitespace().nth(2));
+            pg == Some(&pgid.to_string()) && cmd.contains(prog)
+        })
+    };
+    let mut seen = false;
+    for _ in 0..6000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if running() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen, "{prog} never ran under netroot");
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 struct Case {
     name: &'static str,
     target: String,
@@ -63,6 +116,8 @@ struct Case {
     args: &'static [&'static str],
     /// Files in the target and a text each must contain.
     contents: &'static [(&'static str, &'static str)],
+    /// Runs killed first (NETROOT_TEST_KILL_AT values), each resumed by the next.
+    kills: &'static [&'static str],
 }
 
 fn wait_for(node: &str) {
@@ -143,6 +198,9 @@ fn run_case(c: &Case) {
         c.parts,
         c.boot
     );
+    let secret = s.join("chap.secret");
+    std::fs::write(&secret, "chapsecret4242\n").unwrap();
+    let plan = plan.replace("SECRET", &secret.display().to_string());
     let plan_file = s.join("plan.json");
     std::fs::write(&plan_file, &plan).unwrap();
     let state = s.join("state").display().to_string();
@@ -170,6 +228,35 @@ fn run_case(c: &Case) {
     );
     assert!(!img.exists(), "the dry run created the image");
 
+    for k in c.kills {
+        if let Some(prog) = k.strip_prefix("SIGINT:") {
+            let (code, err) = interrupt_when_running(&pf, &envs, prog);
+            assert_ne!(code, 0, "the run interrupted in {prog} succeeded:\n{err}");
+            assert!(
+                err.contains("interrupted") || err.contains("signal"),
+                "{err}"
+            );
+            let mounts = sh("findmnt -rn -o TARGET");
+            assert!(
+                !mounts.contains(&work),
+                "an interrupted run left mounts:\n{mounts}"
+            );
+            assert!(
+                sh(&format!("losetup -j {}", img.display()))
+                    .trim()
+                    .is_empty(),
+                "loop device left attached"
+            );
+            continue;
+        }
+        let mut e = envs.to_vec();
+        e.push(("NETROOT_TEST_KILL_AT", k));
+        let (code, out, err) = common::netroot(&["migrate", "--plan", &pf, "--yes"], &e);
+        assert_ne!(
+            code, 0,
+            "the run to kill at {k} was not killed:\n{out}\n{err}"
+        );
+    }
     let (code, out, err) = common::netroot(
         &[
             "migrate",
@@ -357,6 +444,7 @@ fn iscsi_initramfs_tools_gpt_bios() {
         modules: &["iscsi_tcp", "iscsi_ibft"],
         files: &["iscsistart", "iscsi.initramfs", "initiatorname.iscsi"],
         args: &["console=ttyS0,115200n8"],
+        kills: &["SIGINT:mkinitramfs"],
         contents: &[
             ("etc/iscsi/iscsi.initramfs", "ISCSI_AUTO=true"),
             ("etc/default/grub.d/netroot.cfg", "GRUB_TERMINAL=\"serial\""),
@@ -377,6 +465,7 @@ fn aoe_initramfs_tools_mbr() {
         modules: &["aoe"],
         files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
+        kills: &["initramfs:12", "bootloader:11"],
         contents: &[
             (
                 "etc/initramfs-tools/scripts/local-top/aoe",
@@ -384,5 +473,52 @@ fn aoe_initramfs_tools_mbr() {
             ),
             ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
         ],
+    });
+}
+
+#[test]
+fn iscsi_dracut_gpt_bios_explicit_chap() {
+    run_case(&Case {
+        name: "boot-iscsi-dracut",
+        target: r#"{"transport": "iscsi", "portal": "10.0.2.2:3260", "iqn": "iqn.2024-01.test.netroot:dracut", "lun": 1,
+                    "chap": {"username": "client1", "secret_file": "SECRET"}, "device": "IMG", "size": "3G"}"#
+            .to_string(),
+        table: "gpt",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian-dracut", "iscsi_config": "explicit", "serial_console": "ttyS0,115200n8"}"#,
+        modules: &["iscsi_tcp", "iscsi_ibft"],
+        files: &["iscsiroot", "iscsiadm", "iscsid", "dhclient"],
+        args: &[
+            "netroot=iscsi:client1:chapsecret4242@10.0.2.2::3260:1:iqn.2024-01.test.netroot:dracut",
+            "ip=dhcp",
+            "rd.neednet=1",
+            "console=ttyS0,115200n8",
+        ],
+        kills: &[],
+        contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
+    });
+}
+
+#[test]
+fn aoe_dracut_gpt_bios() {
+    run_case(&Case {
+        name: "boot-aoe-dracut",
+        target: AOE_TARGET.replace("\"slot\": 0", "\"slot\": 3"),
+        table: "gpt",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian-dracut", "network": {"interface": "52:54:00:12:34:56"}}"#,
+        modules: &["aoe"],
+        files: &[
+            "netroot-aoe.sh",
+            "90-netroot-aoe-cmdline.sh",
+            "aoe-discover",
+            "ip",
+            "61-netroot-etherd.rules",
+        ],
+        args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
+        kills: &[],
+        contents: &[("etc/udev/rules.d/61-netroot-etherd.rules", "etherd!*")],
     });
 }

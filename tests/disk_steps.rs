@@ -649,3 +649,25 @@ fn a_partition_as_target_device_is_refused() {
     assert_eq!(sha256_file(&e.img()), sha);
     detach_loops_below(&e.s.path);
 }
+
+#[test]
+fn a_layout_that_does_not_fit_is_refused_before_any_write() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("nofit");
+    let f = std::fs::File::create(e.img()).unwrap();
+    f.set_len(256 * MIB).unwrap();
+    drop(f);
+    let plan = e.plan(
+        json!({"table": "mbr", "firmware": "bios", "partitions": [
+            {"mount": "/", "fs": "ext4", "size": "300M"}]}),
+        None,
+    );
+    expect_refusal(
+        &e,
+        &plan,
+        "the layout needs more than the disk's 256M",
+        true,
+    );
+}

@@ -3,102 +3,13 @@
 //! config, vblade in a network namespace), several plans, and `apply`.
 
 mod common;
+mod server_support;
 
-use common::{netroot, require_root, Scratch};
+use common::{netroot, require_root};
+use server_support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-const SECRET: &str = "Sup3r-Secret-42";
-const TSECRET: &str = "TargetSecret-77";
-
-/// A scratch dir with an iSCSI plan (CHAP, mutual CHAP, static address,
-/// firmware both) and an AoE plan (BIOS, DHCP).
-struct Fixture {
-    dir: Scratch,
-}
-
-impl Fixture {
-    fn new(name: &str) -> Fixture {
-        let dir = Scratch::new(name);
-        let d = dir.path.display().to_string();
-        std::fs::write(dir.join("chap.secret"), format!("{SECRET}\n")).unwrap();
-        std::fs::write(dir.join("tchap.secret"), format!("{TSECRET}\n")).unwrap();
-        std::fs::write(
-            dir.join("iscsi.json"),
-            format!(
-                r#"{{
-  "version": 1,
-  "source": {{ "type": "live" }},
-  "target": {{
-    "transport": "iscsi", "portal": "127.0.0.1:{port}", "iqn": "iqn.2024-01.org.example:iscsi-client", "lun": 1,
-    "device": "{d}/iscsi.img",
-    "chap": {{ "username": "iscsi-client", "secret_file": "{d}/chap.secret",
-              "target_username": "tgt-srv", "target_secret_file": "{d}/tchap.secret" }}
-  }},
-  "layout": {{ "table": "gpt", "firmware": "both", "partitions": [
-    {{ "mount": "/boot/efi", "fs": "vfat", "size": "512M" }}, {{ "mount": "/", "fs": "ext4", "size": "rest" }} ] }},
-  "boot": {{ "network": {{ "address": {{ "static": {{ "address": "192.0.2.50/24" }} }} }} }},
-  "client": {{ "mac": "52:54:00:00:00:50", "initiator_name": "iqn.2024-01.org.example:client50" }},
-  "system": {{ "hostname": "iscsi-client" }}
-}}"#,
-                port = tgt_port()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("aoe.json"),
-            format!(
-                r#"{{
-  "version": 1,
-  "source": {{ "type": "live" }},
-  "target": {{ "transport": "aoe", "shelf": 0, "slot": 1, "device": "{d}/aoe.img" }},
-  "layout": {{ "table": "mbr", "firmware": "bios", "partitions": [ {{ "mount": "/", "fs": "xfs", "size": "rest" }} ] }},
-  "client": {{ "mac": "52:54:00:AB:CD:EF" }},
-  "system": {{ "hostname": "mbr-client" }}
-}}"#
-            ),
-        )
-        .unwrap();
-        Fixture { dir }
-    }
-    fn p(&self, f: &str) -> String {
-        self.dir.join(f).display().to_string()
-    }
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.dir.join(f)).unwrap_or_else(|e| panic!("reading {f}: {e}"))
-    }
-    fn mode(&self, f: &str) -> u32 {
-        std::fs::metadata(self.dir.join(f))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
-    /// `netroot server` for both plans into out/; asserts success.
-    fn generate(&self, extra: &[&str]) -> String {
-        let (i, a, o) = (self.p("iscsi.json"), self.p("aoe.json"), self.p("out"));
-        let mut args = vec![
-            "server",
-            "--plan",
-            &i,
-            "--plan",
-            &a,
-            "--out",
-            &o,
-            "--interface",
-            "veth0",
-        ];
-        args.extend_from_slice(extra);
-        let (code, out, err) = netroot(&args, &[]);
-        assert_eq!(code, 0, "netroot server failed:\n{out}\n{err}");
-        out
-    }
-}
-
-fn tgt_port() -> u16 {
-    20000 + (std::process::id() % 20000) as u16
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn generated_files_golden_content() {
@@ -389,6 +300,62 @@ fn root_path_mode_refuses_chap_and_passes_dhcpd() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+
+    // iSCSI without CHAP: root-path plus option 203 (the initiator name).
+    let plain = f.read("iscsi.json");
+    let start = plain.find(",\n    \"chap\"").expect("chap in fixture");
+    let end = plain[start..].find("}\n  },").unwrap() + start + 1;
+    std::fs::write(
+        f.dir.join("plain.json"),
+        format!("{}{}", &plain[..start], &plain[end..]),
+    )
+    .unwrap();
+    let (code, out, err) = netroot(
+        &[
+            "server",
+            "--plan",
+            &f.p("plain.json"),
+            "--out",
+            &f.p("out2"),
+            "--boot-method",
+            "root-path",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let d = f.read("out2/dhcp/dhcpd-netroot.conf");
+    assert!(
+        d.contains("option netroot-initiator-iqn code 203 = string;"),
+        "{d}"
+    );
+    assert!(
+        d.contains("        option netroot-initiator-iqn \"iqn.2024-01.org.example:client50\";"),
+        "{d}"
+    );
+    let m = f.read("out2/dhcp/dnsmasq-netroot.conf");
+    assert!(
+        m.contains("tag:ipxe,203,\"iqn.2024-01.org.example:client50\""),
+        "{m}"
+    );
+    for (prog, flags, file) in [
+        ("dhcpd", ["-t", "-cf"], "out2/dhcp/dhcpd-netroot.conf"),
+        (
+            "dnsmasq",
+            ["--test", "-C"],
+            "out2/dhcp/dnsmasq-netroot.conf",
+        ),
+    ] {
+        let st = Command::new(prog)
+            .args(flags)
+            .arg(f.p(file))
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{prog}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
 }
 
 #[test]
@@ -532,163 +499,6 @@ fn clear_errors_for_missing_server_facts() {
     assert_ne!(code, 0);
     assert!(err.contains("12 to 16"), "{err}");
     assert!(!err.contains("short"), "secret echoed: {err}");
-}
-
-/// A tgtd on 127.0.0.1 with its own ports; killed and cleaned up on drop.
-struct Tgtd {
-    child: Child,
-    control: String,
-}
-
-impl Tgtd {
-    fn start(port: u16) -> Tgtd {
-        // tgtd accepts control ports up to 32767.
-        let control = (1000 + std::process::id() % 30000).to_string();
-        let log = std::env::temp_dir().join(format!("netroot-test-tgtd-{control}.log"));
-        let child = Command::new("tgtd")
-            .args([
-                "-f",
-                "-C",
-                &control,
-                "--iscsi",
-                &format!("portal=127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting tgtd");
-        let mut t = Tgtd { child, control };
-        // Wait until its control socket answers (bounded; the machine is shared).
-        for _ in 0..600 {
-            if t.adm(&["--mode", "sys", "--op", "show"]).status.success() {
-                return t;
-            }
-            if let Some(st) = t.child.try_wait().unwrap() {
-                panic!(
-                    "tgtd exited at start ({st}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!(
-            "tgtd did not answer on control port {} within 60 s",
-            t.control
-        );
-    }
-    fn adm(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tgtadm")
-            .args(["-C", &self.control])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    fn show(&self) -> String {
-        let o = self.adm(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn delete_all(&self) {
-        let s = self.show();
-        for l in s.lines() {
-            if let Some(rest) = l.strip_prefix("Target ") {
-                let tid = rest.split(':').next().unwrap().to_string();
-                self.adm(&[
-                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid",
-                    &tid,
-                ]);
-            }
-        }
-        for u in ["iscsi-client", "tgt-srv"] {
-            self.adm(&[
-                "--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", u,
-            ]);
-        }
-    }
-}
-
-impl Drop for Tgtd {
-    fn drop(&mut self) {
-        self.delete_all();
-        self.adm(&["--mode", "sys", "--op", "delete"]);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for f in ["", ".lock"] {
-            let _ = std::fs::remove_file(format!("/var/run/tgtd/socket.{}{f}", self.control));
-        }
-        let _ = std::fs::remove_file(
-            std::env::temp_dir().join(format!("netroot-test-tgtd-{}.log", self.control)),
-        );
-    }
-}
-
-/// Send an iSCSI login request (security stage) as `initiator` and return
-/// the response's (status class, status detail): (0, 0) = go on to CHAP,
-/// (2, 3) = refused by the ACL.
-fn iscsi_login_status(port: u16, initiator: &str, target: &str) -> (u8, u8) {
-    use std::io::{Read, Write};
-    let mut data = Vec::new();
-    for (k, v) in [
-        ("InitiatorName", initiator),
-        ("TargetName", target),
-        ("SessionType", "Normal"),
-        ("AuthMethod", "CHAP,None"),
-    ] {
-        data.extend_from_slice(format!("{k}={v}").as_bytes());
-        data.push(0);
-    }
-    let len = data.len();
-    while data.len() % 4 != 0 {
-        data.push(0);
-    }
-    let mut hdr = [0u8; 48];
-    hdr[0] = 0x43; // immediate login request
-    hdr[5..8].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
-    hdr[8..14].copy_from_slice(&[0x40, 0, 0, 0x12, 0x34, 0]); // ISID
-    hdr[19] = 1; // ITT
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(&hdr).unwrap();
-    s.write_all(&data).unwrap();
-    let mut r = [0u8; 48];
-    s.read_exact(&mut r).unwrap();
-    (r[36], r[37])
-}
-
-fn check_tgt_acl_by_login() {
-    let t = "iqn.2024-01.org.example:iscsi-client";
-    assert_eq!(
-        iscsi_login_status(tgt_port(), "iqn.2024-01.org.example:client50", t),
-        (0, 0),
-        "the client's name is refused"
-    );
-    assert_eq!(
-        iscsi_login_status(tgt_port(), "iqn.2010-04.org.ipxe:intruder", t),
-        (2, 3),
-        "another name is admitted"
-    );
-}
-
-fn check_tgt_target(show: &str, image: &str) {
-    assert!(
-        show.contains("Target 1: iqn.2024-01.org.example:iscsi-client"),
-        "{show}"
-    );
-    let lun1 = show
-        .split("LUN: 1")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no LUN 1:\n{show}"));
-    assert!(lun1.contains("Type: disk"), "{show}");
-    assert!(
-        lun1.contains(&format!("Backing store path: {image}")),
-        "{show}"
-    );
-    let acl = show.split("ACL information:").nth(1).expect("ACL section");
-    assert!(acl.contains("iqn.2024-01.org.example:client50"), "{show}");
-    assert!(!acl.contains("ALL"), "ACL admits every address:\n{show}");
-    assert!(
-        show.contains("iscsi-client") && show.contains("tgt-srv (outgoing)"),
-        "{show}"
-    );
-    assert!(!show.contains(SECRET));
 }
 
 #[test]
@@ -929,320 +739,5 @@ fn apply_into_a_root_is_idempotent() {
     assert_eq!(
         std::fs::read_to_string(at("etc/dhcp/dhcpd.conf")).unwrap(),
         dconf
-    );
-}
-
-// ---- the boot chain in QEMU (ignored by default: ~1 min of TCG each) ----
-// `cargo test --test server -- --ignored` boots the cached vm-tests source
-// image (a bookworm disk with GRUB; built by vm-tests/source.sh) through the
-// generated files with QEMU's iPXE ROM, until the kernel on the network
-// disk starts. Proves the generated DHCP/TFTP/script/export work together.
-
-fn cached_boot_image() -> PathBuf {
-    let dir = Path::new("/var/cache/netroot-vm");
-    std::fs::read_dir(dir)
-        .ok()
-        .and_then(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-                p.extension().is_some_and(|x| x == "img")
-                    && p.with_extension("img.complete").exists()
-            })
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no cached source image in {}: run `bash vm-tests/run` once to build it",
-                dir.display()
-            )
-        })
-}
-
-/// A sparse copy of the cached image (the cache stays read-only).
-fn copy_image(to: &Path) {
-    let st = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(cached_boot_image())
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-/// Run QEMU until the serial log shows the kernel starting (bounded),
-/// then kill it. Returns the serial log.
-fn qemu_until_kernel(pre: &[&str], net: &[&str], serial: &Path) -> String {
-    let mut args: Vec<String> = pre.iter().map(|s| s.to_string()).collect();
-    args.extend(
-        [
-            "qemu-system-x86_64",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "1024",
-            "-smp",
-            "2",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-vga",
-            "std",
-            "-no-reboot",
-            "-boot",
-            "n",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    args.push("-serial".into());
-    args.push(format!("file:{}", serial.display()));
-    args.extend(net.iter().map(|s| s.to_string()));
-    let mut child = Command::new(&args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut log = String::new();
-    for _ in 0..2400 {
-        log = String::from_utf8_lossy(&std::fs::read(serial).unwrap_or_default()).into_owned();
-        if log.contains("Linux version") || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    log
-}
-
-#[test]
-#[ignore = "boots QEMU (about a minute of TCG); run with --ignored"]
-fn boot_chain_iscsi_chap_reaches_the_kernel() {
-    if !require_root() {
-        return;
-    }
-    let f = Fixture::new("srv-boot-iscsi");
-    let port = tgt_port();
-    std::fs::write(
-        f.dir.join("boot.json"),
-        f.read("iscsi.json")
-            .replace("127.0.0.1:", "10.0.2.2:")
-            .replace(
-                r#""address": { "static": { "address": "192.0.2.50/24" } }"#,
-                r#""address": "dhcp""#,
-            ),
-    )
-    .unwrap();
-    copy_image(&f.dir.join("iscsi.img"));
-    let (code, out, err) = netroot(
-        &[
-            "server",
-            "--plan",
-            &f.p("boot.json"),
-            "--out",
-            &f.p("out"),
-            "--tftp-root",
-            &f.p("out/tftp"),
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let tgtd = Tgtd::start(port);
-    let st = Command::new("tgt-admin")
-        .args([
-            "-C",
-            &tgtd.control,
-            "-e",
-            "-c",
-            &f.p("out/iscsi/netroot-iscsi-client.conf"),
-        ])
-        .output()
-        .unwrap();
-    assert!(st.status.success());
-    // Watch the session while QEMU runs: iPXE must log in with the plan's name.
-    let serial = f.dir.join("serial.log");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop2, control) = (stop.clone(), tgtd.control.clone());
-    let watcher = std::thread::spawn(move || {
-        let mut seen = String::new();
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            let o = Command::new("tgtadm")
-                .args([
-                    "-C", &control, "--lld", "iscsi", "--mode", "target", "--op", "show",
-                ])
-                .output()
-                .unwrap();
-            let s = String::from_utf8_lossy(&o.stdout);
-            if let Some(l) = s.lines().find(|l| l.trim_start().starts_with("Initiator:")) {
-                seen = l.trim().to_string();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        seen
-    });
-    let log = qemu_until_kernel(
-        &[],
-        &[
-            "-netdev",
-            &format!(
-                "user,id=n0,tftp={},bootfile=netroot/iscsi-client.ipxe",
-                f.p("out/tftp")
-            ),
-            "-device",
-            "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:50",
-        ],
-        &serial,
-    );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let initiator = watcher.join().unwrap();
-    assert!(
-        log.contains("Linux version"),
-        "the kernel on the iSCSI disk did not start:\n{log}"
-    );
-    assert!(
-        initiator.contains("iqn.2024-01.org.example:client50"),
-        "iPXE logged in as {initiator:?}, not the plan's initiator name"
-    );
-}
-
-#[test]
-#[ignore = "boots QEMU (about a minute of TCG); run with --ignored"]
-fn boot_chain_aoe_dnsmasq_reaches_the_kernel() {
-    if !require_root() {
-        return;
-    }
-    let f = Fixture::new("srv-boot-aoe");
-    copy_image(&f.dir.join("aoe.img"));
-    let (code, out, err) = netroot(
-        &[
-            "server",
-            "--plan",
-            &f.p("aoe.json"),
-            "--out",
-            &f.p("out"),
-            "--interface",
-            "tap0",
-            "--dhcp-interface",
-            "tap0",
-            "--subnet",
-            "10.77.0.0/24",
-            "--range",
-            "10.77.0.50-10.77.0.99",
-            "--server-ip",
-            "10.77.0.1",
-            "--tftp-root",
-            &f.p("out/tftp"),
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let ns = format!("nrsrvb{}", std::process::id());
-    struct DelNs(String);
-    impl Drop for DelNs {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let ip = |args: &[&str]| {
-        assert!(
-            Command::new("ip").args(args).status().unwrap().success(),
-            "ip {args:?}"
-        )
-    };
-    ip(&["netns", "add", &ns]);
-    let _g = DelNs(ns.clone());
-    ip(&["-n", &ns, "link", "set", "lo", "up"]);
-    ip(&["-n", &ns, "tuntap", "add", "dev", "tap0", "mode", "tap"]);
-    ip(&["-n", &ns, "addr", "add", "10.77.0.1/24", "dev", "tap0"]);
-    ip(&[
-        "-n",
-        &ns,
-        "addr",
-        "add",
-        "fd77::1/64",
-        "dev",
-        "tap0",
-        "nodad",
-    ]);
-    ip(&["-n", &ns, "link", "set", "tap0", "up"]);
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    // vblade as vblade@.service runs it from the generated config.
-    let conf = f.p("out/aoe/netroot-mbr-client.conf");
-    let _vblade = Kill(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "sh",
-                "-c",
-                ". \"$1\"; exec vblade $shelf $slot $netif $filename $options",
-                "sh",
-                &conf,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // dnsmasq with the generated config; the extra flags keep it off the
-    // host's files and send router adverts so iPXE does not wait for IPv6.
-    let dlog = f.dir.join("dnsmasq.log");
-    let _dnsmasq = Kill(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "dnsmasq",
-                "--keep-in-foreground",
-                "-C",
-                &f.p("out/dhcp/dnsmasq-netroot.conf"),
-            ])
-            .args([
-                "--no-resolv",
-                "--no-hosts",
-                "--port=0",
-                "--user=root",
-                "--dhcp-range=fd77::,ra-only",
-                "--enable-ra",
-                "--pid-file=",
-                "--log-dhcp",
-            ])
-            .arg(format!("--dhcp-leasefile={}", f.p("leases")))
-            .arg(format!("--log-facility={}", dlog.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let serial = f.dir.join("serial.log");
-    let log = qemu_until_kernel(
-        &["ip", "netns", "exec", &ns],
-        &[
-            "-netdev",
-            "tap,id=n0,ifname=tap0,script=no,downscript=no",
-            "-device",
-            "virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef",
-        ],
-        &serial,
-    );
-    let dl = std::fs::read_to_string(&dlog).unwrap_or_default();
-    assert!(
-        dl.contains("netroot/mbr-client.ipxe"),
-        "dnsmasq did not hand iPXE its script:\n{dl}"
-    );
-    assert!(
-        log.contains("Linux version"),
-        "the kernel on the AoE disk did not start:\n{log}"
     );
 }

@@ -273,6 +273,35 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
         ]
     );
     assert!(!f.paths.iscsi_nodes.join(IQN).exists());
+    assert!(!transport::iscsi::session_marker(&c.opts.state_dir, IQN, "10.0.2.2:3260").exists());
+}
+
+#[test]
+fn iscsi_session_of_a_killed_run_is_logged_out_by_the_resumed_run() {
+    if !common::require_root() {
+        return;
+    }
+    let f = fake().lock().unwrap_or_else(|e| e.into_inner());
+    f.reset();
+    let t = tempfile::tempdir().unwrap();
+    let c = {
+        let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
+        transport::attach_with(&mut c, &f.paths).unwrap();
+        c
+    };
+    let marker = transport::iscsi::session_marker(&c.opts.state_dir, IQN, "10.0.2.2:3260");
+    assert!(marker.exists());
+    // Killed: no cleanup ran.
+    std::mem::forget(c);
+    let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
+    let n = f.argv().len();
+    let disk = transport::attach_with(&mut c, &f.paths).unwrap();
+    assert_eq!(disk.node, f.paths.dev.join("sda"));
+    assert_eq!(f.argv()[n..], ["iscsiadm -m session -P 3"]);
+    assert_eq!(c.cleanup.len(), 1);
+    assert!(c.cleanup.run_all().is_empty());
+    assert!(!f.state.join("logged-in").exists());
+    assert!(!marker.exists());
 }
 
 #[test]

@@ -75,11 +75,13 @@ impl Tmux {
             "-p",
             "-t",
             "wiz",
-            "#{pane_dead} #{pane_dead_status}",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
         ]);
-        let mut it = s.split_whitespace();
-        match (it.next(), it.next()) {
-            (Some("1"), Some(code)) => code.parse().ok(),
+        let f: Vec<&str> = s.trim().split(':').collect();
+        match f.as_slice() {
+            ["1", code, _] if !code.is_empty() => code.parse().ok(),
+            // Killed by a signal: the shell's convention, 128 + signal.
+            ["1", _, sig] => sig.parse::<i32>().ok().map(|n| 128 + n),
             _ => None,
         }
     }
@@ -176,6 +178,10 @@ impl Setup {
     }
     /// The same, with extra environment.
     fn start_wizard_with(&self, name: &str, extra: &[(&str, String)]) -> Tmux {
+        self.start_netroot(name, extra, &format!("wizard --out {}", self.out.display()))
+    }
+    /// netroot with `args`, in the scratch directory.
+    fn start_netroot(&self, name: &str, extra: &[(&str, String)], args: &str) -> Tmux {
         let env: Vec<String> = self
             .envs()
             .iter()
@@ -189,11 +195,10 @@ impl Setup {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let cmd = format!(
-            "cd {} && exec unshare -m --propagation private env {} {} wizard --out {}",
+            "cd {} && exec unshare -m --propagation private env {} {} {args}",
             self.scratch.path.display(),
             env.join(" "),
             netroot_bin().display(),
-            self.out.display()
         );
         Tmux::start(name, &cmd)
     }
@@ -369,8 +374,26 @@ fn wizard_migrates_into_an_image_file() {
         sc.contains(&format!("Plan saved: {}", s.plan_path().display())),
         "{sc}"
     );
+    // Spinners for the steps without byte progress (live lines, redrawn
+    // in place: watched while they run).
+    t.wait_for("initramfs: build", RUN_LIMIT);
+    t.wait_for("bootloader: generate grub.cfg", RUN_LIMIT);
     let (code, sc) = t.wait_exit(RUN_LIMIT);
     assert_eq!(code, 0, "the wizard failed:\n{sc}");
+    for step in [
+        "partition",
+        "format",
+        "copy",
+        "initramfs",
+        "bootloader",
+        "finalize",
+    ] {
+        assert!(
+            sc.lines()
+                .any(|l| l.trim_start().starts_with(&format!("+ {step} ")) && l.contains("ran")),
+            "no progress line for {step}:\n{sc}"
+        );
+    }
     for want in [
         "The migration is complete.",
         "What to do next",
@@ -397,6 +420,27 @@ fn wizard_migrates_into_an_image_file() {
         got.fstab
     );
     assert!(got.files.iter().any(|f| f == "./etc/os-release"));
+}
+
+#[test]
+fn bare_netroot_on_a_terminal_is_the_wizard_and_ctrl_c_at_a_question_writes_nothing() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("wizard-bare");
+    let t = s.start_netroot("bare", &[], "");
+    let sc = t.ask("What should be copied?");
+    assert!(sc.contains("This machine"), "{sc}");
+    t.keys(&["C-c"]);
+    let (code, sc) = t.wait_exit(PROMPT_LIMIT);
+    assert_eq!(code, 130, "{sc}");
+    assert!(
+        sc.contains("Aborted at a question (Ctrl-C). Nothing was written."),
+        "{sc}"
+    );
+    // Bare netroot works in the current directory (the scratch here).
+    assert!(s.scratch.join("netroot-wizard.log").exists());
+    assert!(!s.scratch.join("plan.json").exists());
 }
 
 #[test]
@@ -456,10 +500,11 @@ fn ctrl_c_during_the_copy_then_resume_gives_the_same_disk() {
     let resume = format!("netroot migrate --plan {} --yes", s.plan_path().display());
     assert!(
         sc.contains(&format!(
-            "interrupted at a safe point (during step copy); resume with: {resume}"
+            "interrupted at a safe point; resume with: {resume}"
         )),
         "no resume command:\n{sc}"
     );
+    assert!(sc.contains("(stopped during step copy;"), "{sc}");
     assert_eq!(code, 130, "{sc}");
     let envs = s.envs();
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -545,8 +545,11 @@ fn run_server(a: ServerArgs) -> Result<i32> {
             if c.dry_run {
                 print_actions(&runner.take_actions());
             }
+            if c.dry_run {
+                println!("summary (dry run, nothing changed):");
+            }
             for l in &rep.lines {
-                println!("{}{l}", if c.dry_run { "(dry run) " } else { "" });
+                println!("{l}");
             }
             Ok(EXIT_OK)
         }

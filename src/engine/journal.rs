@@ -78,18 +78,20 @@ impl Journal {
         let lock = File::create(&lock_path)
             .with_context(|| format!("creating lock {}", lock_path.display()))?;
         lock.try_lock_exclusive().map_err(|_| {
-            anyhow::anyhow!(
+            super::run::Refused(format!(
                 "another netroot run is working on this target (lock {} is held); wait for it to finish",
                 lock_path.display()
-            )
+            ))
         })?;
         let digest = plan.digest();
-        let plan_value = serde_json::to_value(plan)?;
+        let mut shape = plan.clone();
+        shape.layout.wipe = false;
+        let plan_value = serde_json::to_value(&shape)?;
         let data = match read(&path)? {
             Some(d) if d.plan_digest == digest => d,
             Some(d) => {
                 let changed = changed_paths(&d.plan, &plan_value);
-                bail!(
+                return Err(super::run::Refused(format!(
                     "refusing: the journal {} belongs to a different plan for this target \
                      (started {}); changed: {}.\n  Finish with the original plan, or, to start \
                      over with this one, remove {} (netroot then probes the disk again).",
@@ -101,7 +103,8 @@ impl Journal {
                         changed.join(", ")
                     },
                     path.display()
-                );
+                ))
+                .into());
             }
             None => JournalData {
                 format: JOURNAL_FORMAT,
@@ -204,6 +207,16 @@ mod tests {
             .to_string();
         assert!(e.contains("refusing"), "{e}");
         assert!(e.contains("layout.partitions[0].size"), "{e}");
+    }
+
+    #[test]
+    fn turning_wipe_on_is_the_same_plan() {
+        let d = tempfile::tempdir().unwrap();
+        let p = plan("rest");
+        drop(Journal::open(d.path(), &p).unwrap());
+        let mut w = p.clone();
+        w.layout.wipe = true;
+        Journal::open(d.path(), &w).unwrap();
     }
 
     #[test]

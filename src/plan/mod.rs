@@ -30,9 +30,13 @@ impl Plan {
         serde_json::to_string(self).expect("plan serialises")
     }
 
-    /// sha256 of the canonical JSON, hex.
+    /// sha256 of the canonical JSON, hex. `layout.wipe` is left out: it is
+    /// a permission, so turning it on to replace an old table does not make
+    /// a different plan.
     pub fn digest(&self) -> String {
-        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+        let mut p = self.clone();
+        p.layout.wipe = false;
+        hex::encode(Sha256::digest(p.canonical_json().as_bytes()))
     }
 
     /// Seed for the UUIDs netroot chooses up front: the target's identity and
@@ -42,7 +46,10 @@ impl Plan {
         if let Some(d) = self.target.device() {
             s.extend_from_slice(d.as_os_str().as_encoded_bytes());
         }
-        s.extend_from_slice(serde_json::to_string(&self.layout).unwrap().as_bytes());
+        // `wipe` is permission, not shape: it must not change the UUIDs.
+        let mut shape = self.layout.clone();
+        shape.wipe = false;
+        s.extend_from_slice(serde_json::to_string(&shape).unwrap().as_bytes());
         s
     }
 

@@ -49,6 +49,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.explicit"),
     ),
     (
+        "dracut/netroot.conf",
+        include_str!("../../profiles/files/dracut/netroot.conf"),
+    ),
+    (
         "udev/61-netroot-etherd.rules",
         include_str!("../../profiles/files/udev/61-netroot-etherd.rules"),
     ),
@@ -148,6 +152,12 @@ pub struct InitramfsBuild {
     /// Extra build arguments per transport.
     #[serde(default)]
     pub transport_args: BTreeMap<String, Vec<String>>,
+    /// dracut modules to add, per transport (template `@dracut_modules@`).
+    #[serde(default)]
+    pub dracut_modules: BTreeMap<String, String>,
+    /// dracut modules to leave out, per transport (`@dracut_omit@`).
+    #[serde(default)]
+    pub dracut_omit: BTreeMap<String, String>,
 }
 
 /// A condition on the plan; every given field must match.

@@ -213,6 +213,8 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
     set(&mut v, "nd_match_mac", mac);
     set(&mut v, "iface", iface.unwrap_or_default());
     set(&mut v, "nic_drivers", "");
+    set(&mut v, "dracut_modules", "");
+    set(&mut v, "dracut_omit", "");
     set(&mut v, "kver", "");
     set(&mut v, "image", "");
     Ok((v, secrets))

@@ -49,6 +49,21 @@ impl ApplyReport {
     }
 }
 
+/// The verb for a change: what was done, or in a dry run what would be.
+fn did(runner: &Runner, done: &'static str) -> &'static str {
+    if !runner.is_dry() {
+        return done;
+    }
+    match done {
+        "installed" => "would install",
+        "wrote    " => "would write",
+        "enabled  " => "would enable",
+        "started  " => "would start",
+        "restarted" => "would restart",
+        other => other,
+    }
+}
+
 fn in_root(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
@@ -115,15 +130,18 @@ fn systemctl_says(runner: &Runner, verb: &str, unit: &str, yes: &str) -> bool {
 fn service(runner: &Runner, rep: &mut ApplyReport, unit: &str, changed: bool) -> Result<()> {
     if !systemctl_says(runner, "is-enabled", unit, "enabled") {
         runner.run(&Cmd::new("systemctl").args(["enable", unit]))?;
-        rep.note(format!("enabled   {unit}"));
+        rep.note(format!("{} {unit}", did(runner, "enabled  ")));
     }
     let active = systemctl_says(runner, "is-active", unit, "active");
     if !active {
         runner.run(&Cmd::new("systemctl").args(["start", unit]))?;
-        rep.note(format!("started   {unit}"));
+        rep.note(format!("{} {unit}", did(runner, "started  ")));
     } else if changed {
         runner.run(&Cmd::new("systemctl").args(["restart", unit]))?;
-        rep.note(format!("restarted {unit} (its configuration changed)"));
+        rep.note(format!(
+            "{} {unit} (its configuration changed)",
+            did(runner, "restarted")
+        ));
     } else {
         rep.note(format!("unchanged {unit} (enabled, running)"));
     }
@@ -162,7 +180,11 @@ pub fn apply(
                         .env("DEBIAN_FRONTEND", "noninteractive"),
                 )
                 .context("installing the server packages")?;
-            rep.note(format!("installed {}", missing.join(" ")));
+            rep.note(format!(
+                "{} {}",
+                did(runner, "installed"),
+                missing.join(" ")
+            ));
         }
     } else {
         rep.note(format!(
@@ -217,7 +239,12 @@ pub fn apply(
                 runner.run(&Cmd::new("chown").arg(user).arg(&dest))?;
             }
         }
-        rep.note(format!("wrote     {} ({:04o})", dest.display(), f.mode));
+        rep.note(format!(
+            "{} {} ({:04o})",
+            did(runner, "wrote    "),
+            dest.display(),
+            f.mode
+        ));
         if let Some(u) = unit {
             changed_units.insert(u);
         }
@@ -238,9 +265,20 @@ pub fn apply(
             }
             new.push_str(&format!("# Added by netroot server apply.\n{include}\n"));
             runner.write_file(&conf, new.as_bytes(), 0o644)?;
-            rep.note(format!("wrote     {} (+ {include})", conf.display()));
+            rep.note(format!(
+                "{} {} (+ {include})",
+                did(runner, "wrote    "),
+                conf.display()
+            ));
             changed_units.insert("isc-dhcp-server.service".to_string());
         }
+    }
+
+    if aopts.dhcp == DhcpServer::Isc && opts.tftp_root != Path::new("/srv/tftp") {
+        rep.note(format!(
+            "note      tftpd-hpa serves TFTP_DIRECTORY from /etc/default/tftpd-hpa (Debian: /srv/tftp); set it to {}",
+            opts.tftp_root.display()
+        ));
     }
 
     // 3. Services.

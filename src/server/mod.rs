@@ -166,8 +166,8 @@ pub enum Contents {
     CopyOf(PathBuf),
 }
 
-/// One generated file.
-#[derive(Debug, Clone, PartialEq)]
+/// One generated file. `Debug` shows the contents with secrets as `***`.
+#[derive(Clone, PartialEq)]
 pub struct GeneratedFile {
     /// Path inside the output directory, e.g. "dhcp/dnsmasq-netroot.conf".
     pub rel_path: String,
@@ -180,6 +180,23 @@ pub struct GeneratedFile {
     pub secrets: Vec<String>,
     /// One line saying what the file is.
     pub what: String,
+}
+
+impl std::fmt::Debug for GeneratedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let contents = match &self.contents {
+            Contents::Text(t) => format!("Text({:?})", redact(t, &self.secrets)),
+            Contents::CopyOf(p) => format!("CopyOf({})", p.display()),
+        };
+        f.debug_struct("GeneratedFile")
+            .field("rel_path", &self.rel_path)
+            .field("install_to", &self.install_to)
+            .field("contents", &contents)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("secrets", &self.secrets.len())
+            .field("what", &self.what)
+            .finish()
+    }
 }
 
 impl GeneratedFile {
@@ -303,6 +320,14 @@ mod tests {
         assert!(e.contains("did you mean 192.0.2.0/24"), "{e}");
         assert!(Subnet::parse("192.0.2.0").is_err());
         assert!(Subnet::parse("192.0.2.0/33").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let mut f = GeneratedFile::text("x", "y", "password s3cret-secret\n".into());
+        f.secrets = vec!["s3cret-secret".into()];
+        let d = format!("{f:?}");
+        assert!(!d.contains("s3cret") && d.contains("***"), "{d}");
     }
 
     #[test]

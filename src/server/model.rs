@@ -50,14 +50,29 @@ pub struct IscsiExport {
     pub chap: Option<ChapSecrets>,
 }
 
-/// CHAP credentials with the secrets read from their files.
-#[derive(Debug, Clone, PartialEq)]
+/// CHAP credentials with the secrets read from their files. `Debug`
+/// shows the secrets as `***`.
+#[derive(Clone, PartialEq)]
 pub struct ChapSecrets {
     pub username: String,
     pub secret: String,
     pub secret_file: PathBuf,
     /// Mutual CHAP: (user, secret, file).
     pub target: Option<(String, String, PathBuf)>,
+}
+
+impl std::fmt::Debug for ChapSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChapSecrets")
+            .field("username", &self.username)
+            .field("secret", &"***")
+            .field("secret_file", &self.secret_file)
+            .field(
+                "target",
+                &self.target.as_ref().map(|(u, _, p)| (u, "***", p)),
+            )
+            .finish()
+    }
 }
 
 impl ClientSpec {
@@ -190,6 +205,15 @@ fn client_from_plan(
         bail!(
             "export device {} is not an absolute path",
             backing.display()
+        );
+    }
+    let shown = backing.display().to_string();
+    if shown
+        .chars()
+        .any(|c| c.is_whitespace() || "\"'\\$`".contains(c))
+    {
+        bail!(
+            "export device {shown:?} contains a blank, quote, backslash or $: vblade@.service and tgt's config split on them; rename it or use a symlink"
         );
     }
     let export = match &plan.target {
@@ -503,5 +527,43 @@ mod uri_tests {
             .text_contents()
             .unwrap()
             .contains("any initiator may log in"));
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    fn plan(json: &str) -> Plan {
+        crate::plan::parse_plan(json).unwrap()
+    }
+
+    const AOE: &str = r#"{"version":1,"source":{"type":"live"},
+      "target":{"transport":"aoe","shelf":1,"slot":2,"interface":"eth3","device":"/srv/a b.img"},
+      "layout":{"table":"mbr","firmware":"bios","partitions":[{"mount":"/","fs":"ext4","size":"rest"}]},
+      "client":{"mac":"52:54:00:00:00:01"},"system":{"hostname":"Box.example.org"}}"#;
+
+    #[test]
+    fn names_interface_and_device_checks() {
+        let p = plan(AOE);
+        assert_eq!(client_name(&p), "box");
+        let opts = ServerOptions::default();
+        let e = load_clients(&[("a.json".into(), p.clone())], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.json"), "{e}");
+        let e = format!(
+            "{:#}",
+            load_clients(&[("a.json".into(), p.clone())], &opts).unwrap_err()
+        );
+        assert!(e.contains("contains a blank"), "{e}");
+        let opts = ServerOptions {
+            export_devices: vec![(None, "/srv/box.img".into())],
+            ..Default::default()
+        };
+        let c = load_clients(&[("a.json".into(), p)], &opts).unwrap();
+        // The plan's AoE interface is a name: vblade uses it.
+        assert!(matches!(&c[0].export, ExportSpec::Aoe { interface, .. } if interface == "eth3"));
+        assert_eq!(c[0].backing, PathBuf::from("/srv/box.img"));
     }
 }

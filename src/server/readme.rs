@@ -129,7 +129,7 @@ pub fn readme(
                 ));
                 if i.port != 3260 {
                     s.push_str(&format!(
-                        "    The portal uses port {}: make tgtd listen there, e.g. in\n    /etc/default/tgt or with  tgtd --iscsi portal=0.0.0.0:{}\n",
+                        "    The portal uses port {}: make tgtd listen there with a drop-in\n    (systemctl edit tgt):  [Service] ExecStart=  and\n    ExecStart=/usr/sbin/tgtd -f --iscsi portal=0.0.0.0:{}\n",
                         i.port, i.port
                     ));
                 }

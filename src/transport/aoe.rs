@@ -132,7 +132,7 @@ pub fn resolve_interface(paths: &HostPaths, spec: &str) -> Result<String> {
     }
     names.sort();
     bail!(
-        "target.interface: no network interface is named or has the MAC {spec:?} (interfaces here: {})",
+        "no network interface is named or has the MAC {spec:?} (interfaces here: {})",
         names.join(", ")
     )
 }
@@ -173,7 +173,9 @@ pub fn discover(
     wait: Duration,
 ) -> Result<Vec<AoeDevice>> {
     need_root("AoE discovery")?;
-    let ifname = interface.map(|i| resolve_interface(paths, i)).transpose()?;
+    let ifname = interface
+        .map(|i| resolve_interface(paths, i).context("--interface"))
+        .transpose()?;
     load_module(runner, paths, ifname.as_deref())?;
     if let Some(i) = &ifname {
         runner.run(&tool::link_up(i))?;
@@ -277,7 +279,9 @@ pub fn attach(
         tracing::info!("AoE {} is already attached at {}", name, node.display());
         return Ok(disk_of(&d));
     }
-    let ifname = interface.map(|i| resolve_interface(paths, i)).transpose()?;
+    let ifname = interface
+        .map(|i| resolve_interface(paths, i).context("target.interface"))
+        .transpose()?;
     if !ctx.runner.is_dry() {
         need_root("attaching an AoE target")?;
     }
@@ -450,7 +454,10 @@ pub(crate) mod tests {
             "ens3"
         );
         let e = resolve_interface(&paths, "eth9").unwrap_err().to_string();
-        assert!(e.contains("target.interface") && e.contains("ens3"), "{e}");
+        assert!(
+            e.contains("\"eth9\"") && e.contains("interfaces here: ens3"),
+            "{e}"
+        );
     }
 
     #[test]

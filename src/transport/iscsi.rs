@@ -355,12 +355,18 @@ pub fn attach(
     let portal = normalize_portal(portal).context("target.portal")?;
     let by_path = paths.dev.join("disk/by-path");
     // Already logged in (booted from it, or an earlier run)? Use it. Such
-    // a session is never logged out by netroot: the running system's root
-    // may be on it.
+    // a session is not logged out by netroot (the running system's root
+    // may be on it) unless netroot's own marker says an interrupted run of
+    // netroot made it.
+    let marker = session_marker(&ctx.opts.state_dir, iqn, &portal);
     let existing = find_session(&ctx.runner, iqn, &portal)?;
     if let Some(s) = &existing {
         if let Some(d) = lun_disk(s, iqn, lun)? {
             tracing::info!("iSCSI {iqn} is already logged in; LUN {lun} is /dev/{d}");
+            if let Ok(m) = std::fs::read_to_string(&marker) {
+                let had_record = m.contains("node record: existed");
+                push_logout(ctx, iqn, &portal, had_record, marker);
+            }
             return Ok(disk_of(paths, &d, iqn, lun, &portal));
         }
     }
@@ -413,25 +419,27 @@ pub fn attach(
     if let Some(c) = chap {
         set_chap(ctx, paths, iqn, &portal, c)?;
     }
-    ctx.runner
-        .run(&tool::login(iqn, &portal))
-        .map_err(|e| explain(e, &format!("login to {iqn} at {portal}")))?;
     if existing.is_none() {
-        // Undo at the end of the run: log out, and forget the node record
-        // (with its CHAP secret) if this run created it.
-        let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.clone());
-        let what = if had_record {
-            format!("logging out of {iqn} at {portal}")
-        } else {
-            format!("logging out of {iqn} at {portal} and deleting its node record")
-        };
-        ctx.cleanup.push(what, move || {
-            r.run(&tool::logout(&i, &p))?;
-            if !had_record {
-                r.run(&tool::node_delete(&i, &p))?;
-            }
-            Ok(())
-        });
+        // Note first that netroot makes this session, so that a run killed
+        // before its cleanup still logs out when resumed.
+        ctx.runner.write_file(
+            &marker,
+            format!(
+                "netroot logs in to {iqn} at {portal}\nnode record: {}\n",
+                if had_record { "existed" } else { "created" }
+            )
+            .as_bytes(),
+            0o600,
+        )?;
+    }
+    if let Err(e) = ctx.runner.run(&tool::login(iqn, &portal)) {
+        if existing.is_none() {
+            let _ = std::fs::remove_file(&marker);
+        }
+        return Err(explain(e, &format!("login to {iqn} at {portal}")));
+    }
+    if existing.is_none() {
+        push_logout(ctx, iqn, &portal, had_record, marker);
     }
     let timeout = attach_timeout();
     let runner = ctx.runner.clone();
@@ -473,6 +481,45 @@ fn unusable_why(e: &anyhow::Error) -> &'static str {
     } else {
         "this kernel has no iscsi_tcp module"
     }
+}
+
+/// Where netroot notes the sessions it logged in to:
+/// STATE_DIR/iscsi-sessions/IQN@PORTAL (':' and '/' replaced).
+pub fn session_marker(state_dir: &Path, iqn: &str, portal: &str) -> PathBuf {
+    let name: String = format!("{iqn}@{portal}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-@_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir.join("iscsi-sessions").join(name)
+}
+
+/// Undo at the end of the run: log out, forget the node record (with its
+/// CHAP secret) if netroot created it, and drop the marker.
+fn push_logout(ctx: &mut Ctx, iqn: &str, portal: &str, had_record: bool, marker: PathBuf) {
+    let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.to_string());
+    let what = if had_record {
+        format!("logging out of {iqn} at {portal}")
+    } else {
+        format!("logging out of {iqn} at {portal} and deleting its node record")
+    };
+    ctx.cleanup.push(what, move || {
+        r.run(&tool::logout(&i, &p))?;
+        if !had_record {
+            r.run(&tool::node_delete(&i, &p))?;
+        }
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", marker.display()))
+            }
+            _ => Ok(()),
+        }
+    });
 }
 
 /// Add what failed and what the iscsiadm exit status means to its error.

@@ -84,14 +84,19 @@ impl Facts {
     pub fn root_mount(&self) -> Option<&MountFact> {
         self.mounts.iter().find(|m| m.target == "/")
     }
-    /// Bytes used by the local filesystems a live copy takes (all real
-    /// mounts on block devices).
-    pub fn used_bytes(&self) -> u64 {
+    /// The mounts of block-device filesystems, each filesystem once (bind
+    /// mounts, shown by findmnt as `/dev/vda[/dir]`, are left out).
+    pub fn local_mounts(&self) -> Vec<&MountFact> {
+        let mut seen = std::collections::BTreeSet::new();
         self.mounts
             .iter()
-            .filter(|m| m.source.starts_with("/dev/"))
-            .filter_map(|m| m.used)
-            .sum()
+            .filter(|m| m.source.starts_with("/dev/") && !m.source.contains('['))
+            .filter(|m| seen.insert(m.source.clone()))
+            .collect()
+    }
+    /// Bytes used by the local filesystems a live copy takes.
+    pub fn used_bytes(&self) -> u64 {
+        self.local_mounts().iter().filter_map(|m| m.used).sum()
     }
     /// NICs worth booting from: not loopback, with a MAC.
     pub fn boot_nics(&self) -> Vec<&Nic> {
@@ -404,6 +409,22 @@ mod tests {
             ..Facts::default()
         };
         assert_eq!(f.used_bytes(), 407);
+        let mut f = f;
+        f.mounts.push(MountFact {
+            target: "/run/netns".into(),
+            source: "/dev/vda2[/run/netns]".into(),
+            fstype: "ext4".into(),
+            size: Some(1000),
+            used: Some(400),
+        });
+        f.mounts.push(MountFact {
+            target: "/srv".into(),
+            source: "/dev/vda2".into(),
+            fstype: "ext4".into(),
+            size: Some(1000),
+            used: Some(400),
+        });
+        assert_eq!(f.used_bytes(), 407, "bind mounts and repeats count once");
         assert_eq!(f.root_mount().unwrap().fstype, "ext4");
         assert!(parse_findmnt("nope").is_err());
     }

@@ -45,6 +45,10 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         return Ok(EXIT_INVALID);
     }
     let out = absolute(&opts.out)?;
+    // From here Ctrl-C never kills the wizard outright: at a question it
+    // aborts the wizard (console reports the key as an interrupted read),
+    // during the run it stops at the next safe point.
+    install_sigint()?;
     println!("netroot wizard: move this system onto a network disk\n");
     let runner = Runner::real();
     let facts = probe::gather(Path::new("/"), &runner);
@@ -54,7 +58,15 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     println!();
 
     let defaults = Answers::defaults(&facts, &out);
-    let answers = ask::ask(&facts, &defaults, &aoe, &runner, &out)?;
+    let answers = match ask::ask(&facts, &defaults, &aoe, &runner, &out) {
+        Ok(a) => a,
+        Err(e) if is_ctrl_c(&e) => return Ok(aborted_at_a_question()),
+        Err(e) => return Err(e),
+    };
+    // Ctrl-C at a prompt that reads whole lines (the CHAP secret).
+    if engine::run::stop_requested() {
+        return Ok(aborted_at_a_question());
+    }
     let plan = build_plan(&answers);
     if let Err(e) = validate_plan(&plan) {
         eprint!("netroot: the answers give an invalid plan (a bug in the wizard):\n{e}");
@@ -81,11 +93,21 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         "\nNext: erase this target and write the system onto it:\n  {}",
         engine::run::describe_target(&plan)
     );
-    let typed: String = dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
-        .with_prompt(format!("Type {id} to go on (anything else aborts)"))
-        .allow_empty(true)
-        .interact_text()
-        .context("reading the confirmation")?;
+    let typed: String =
+        match dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
+            .with_prompt(format!("Type {id} to go on (anything else aborts)"))
+            .allow_empty(true)
+            .interact_text()
+        {
+            Ok(t) => t,
+            Err(dialoguer::Error::IO(io)) if io.kind() == std::io::ErrorKind::Interrupted => {
+                return Ok(aborted_at_a_question())
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("reading the confirmation")),
+        };
+    if engine::run::stop_requested() {
+        return Ok(aborted_at_a_question());
+    }
     if !identity_confirmed(&plan, &typed) {
         println!("Aborted: {typed:?} is not {id:?}. Nothing was written.");
         return Ok(EXIT_REFUSED);
@@ -104,7 +126,6 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     let resume = format!("netroot migrate --plan {} --yes", plan_path.display());
 
     println!("\nMigrating (Ctrl-C stops at a safe point)\n");
-    install_sigint()?;
     let bars = Arc::new(Bars::new());
     let run = RunOptions {
         yes: true,
@@ -155,6 +176,22 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
             })
         }
     }
+}
+
+/// Ctrl-C at a question: console reports it as an interrupted read.
+fn is_ctrl_c(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<dialoguer::Error>()
+            .is_some_and(|d| matches!(d, dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted))
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+    })
+}
+
+fn aborted_at_a_question() -> i32 {
+    let _ = dialoguer::console::Term::stdout().show_cursor();
+    println!("\nAborted at a question (Ctrl-C). Nothing was written.");
+    EXIT_INTERRUPTED
 }
 
 /// Write the server files (export, DHCP, TFTP/iPXE, README) into
@@ -214,7 +251,7 @@ pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
         }
     );
     let mut first = true;
-    for m in f.mounts.iter().filter(|m| m.source.starts_with("/dev/")) {
+    for m in f.local_mounts() {
         let _ = writeln!(
             s,
             "  {}  {:<12} {:<22} {:<6} {}",
