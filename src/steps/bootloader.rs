@@ -224,6 +224,7 @@ impl Step for Bootloader {
         packages::ensure(
             &ctx.runner,
             &root,
+            tree.as_deref(),
             profile,
             &profile.packages_for(ctx.plan.target.transport_name()),
         )?;
