@@ -162,7 +162,9 @@ pub fn transfers(
     anchored.extend(inputs.swap_files.iter().cloned());
     for p in &inputs.host_excludes {
         if let Some(r) = rel_under(&p.display().to_string(), &src_s) {
-            if r != "/" {
+            // Below a volatile directory it is left out already.
+            let covered = volatile.iter().any(|v| rel_under(&r, v).is_some());
+            if r != "/" && !covered && !anchored.contains(&r) {
                 anchored.push(r);
             }
         }
@@ -262,6 +264,121 @@ fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
     inputs
 }
 
+/// Run one rsync, turning its progress lines into byte events.
+fn run_rsync(
+    ctx: &mut Ctx,
+    cmd: &crate::tools::Cmd,
+    t: &Transfer,
+    finished: &mut u64,
+) -> Result<()> {
+    let mut last = Instant::now() - Duration::from_secs(1);
+    let mut latest = rsync::Progress {
+        bytes: 0,
+        percent: 0,
+        rate: 0,
+    };
+    let base = *finished;
+    let ctx_ref: &Ctx = ctx;
+    let out = ctx_ref
+        .runner
+        .run_streaming(cmd, |line| {
+            if let Some(p) = rsync::parse_progress2(line) {
+                latest = p;
+                if last.elapsed() >= Duration::from_millis(250) {
+                    last = Instant::now();
+                    ctx_ref.emit(Event::Bytes {
+                        step: "copy".into(),
+                        done: base + p.bytes,
+                        total: base + p.total_estimate(),
+                        rate: p.rate,
+                    });
+                }
+            }
+        })
+        .with_context(|| format!("copying {} to {}", t.src.display(), t.dst.display()))?;
+    *finished += latest.bytes;
+    ctx.emit(Event::Bytes {
+        step: "copy".into(),
+        done: *finished,
+        total: *finished,
+        rate: latest.rate,
+    });
+    if out.code == EXIT_VANISHED {
+        ctx.notes.push(format!(
+            "copy: files vanished while {} was copied (rsync exit 24); normal for a running system",
+            t.src.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Directories (relative to a transfer root, with a leading `/`) whose
+/// contents a transfer leaves out: its literal anchored excludes.
+fn walk_skips(excludes: &[String]) -> Vec<String> {
+    excludes
+        .iter()
+        .filter(|e| e.starts_with('/'))
+        .map(|e| e.strip_suffix("/*").unwrap_or(e).to_string())
+        .filter(|e| !e.contains(['*', '?', '[']))
+        .collect()
+}
+
+/// Regular files below `top` (same filesystem, outside `skip`) that
+/// occupy less than their size: holes to keep. Paths relative to `top`.
+pub fn sparse_files(top: &Path, skip: &[String]) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(top) else {
+        return Vec::new();
+    };
+    let dev = m.dev();
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(top.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let r = rel.join(e.file_name());
+            let Ok(m) = e.metadata() else { continue };
+            if m.dev() != dev {
+                continue;
+            }
+            if m.is_dir() {
+                let shown = format!("/{}", r.display());
+                if !skip.contains(&shown) {
+                    stack.push(r);
+                }
+            } else if m.is_file() && m.len() > 0 && m.blocks() * 512 < m.len() {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The two lists rsync reads (NUL-separated): anchored excludes for the
+/// main run, file names for the `-S` run.
+fn sparse_lists(files: &[PathBuf]) -> Result<(tempfile::NamedTempFile, tempfile::NamedTempFile)> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut excl = tempfile::Builder::new()
+        .prefix("netroot-sparse-excl")
+        .tempfile()?;
+    let mut list = tempfile::Builder::new()
+        .prefix("netroot-sparse-files")
+        .tempfile()?;
+    for f in files {
+        excl.write_all(rsync::anchored_literal(&f.to_string_lossy()).as_bytes())?;
+        excl.write_all(b"\0")?;
+        list.write_all(f.as_os_str().as_bytes())?;
+        list.write_all(b"\0")?;
+    }
+    excl.flush()?;
+    list.flush()?;
+    Ok((excl, list))
+}
+
 impl Copy {
     fn copy_tree(&self, ctx: &mut Ctx, src: &Path) -> Result<()> {
         let root = ctx.root()?.clone();
@@ -276,6 +393,7 @@ impl Copy {
         let list = transfers(&ctx.plan, &layout, src, &root, &inputs);
         let mut finished: u64 = 0;
         for t in &list {
+            let t = &t;
             if !t.src.is_dir() {
                 tracing::info!(
                     "{} is not in the source; nothing to copy there",
@@ -283,42 +401,22 @@ impl Copy {
                 );
                 continue;
             }
-            let mut last = Instant::now() - Duration::from_secs(1);
-            let mut latest = rsync::Progress {
-                bytes: 0,
-                percent: 0,
-                rate: 0,
+            let sparse = if t.fat {
+                Vec::new()
+            } else {
+                sparse_files(&t.src, &walk_skips(&t.excludes))
             };
-            let ctx_ref: &Ctx = ctx;
-            let out = ctx_ref
-                .runner
-                .run_streaming(&t.cmd(), |line| {
-                    if let Some(p) = rsync::parse_progress2(line) {
-                        latest = p;
-                        if last.elapsed() >= Duration::from_millis(250) {
-                            last = Instant::now();
-                            ctx_ref.emit(Event::Bytes {
-                                step: "copy".into(),
-                                done: finished + p.bytes,
-                                total: finished + p.total_estimate(),
-                                rate: p.rate,
-                            });
-                        }
-                    }
-                })
-                .with_context(|| format!("copying {} to {}", t.src.display(), t.dst.display()))?;
-            finished += latest.bytes;
-            ctx.emit(Event::Bytes {
-                step: "copy".into(),
-                done: finished,
-                total: finished,
-                rate: latest.rate,
-            });
-            if out.code == EXIT_VANISHED {
-                ctx.notes.push(format!(
-                    "copy: files vanished while {} was copied (rsync exit 24); normal for a running system",
+            if sparse.is_empty() {
+                run_rsync(ctx, &t.cmd(None), t, &mut finished)?;
+            } else {
+                tracing::info!(
+                    "{} sparse files below {} get their own rsync -S",
+                    sparse.len(),
                     t.src.display()
-                ));
+                );
+                let (excl, files) = sparse_lists(&sparse)?;
+                run_rsync(ctx, &t.cmd(Some(excl.path())), t, &mut finished)?;
+                run_rsync(ctx, &t.sparse_cmd(files.path()), t, &mut finished)?;
             }
         }
         for (d, mode) in VOLATILE_DIRS {
@@ -567,6 +665,8 @@ mod tests {
                 root.excludes
             );
         }
+        // Under /run already: not named again.
+        assert!(!root.excludes.iter().any(|e| e.starts_with("/run/netroot")));
         // /mnt/usb and the target itself are never copied.
         assert!(!t
             .iter()
@@ -581,7 +681,7 @@ mod tests {
         );
         let efi = &t[3];
         assert!(efi.fat);
-        assert!(efi.cmd().display().starts_with("rsync -rtD"));
+        assert!(efi.cmd(None).display().starts_with("rsync -rtD"));
         // Folded into the root (xfs) filesystem: not FAT.
         assert!(!t[5].fat);
     }
@@ -618,7 +718,41 @@ mod tests {
         assert!(t[0].excludes.contains(&"/var/lib/netroot".to_string()));
         assert!(t[0].excludes.contains(&"/home".to_string()));
         assert_eq!(t[0].dst, PathBuf::from("/t"));
-        assert!(t[0].cmd().display().ends_with(" /srv/tree/ /t/"));
+        assert!(t[0].cmd(None).display().ends_with(" /srv/tree/ /t/"));
+    }
+
+    #[test]
+    fn sparse_files_are_found_outside_skipped_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let mk = |rel: &str, sparse: bool| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let f = std::fs::File::create(&p).unwrap();
+            if sparse {
+                f.set_len(8 << 20).unwrap();
+            } else {
+                std::io::Write::write_all(&mut &f, &[7u8; 70000]).unwrap();
+            }
+        };
+        mk("var/log/lastlog", true);
+        mk("var/log/syslog", false);
+        mk("tmp/hole", true);
+        mk("a/b/c/disk.img", true);
+        std::fs::write(d.path().join("empty"), b"").unwrap();
+        let skips = walk_skips(&[
+            "/tmp/*".to_string(),
+            "*.tmp".to_string(),
+            "/x[1]/*".to_string(),
+        ]);
+        assert_eq!(skips, ["/tmp"]);
+        let found = sparse_files(d.path(), &skips);
+        assert_eq!(
+            found,
+            [
+                PathBuf::from("a/b/c/disk.img"),
+                PathBuf::from("var/log/lastlog")
+            ]
+        );
     }
 
     #[test]

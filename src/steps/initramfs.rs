@@ -342,6 +342,7 @@ impl Step for Initramfs {
         let installed = packages::ensure(
             &ctx.runner,
             &root,
+            tree.as_deref(),
             &profile,
             &profile.packages_for(transport),
         )?;
@@ -421,5 +422,122 @@ impl Step for Initramfs {
             0o644,
         )?;
         chroot.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RunOptions;
+    use crate::ui::progress::NullSink;
+
+    fn ctx(boot: &str, src: &Path) -> Ctx {
+        let json = format!(
+            r#"{{"version":1,"source":{{"type":"directory","path":"{}"}},
+            "target":{{"transport":"aoe","shelf":1,"slot":2,"device":"/tmp/x.img"}},
+            "layout":{{"table":"gpt","firmware":"bios","partitions":[{{"mount":"/","fs":"ext4","size":"rest"}}]}},
+            "boot":{boot}}}"#,
+            src.display()
+        );
+        Ctx::new(
+            serde_json::from_str(&json).unwrap(),
+            RunOptions::default(),
+            std::sync::Arc::new(NullSink),
+        )
+    }
+
+    /// A tree with a kernel whose modules include virtio_net and e1000e
+    /// (not e1000), NetworkManager, and ifupdown configuring ens3.
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for p in [
+            "etc/network",
+            "usr/sbin",
+            "sbin",
+            "boot",
+            "lib/modules/6.1.0-9-amd64",
+        ] {
+            std::fs::create_dir_all(r.join(p)).unwrap();
+        }
+        std::fs::write(r.join("etc/os-release"), "ID=debian\n").unwrap();
+        std::fs::write(r.join("usr/sbin/NetworkManager"), "").unwrap();
+        std::fs::write(r.join("sbin/ifup"), "").unwrap();
+        std::fs::write(
+            r.join("etc/network/interfaces"),
+            "auto ens3\niface ens3 inet dhcp\n",
+        )
+        .unwrap();
+        std::fs::write(r.join("boot/vmlinuz-6.1.0-9-amd64"), "").unwrap();
+        std::fs::write(
+            r.join("lib/modules/6.1.0-9-amd64/modules.dep"),
+            "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko\n\
+             kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko:\n\
+             kernel/drivers/block/aoe/aoe.ko:\n",
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn work_plans_files_drivers_and_network_config() {
+        let t = tree();
+        let c = ctx(r#"{"network":{"interface":"ens3"}}"#, t.path());
+        let w = work(&c, Some(t.path())).unwrap();
+        assert_eq!(w.profile.name, "debian");
+        assert_eq!(w.kernels.len(), 1);
+        let (k, img, argv, drivers) = &w.kernels[0];
+        assert_eq!(k, "6.1.0-9-amd64");
+        assert_eq!(img, "/boot/initrd.img-6.1.0-9-amd64");
+        assert_eq!(argv, &["update-initramfs", "-c", "-k", "6.1.0-9-amd64"]);
+        // Only the drivers this kernel has, in the profile's order.
+        assert_eq!(drivers, &["virtio_net", "e1000e"]);
+        let paths: Vec<&str> = w.files.iter().map(|f| f.path.as_str()).collect();
+        assert!(paths.contains(&"/etc/initramfs-tools/scripts/local-top/netroot-aoe"));
+        assert!(paths.contains(&"/etc/initramfs-tools/scripts/local-top/aoe"));
+        assert!(!paths.contains(&"/etc/iscsi/iscsi.initramfs"));
+        let hook = w
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("hooks/netroot"))
+            .unwrap();
+        assert!(
+            hook.contents.contains("for m in virtio_net e1000e; do"),
+            "{}",
+            hook.contents
+        );
+        let nm = w
+            .files
+            .iter()
+            .find(|f| f.path.contains("NetworkManager"))
+            .unwrap();
+        assert!(
+            nm.contents
+                .contains("match-device=interface-name:ens3\nmanaged=0\n"),
+            "{}",
+            nm.contents
+        );
+        assert!(!paths.iter().any(|p| p.contains("systemd/network")));
+        assert!(
+            w.notes
+                .iter()
+                .any(|n| n.contains("ifupdown configures ens3")),
+            "{:?}",
+            w.notes
+        );
+        // The same inputs hash the same; a change in the plan changes the hash.
+        assert_eq!(work(&c, Some(t.path())).unwrap().inputs, w.inputs);
+        let c2 = ctx(r#"{"network":{"interface":"ens4"}}"#, t.path());
+        assert_ne!(work(&c2, Some(t.path())).unwrap().inputs, w.inputs);
+    }
+
+    #[test]
+    fn requirements_include_the_nic_drivers() {
+        let t = tree();
+        let c = ctx("{}", t.path());
+        let w = work(&c, Some(t.path())).unwrap();
+        let (mods, files) = requirements(&w, "aoe", "ibft", &w.kernels[0].3);
+        assert!(mods.contains(&"virtio_net".to_string()) && mods.contains(&"aoe".to_string()));
+        assert!(files.contains(&"netroot-aoe".to_string()));
     }
 }

@@ -240,11 +240,16 @@ impl Chroot {
         )?;
         let (d2, devices, links) = (dev.clone(), opts.devices.clone(), opts.by_uuid.clone());
         let mut what = format!("create a private /dev in {}", dev.display());
-        for d in &opts.devices {
-            what.push_str(&format!(" with {}", d.display()));
+        if !opts.devices.is_empty() {
+            let d: Vec<String> = opts
+                .devices
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            what.push_str(&format!(" with {}", d.join(", ")));
         }
         for (u, d) in &opts.by_uuid {
-            what.push_str(&format!(", disk/by-uuid/{u} -> {}", d.display()));
+            what.push_str(&format!("; disk/by-uuid/{u} -> {}", d.display()));
         }
         self.runner
             .effect(&what, false, move || populate_dev(&d2, &devices, &links))?;

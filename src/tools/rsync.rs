@@ -30,33 +30,60 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// The rsync command line.
+    /// The main rsync run of the transfer.
     ///
-    /// `-aHAXS --numeric-ids` keeps hard links, ACLs, xattrs (the
+    /// `-aHAX --numeric-ids` keeps hard links, ACLs, xattrs (the
     /// `security.*` namespace too, so file capabilities survive: rsync runs
-    /// as root), sparse files, device nodes and FIFOs, with owners as
-    /// numbers so the source's ids are kept even where the host's user
-    /// database differs. `--one-file-system` keeps each transfer on one
-    /// source filesystem. `--delete` removes, on the TARGET only, what the
-    /// source no longer has, so a re-run converges instead of accumulating;
-    /// excluded paths are protected from it. `--no-inc-recursive` makes
-    /// rsync scan the whole tree first so its progress percentage (and so
-    /// the ETA) is over the real total.
-    pub fn cmd(&self) -> Cmd {
-        let mut c = Cmd::new("rsync");
-        if self.fat {
-            c = c.args(["-rtD", "--modify-window=1"]);
-        } else {
-            // XFS shows each ACL a second time as a trusted.SGI_ACL_* xattr:
-            // leave those to the ACL code (-A) on both sides.
-            c = c.args(["-aHAXS", "--numeric-ids", XFS_ACL_FILTER]);
+    /// as root), device nodes and FIFOs, with owners as numbers so the
+    /// source's ids are kept even where the host's user database differs.
+    /// `--one-file-system` keeps each transfer on one source filesystem.
+    /// `--delete` removes, on the TARGET only, what the source no longer
+    /// has, so a re-run converges instead of accumulating; excluded paths
+    /// are protected from it. `--no-inc-recursive` makes rsync scan the
+    /// whole tree first so its progress percentage (and so the ETA) is over
+    /// the real total.
+    ///
+    /// Sparse files: rsync's `-S` looks at every byte it writes for runs of
+    /// zeros, which costs CPU on the whole tree; so the sparse files are
+    /// left out here (`sparse_list`: NUL-separated anchored patterns) and
+    /// copied by [`Transfer::sparse_cmd`] with `-S`.
+    pub fn cmd(&self, sparse_list: Option<&Path>) -> Cmd {
+        let mut c = self.base(false);
+        c = c.args(["--delete", "--no-inc-recursive", "--info=progress2"]);
+        if let (Some(l), false) = (sparse_list, self.fat) {
+            c = c
+                .arg(format!("--exclude-from={}", l.display()))
+                .arg("--from0");
         }
-        c = c.args([
+        self.finish(c)
+    }
+
+    /// The run that copies the files named in `list` (NUL-separated paths
+    /// relative to the transfer root) with `-S`, keeping their holes.
+    pub fn sparse_cmd(&self, list: &Path) -> Cmd {
+        let c = self
+            .base(true)
+            .arg("--info=progress2")
+            .arg(format!("--files-from={}", list.display()))
+            .arg("--from0");
+        self.finish(c)
+    }
+
+    fn base(&self, sparse: bool) -> Cmd {
+        let c = Cmd::new("rsync");
+        if self.fat {
+            return c.args(["-rtD", "--modify-window=1", "--one-file-system"]);
+        }
+        // XFS shows each ACL a second time as a trusted.SGI_ACL_* xattr:
+        // leave those to the ACL code (-A) on both sides.
+        c.arg(if sparse { "-aHAXS" } else { "-aHAX" }).args([
+            "--numeric-ids",
+            XFS_ACL_FILTER,
             "--one-file-system",
-            "--delete",
-            "--no-inc-recursive",
-            "--info=progress2",
-        ]);
+        ])
+    }
+
+    fn finish(&self, mut c: Cmd) -> Cmd {
         for e in &self.excludes {
             c = c.arg(format!("--exclude={e}"));
         }
@@ -66,6 +93,19 @@ impl Transfer {
         }
         c
     }
+}
+
+/// `path` (relative to a transfer root) as an anchored exclude pattern that
+/// matches only itself.
+pub fn anchored_literal(path: &str) -> String {
+    let mut s = String::from("/");
+    for ch in path.trim_start_matches('/').chars() {
+        if matches!(ch, '*' | '?' | '[' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s
 }
 
 /// A directory as rsync's "contents of" argument: with a trailing slash.
@@ -156,10 +196,28 @@ mod tests {
     #[test]
     fn argv_of_a_live_root_copy() {
         assert_eq!(
-            t().cmd().display(),
-            "rsync -aHAXS --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --delete --no-inc-recursive \
+            t().cmd(None).display(),
+            "rsync -aHAX --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --delete --no-inc-recursive \
              --info=progress2 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
         );
+        let c = t().cmd(Some(Path::new("/tmp/sparse")));
+        assert!(c
+            .display()
+            .contains(" --info=progress2 --exclude-from=/tmp/sparse --from0 "));
+        assert!(!c.display().contains("-aHAXS"));
+    }
+
+    #[test]
+    fn sparse_files_get_their_own_run() {
+        let c = t().sparse_cmd(Path::new("/tmp/sparse"));
+        assert_eq!(
+            c.display(),
+            "rsync -aHAXS --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --info=progress2 \
+             --files-from=/tmp/sparse --from0 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
+        );
+        assert!(!c.display().contains("--delete"));
+        assert_eq!(anchored_literal("var/log/lastlog"), "/var/log/lastlog");
+        assert_eq!(anchored_literal("srv/a*b[1].img"), "/srv/a\\*b\\[1].img");
     }
 
     #[test]
@@ -169,8 +227,9 @@ mod tests {
         x.src = "/boot/efi".into();
         x.dst = "/t/boot/efi".into();
         x.excludes.clear();
-        let d = x.cmd().display();
+        let d = x.cmd(Some(Path::new("/tmp/l"))).display();
         assert!(d.starts_with("rsync -rtD --modify-window=1 --one-file-system --delete"));
+        assert!(!d.contains("--exclude-from"), "no sparse files on FAT");
         assert!(!d.contains("-aHAXS"));
         assert!(d.ends_with(" /boot/efi/ /t/boot/efi/"), "{d}");
     }
