@@ -66,6 +66,8 @@ static HANDLERS: Mutex<SavedHandlers> = Mutex::new((0, None));
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
+    // The engine stops before the next step too (only stores an atomic).
+    crate::engine::run::request_stop();
 }
 
 fn catch_signals() {
@@ -108,7 +110,7 @@ fn release_signals() {
 
 /// Was netroot asked to stop (SIGINT/SIGTERM) while a guard was alive?
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) || crate::engine::run::stop_requested()
 }
 
 fn saved(p: &Path) -> PathBuf {
