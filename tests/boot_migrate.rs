@@ -118,6 +118,8 @@ struct Case {
     contents: &'static [(&'static str, &'static str)],
     /// Runs killed first (NETROOT_TEST_KILL_AT values), each resumed by the next.
     kills: &'static [&'static str],
+    /// The initramfs image must be readable by root only (it holds a secret).
+    private_initrd: bool,
 }
 
 fn wait_for(node: &str) {
@@ -227,6 +229,10 @@ fn run_case(c: &Case) {
         "the dry run does not show grub-install:\n{out}"
     );
     assert!(!img.exists(), "the dry run created the image");
+    assert!(
+        !out.contains("chapsecret4242"),
+        "the dry run shows the CHAP secret"
+    );
 
     for k in c.kills {
         if let Some(prog) = k.strip_prefix("SIGINT:") {
@@ -271,6 +277,10 @@ fn run_case(c: &Case) {
         &envs,
     );
     assert_eq!(code, 0, "migrate failed:\n{out}\n{err}");
+    assert!(
+        !out.contains("chapsecret4242"),
+        "the report shows the CHAP secret"
+    );
     let report: Value = serde_json::from_str(&out).expect("JSON report");
     let layout = report["layout"].clone();
     let root_uuid = layout["partitions"]
@@ -307,6 +317,11 @@ fn run_case(c: &Case) {
             .to_string_lossy()
             .into_owned();
         let image = mnt.join(format!("boot/initrd.img-{kver}"));
+        if c.private_initrd {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&image).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is mode {mode:o}", image.display());
+        }
         let listing = list_initramfs(&image);
         let names: Vec<&str> = listing
             .lines()
@@ -444,6 +459,7 @@ fn iscsi_initramfs_tools_gpt_bios() {
         modules: &["iscsi_tcp", "iscsi_ibft"],
         files: &["iscsistart", "iscsi.initramfs", "initiatorname.iscsi"],
         args: &["console=ttyS0,115200n8"],
+        private_initrd: false,
         kills: &["SIGINT:mkinitramfs"],
         contents: &[
             ("etc/iscsi/iscsi.initramfs", "ISCSI_AUTO=true"),
@@ -465,6 +481,7 @@ fn aoe_initramfs_tools_mbr() {
         modules: &["aoe"],
         files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
+        private_initrd: false,
         kills: &["initramfs:12", "bootloader:11"],
         contents: &[
             (
@@ -495,6 +512,7 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
             "rd.neednet=1",
             "console=ttyS0,115200n8",
         ],
+        private_initrd: false,
         kills: &[],
         contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
     });
@@ -518,7 +536,34 @@ fn aoe_dracut_gpt_bios() {
             "61-netroot-etherd.rules",
         ],
         args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
+        private_initrd: false,
         kills: &[],
         contents: &[("etc/udev/rules.d/61-netroot-etherd.rules", "etherd!*")],
+    });
+}
+
+#[test]
+fn iscsi_initramfs_tools_explicit_chap_static() {
+    run_case(&Case {
+        name: "boot-iscsi-explicit",
+        target: r#"{"transport": "iscsi", "portal": "10.0.2.2:3261", "iqn": "iqn.2024-01.test.netroot:explicit", "lun": 1,
+                    "chap": {"username": "client2", "secret_file": "SECRET"}, "device": "IMG", "size": "3G"}"#
+            .to_string(),
+        table: "mbr",
+        firmware: "bios",
+        parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
+        boot: r#"{"profile": "debian", "iscsi_config": "explicit",
+                  "network": {"interface": "ens3", "address": {"static": {"address": "10.0.2.15/24", "gateway": "10.0.2.2"}}}}"#,
+        modules: &["iscsi_tcp"],
+        files: &["iscsistart", "iscsi.initramfs"],
+        args: &["ip=10.0.2.15::10.0.2.2:255.255.255.0:bootclient:ens3:off"],
+        private_initrd: true,
+        kills: &[],
+        contents: &[
+            ("etc/iscsi/iscsi.initramfs", "ISCSI_TARGET_NAME='iqn.2024-01.test.netroot:explicit'"),
+            ("etc/iscsi/iscsi.initramfs", "ISCSI_TARGET_PORT='3261'"),
+            ("etc/iscsi/iscsi.initramfs", "ISCSI_PASSWORD='chapsecret4242'"),
+            ("etc/initramfs-tools/conf.d/netroot-secrets", "UMASK=0077"),
+        ],
     });
 }

@@ -22,16 +22,26 @@ const RUN_LIMIT: Duration = Duration::from_secs(1800);
 /// A private tmux server with one 200x50 session running a command.
 struct Tmux {
     socket: String,
+    status_file: PathBuf,
 }
 
 impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
+    /// Run `command` in a shell that writes its exit status to
+    /// `status_file`. The shell traps SIGINT (so Ctrl-C reaches netroot and
+    /// its children with their own dispositions, and the shell survives to
+    /// write the status).
+    fn start(name: &str, command: &str, status_file: &Path) -> Tmux {
         let t = Tmux {
             socket: format!("netroot-test-{name}-{}", std::process::id()),
+            status_file: status_file.to_path_buf(),
         };
+        let command = format!(
+            "trap true INT; {command}; echo $? > {}.tmp && mv {0}.tmp {0}",
+            status_file.display()
+        );
         let ok = Command::new("tmux")
             .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-s", "wiz", "-x", "200", "-y", "50", command])
+            .args(["-s", "wiz", "-x", "200", "-y", "50", &command])
             .args([";", "set-option", "-t", "wiz", "remain-on-exit", "on"])
             .args([";", "set-option", "-t", "wiz", "history-limit", "20000"])
             .status()
@@ -68,22 +78,14 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-J", "-t", "wiz", "-S", "-20000"])
     }
 
-    /// The exit status once the wizard has ended.
+    /// The exit status once the wizard has ended: the pane's shell writes
+    /// it to a file (tmux 3.3a sometimes marks a pane dead without its
+    /// status).
     fn exit_status(&self) -> Option<i32> {
-        let s = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            "wiz",
-            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-        ]);
-        let f: Vec<&str> = s.trim().split(':').collect();
-        match f.as_slice() {
-            ["1", code, _] if !code.is_empty() => code.parse().ok(),
-            // Killed by a signal: the shell's convention, 128 + signal.
-            ["1", _, sig] => sig.parse::<i32>().ok().map(|n| 128 + n),
-            _ => None,
-        }
+        std::fs::read_to_string(&self.status_file)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+            .and_then(|s| s.trim().parse().ok())
     }
 
     /// Wait until the screen contains `what` (or the wizard ended).
@@ -195,12 +197,12 @@ impl Setup {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let cmd = format!(
-            "cd {} && exec unshare -m --propagation private env {} {} {args}",
+            "cd {} && unshare -m --propagation private env {} {} {args}",
             self.scratch.path.display(),
             env.join(" "),
             netroot_bin().display(),
         );
-        Tmux::start(name, &cmd)
+        Tmux::start(name, &cmd, &self.scratch.join("exit-status"))
     }
 }
 

@@ -138,11 +138,13 @@ fn wizard(args: &WizardArgs, log_file: Option<PathBuf>) -> Result<i32> {
 /// The wizard runs for `netroot wizard`, and for bare `netroot` on a TTY;
 /// returns its output directory.
 fn wants_wizard(cli: &Cli) -> Option<PathBuf> {
+    // Without a terminal the wizard only refuses: no log file for that.
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return None;
+    }
     match &cli.command {
         Some(Command::Wizard(a)) => Some(a.out.clone()),
-        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
-            Some(WizardArgs::default().out)
-        }
+        None => Some(WizardArgs::default().out),
         _ => None,
     }
 }

@@ -77,6 +77,13 @@ impl Journal {
         let lock_path = path.with_extension("lock");
         let lock = File::create(&lock_path)
             .with_context(|| format!("creating lock {}", lock_path.display()))?;
+        // A forked child of this process may hold a copy of a just-closed
+        // lock descriptor for an instant before it execs: retry briefly.
+        let mut tries = 0;
+        while lock.try_lock_exclusive().is_err() && tries < 30 {
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         lock.try_lock_exclusive().map_err(|_| {
             super::run::Refused(format!(
                 "another netroot run is working on this target (lock {} is held); wait for it to finish",

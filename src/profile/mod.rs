@@ -41,6 +41,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/initramfs-tools/local-top-aoe-disabled"),
     ),
     (
+        "initramfs-tools/conf-secrets",
+        include_str!("../../profiles/files/initramfs-tools/conf-secrets"),
+    ),
+    (
         "initramfs-tools/iscsi.initramfs.ibft",
         include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.ibft"),
     ),

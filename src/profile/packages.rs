@@ -52,19 +52,19 @@ pub fn missing(
 }
 
 /// Install what is missing of `wanted` in the target (run inside a chroot
-/// guard so no service starts and name resolution works). Returns what it
-/// installed.
+/// guard so no service starts and name resolution works). `ask` is the
+/// tree to ask what is installed: the target, or in a dry run before the
+/// copy the source (the query only reads). Returns what it installed.
 pub fn ensure(
     runner: &Runner,
     root: &Path,
+    ask: Option<&Path>,
     profile: &Profile,
     wanted: &[String],
 ) -> Result<Vec<String>> {
-    let miss = if root.join("etc").is_dir() {
-        missing(runner, root, profile, wanted)?
-    } else {
-        // Dry run before the copy: nothing to ask yet.
-        Vec::new()
+    let miss = match ask {
+        Some(a) if a.join("etc").is_dir() => missing(runner, a, profile, wanted)?,
+        _ => Vec::new(),
     };
     if miss.is_empty() {
         return Ok(miss);

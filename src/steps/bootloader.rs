@@ -224,12 +224,16 @@ impl Step for Bootloader {
         packages::ensure(
             &ctx.runner,
             &root,
+            tree.as_deref(),
             profile,
             &profile.packages_for(ctx.plan.target.transport_name()),
         )?;
         chroot.check_interrupted()?;
+        // A dracut CHAP secret is on the kernel command line: keep the
+        // settings file private (grub.cfg and /proc/cmdline still show it).
+        let mode = if w.secrets.is_empty() { 0o644 } else { 0o600 };
         ctx.runner
-            .write_secret_file(&w.defaults_path, w.defaults.as_bytes(), 0o644, &w.secrets)?;
+            .write_secret_file(&w.defaults_path, w.defaults.as_bytes(), mode, &w.secrets)?;
         let grub_dir = root.join(profile.grub.grub_dir.trim_start_matches('/'));
         if !grub_dir.is_dir() {
             let g = grub_dir.clone();

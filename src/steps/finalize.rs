@@ -74,12 +74,14 @@ impl Step for Finalize {
             date,
         };
         if let Some(log) = ctx.opts.log_file.clone() {
-            match std::fs::read(&log) {
-                Ok(bytes) => ctx.runner.write_file(&root.join(LOG), &bytes, 0o600)?,
-                Err(e) => ctx
-                    .notes
-                    .push(format!("the run log {} was not copied: {e}", log.display())),
-            }
+            // An effect, not a recorded file: a dry run would show the whole log.
+            let dst = root.join(LOG);
+            let what = format!("copy the run log {} to {}", log.display(), dst.display());
+            ctx.runner.effect(&what, false, move || {
+                let bytes =
+                    std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+                crate::tools::cmd::write_atomic(&dst, &bytes, 0o600)
+            })?;
         }
         ctx.runner.write_file(
             &root.join(STATE_DIR).join(PROVENANCE),

@@ -342,6 +342,7 @@ impl Step for Initramfs {
         let installed = packages::ensure(
             &ctx.runner,
             &root,
+            tree.as_deref(),
             &profile,
             &profile.packages_for(transport),
         )?;

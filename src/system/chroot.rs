@@ -66,6 +66,8 @@ static HANDLERS: Mutex<SavedHandlers> = Mutex::new((0, None));
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
+    // The engine stops before the next step too (only stores an atomic).
+    crate::engine::run::request_stop();
 }
 
 fn catch_signals() {
@@ -108,7 +110,7 @@ fn release_signals() {
 
 /// Was netroot asked to stop (SIGINT/SIGTERM) while a guard was alive?
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) || crate::engine::run::stop_requested()
 }
 
 fn saved(p: &Path) -> PathBuf {
@@ -240,11 +242,16 @@ impl Chroot {
         )?;
         let (d2, devices, links) = (dev.clone(), opts.devices.clone(), opts.by_uuid.clone());
         let mut what = format!("create a private /dev in {}", dev.display());
-        for d in &opts.devices {
-            what.push_str(&format!(" with {}", d.display()));
+        if !opts.devices.is_empty() {
+            let d: Vec<String> = opts
+                .devices
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            what.push_str(&format!(" with {}", d.join(", ")));
         }
         for (u, d) in &opts.by_uuid {
-            what.push_str(&format!(", disk/by-uuid/{u} -> {}", d.display()));
+            what.push_str(&format!("; disk/by-uuid/{u} -> {}", d.display()));
         }
         self.runner
             .effect(&what, false, move || populate_dev(&d2, &devices, &links))?;
