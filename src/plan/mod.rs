@@ -5,6 +5,7 @@ pub mod diff;
 pub mod layout;
 pub mod schema;
 pub mod size;
+mod structural;
 pub mod types;
 pub mod validate;
 
