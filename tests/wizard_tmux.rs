@@ -17,7 +17,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// Longest a screen may take to appear before the test gives up (a hang
 /// guard, not an assertion about speed).
 const PROMPT_LIMIT: Duration = Duration::from_secs(120);
-const RUN_LIMIT: Duration = Duration::from_secs(1800);
+const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// A private tmux server with one 200x50 session running a command.
 struct Tmux {
