@@ -62,7 +62,14 @@ impl Step for Partition {
         let disk = ctx.disk()?;
         let layout = ctx.layout()?;
         if !disk.attached {
-            return Ok(Probe::Todo("the image file does not exist yet".into()));
+            return Ok(Probe::Todo(
+                if disk.image.is_some() {
+                    "the image file does not exist yet"
+                } else {
+                    "the disk is not attached during a dry run"
+                }
+                .into(),
+            ));
         }
         match table_state(&ctx.runner, disk, layout)? {
             TableState::Matches if !probe::kernel_matches(&disk.node, layout)? => {
