@@ -5,6 +5,7 @@
 
 use crate::disk::probe;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::plan::FsKind;
 use crate::tools::mount;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,27 +17,43 @@ pub fn root_dir(ctx: &Ctx) -> PathBuf {
     ctx.opts.work_dir.join(ctx.plan.target_key()).join("root")
 }
 
-/// Is `dev` already mounted at `dir` (a killed run's mount)?
+/// Is `dev` already mounted at `dir` (a killed run's mount)? A FUSE
+/// mount has its own device number; fusefat_cmd names `dev` as its source.
 fn mounted_here(dev: &Path, dir: &Path) -> bool {
-    let Ok(num) = probe::dev_number(dev) else {
-        return false;
-    };
-    mount::mounts()
-        .iter()
-        .any(|m| m.dev == num && m.target == dir)
+    let num = probe::dev_number(dev).ok();
+    let src = dev.display().to_string();
+    mount::mounts().iter().any(|m| {
+        m.target == dir && (Some(m.dev) == num || (m.fstype.starts_with("fuse") && m.source == src))
+    })
 }
 
 /// Does the running kernel know the filesystem type (after autoloading)?
 fn kernel_supports(fstype: &str) -> bool {
-    let listed = |s: &str| {
-        s.lines()
-            .any(|l| l.split_whitespace().last() == Some(fstype))
-    };
-    match std::fs::read_to_string("/proc/filesystems") {
-        // mount(8) asks the kernel to load a missing module, so only refuse
-        // when there is no module directory to load it from.
-        Ok(s) => listed(&s) || Path::new("/lib/modules").exists(),
-        Err(_) => true,
+    if mount::kernel_has_fs(fstype) {
+        return true;
+    }
+    // mount(8) asks the kernel to load a missing module, so only refuse
+    // when there is no module directory to load it from (or no
+    // /proc/filesystems to ask).
+    Path::new("/lib/modules").exists() || !Path::new("/proc/filesystems").exists()
+}
+
+/// How one filesystem gets mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Kernel,
+    /// fusefat, for a FAT ESP on a kernel without vfat.
+    Fuse,
+}
+
+/// Pick the way to mount `fs`: FAT goes through FUSE when the kernel has
+/// no vfat registered (checked in /proc/filesystems, not guessed from a
+/// failed mount).
+fn via(fs: FsKind) -> Via {
+    if fs == FsKind::Vfat && !mount::kernel_has_fs("vfat") {
+        Via::Fuse
+    } else {
+        Via::Kernel
     }
 }
 
@@ -78,8 +95,18 @@ impl Step for Mount {
                     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))
                 },
             )?;
+            let how = via(fs);
             if !ctx.runner.is_dry() && mounted_here(&node, &dir) {
                 tracing::info!("{} is already mounted at {}", node.display(), dir.display());
+            } else if how == Via::Fuse {
+                ctx.runner
+                    .run(&mount::fusefat_cmd(&node, &dir))
+                    .with_context(|| {
+                        format!(
+                            "mounting the {m} partition {} with fusefat (this kernel has no vfat)",
+                            node.display()
+                        )
+                    })?;
             } else {
                 if !ctx.runner.is_dry() && !kernel_supports(fs.as_str()) {
                     anyhow::bail!(
@@ -93,11 +120,23 @@ impl Step for Mount {
                     .run(&mount::mount_cmd(&node, &dir, fs.as_str()))?;
             }
             let runner = ctx.runner.clone();
-            ctx.cleanup
-                .push(format!("unmount {}", dir.display()), move || {
-                    runner.run(&mount::umount_cmd(&dir))?;
-                    Ok(())
-                });
+            if how == Via::Fuse {
+                ctx.notes.push(format!(
+                    "{m} ({}) is mounted through FUSE (fusefat) because this kernel has no vfat",
+                    node.display()
+                ));
+                ctx.cleanup
+                    .push(format!("unmount {} (FUSE)", dir.display()), move || {
+                        runner.run(&mount::fuse_umount_cmd(&dir))?;
+                        Ok(())
+                    });
+            } else {
+                ctx.cleanup
+                    .push(format!("unmount {}", dir.display()), move || {
+                        runner.run(&mount::umount_cmd(&dir))?;
+                        Ok(())
+                    });
+            }
         }
         ctx.root = Some(root);
         Ok(())

@@ -176,6 +176,8 @@ pub fn package_for(program: &str) -> &'static str {
         "mkfs.xfs" | "xfs_admin" => "xfsprogs",
         "mkfs.btrfs" | "btrfs" => "btrfs-progs",
         "mkfs.vfat" | "fsck.vfat" => "dosfstools",
+        "fusefat" => "fusefat",
+        "fusermount" => "fuse",
         "rsync" => "rsync",
         "debootstrap" => "debootstrap",
         "grub-install" | "grub-mkconfig" | "update-grub" => "grub-pc-bin / grub-efi-amd64-bin",

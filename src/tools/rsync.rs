@@ -72,7 +72,18 @@ impl Transfer {
     fn base(&self, sparse: bool) -> Cmd {
         let c = Cmd::new("rsync");
         if self.fat {
-            return c.args(["-rtD", "--modify-window=1", "--one-file-system"]);
+            // FAT keeps no owners or modes and 2 s times. -O: no directory
+            // times (FAT has none worth keeping, and setting them on the
+            // root of a fusefat mount kills fusefat). --chmod=u=rwx,go=:
+            // the mode fusefat reports for everything, so rsync never calls
+            // chmod (ENOSYS there); kernel vfat ignores the mode anyway.
+            return c.args([
+                "-rtD",
+                "-O",
+                "--chmod=u=rwx,go=",
+                "--modify-window=1",
+                "--one-file-system",
+            ]);
         }
         // XFS shows each ACL a second time as a trusted.SGI_ACL_* xattr:
         // leave those to the ACL code (-A) on both sides.
@@ -228,7 +239,12 @@ mod tests {
         x.dst = "/t/boot/efi".into();
         x.excludes.clear();
         let d = x.cmd(Some(Path::new("/tmp/l"))).display();
-        assert!(d.starts_with("rsync -rtD --modify-window=1 --one-file-system --delete"));
+        assert!(
+            d.starts_with(
+                "rsync -rtD -O --chmod=u=rwx,go= --modify-window=1 --one-file-system --delete"
+            ),
+            "{d}"
+        );
         assert!(!d.contains("--exclude-from"), "no sparse files on FAT");
         assert!(!d.contains("-aHAXS"));
         assert!(d.ends_with(" /boot/efi/ /t/boot/efi/"), "{d}");
