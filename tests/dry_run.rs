@@ -198,3 +198,32 @@ fn whole_plan_dry_run_of_a_root_tree_changes_nothing() {
     assert!(!out.contains("not reached"), "{out}");
     assert!(out.contains("! $ mkfs.ext4"), "{out}");
 }
+
+#[test]
+fn dry_run_without_a_kernel_yet_shows_the_initramfs_commands_with_a_placeholder() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-kver");
+    let img = s.join("disk.img");
+    // A debootstrap source: which kernel the target will have is not known
+    // before the run installs it.
+    let plan = json!({
+        "version": 1,
+        "source": {"type": "debootstrap", "suite": "bookworm", "mirror": "http://deb.debian.org/debian"},
+        "target": {"transport": "aoe", "shelf": 3, "slot": 1, "device": img, "size": "2G"},
+        "layout": {"table": "gpt", "firmware": "bios", "partitions": [{"mount": "/", "fs": "ext4", "size": "rest"}]},
+        "boot": {"profile": "debian"},
+    });
+    let p = s.join("plan.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let (code, out, err) = run(&s, &["migrate", "--plan", p.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(!img.exists(), "the dry run created the image");
+    no_journal(&s);
+    assert!(out.contains("$ debootstrap"), "{out}");
+    assert!(out.contains("update-initramfs -c -k KVER"), "{out}");
+    assert!(out.contains("lsinitramfs /boot/initrd.img-KVER"), "{out}");
+    assert!(out.contains("KVER stands for each kernel"), "{out}");
+}

@@ -27,7 +27,8 @@ pub struct TargetDisk {
 }
 
 impl TargetDisk {
-    /// The node of partition `n`: sda → sda2, loop0/nvme0n1/e0.0 → …p2.
+    /// The node of partition `n`: sda → sda2, loop0/nvme0n1/e0.0 → …p2,
+    /// a udev link below /dev/disk/ → …-part2.
     pub fn part_node(&self, n: u32) -> PathBuf {
         part_node(&self.node, n)
     }
@@ -36,6 +37,10 @@ impl TargetDisk {
 /// The node of partition `n` of disk `disk`.
 pub fn part_node(disk: &Path, n: u32) -> PathBuf {
     let s = disk.as_os_str().to_string_lossy();
+    // udev names the partitions of /dev/disk/by-{path,id}/X "X-partN".
+    if s.starts_with("/dev/disk/") {
+        return PathBuf::from(format!("{s}-part{n}"));
+    }
     // The dry-run placeholder "/dev/loopN" reads as a loop device too.
     if s.ends_with(|c: char| c.is_ascii_digit()) || s.ends_with("/loopN") {
         PathBuf::from(format!("{s}p{n}"))
@@ -64,6 +69,17 @@ mod tests {
         assert_eq!(
             part_node(Path::new("/dev/etherd/e0.0"), 2),
             PathBuf::from("/dev/etherd/e0.0p2")
+        );
+        assert_eq!(
+            part_node(
+                Path::new(
+                    "/dev/disk/by-path/ip-192.0.2.1:3260-iscsi-iqn.2024-01.org.example:c1-lun-1"
+                ),
+                2
+            ),
+            PathBuf::from(
+                "/dev/disk/by-path/ip-192.0.2.1:3260-iscsi-iqn.2024-01.org.example:c1-lun-1-part2"
+            )
         );
     }
 }

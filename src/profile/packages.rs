@@ -2,7 +2,7 @@
 
 use super::Profile;
 use crate::tools::{Cmd, Runner};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -32,6 +32,18 @@ pub fn missing(
         return Ok(Vec::new());
     }
     let q = &profile.packages.installed;
+    let found = ["usr/bin", "bin", "usr/sbin", "sbin"]
+        .iter()
+        .any(|d| std::fs::symlink_metadata(root.join(d).join(&q[0])).is_ok());
+    if !found {
+        bail!(
+            "{} has no {}: the profile {} ({}) does not fit this system; name the right one in boot.profile",
+            root.display(),
+            q[0],
+            profile.name,
+            profile.description
+        );
+    }
     let cmd = Cmd::in_root(root, &q[0])
         .args(&q[1..])
         .args(wanted)
@@ -97,5 +109,18 @@ mod tests {
         let s = parse_installed(rpm);
         assert!(s.contains("kernel"));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn a_tree_without_the_query_tool_names_the_profile() {
+        let t = std::env::temp_dir().join(format!("netroot-pkg-{}", std::process::id()));
+        std::fs::create_dir_all(t.join("etc")).unwrap();
+        let p = crate::profile::load("debian").unwrap();
+        let e = missing(&Runner::dry(), &t, &p, &["open-iscsi".to_string()])
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&t).unwrap();
+        assert!(e.contains("has no dpkg-query"), "{e}");
+        assert!(e.contains("boot.profile"), "{e}");
     }
 }

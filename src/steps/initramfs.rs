@@ -356,6 +356,30 @@ impl Step for Initramfs {
         if w.inputs != before.inputs {
             write_files(ctx, &root, &w)?;
         }
+        if w.kernels.is_empty() && ctx.runner.is_dry() {
+            // Nothing tells yet which kernel the target will have: show
+            // the commands with a placeholder.
+            let mut kv = w.vars.clone();
+            kv.insert("kver".into(), "KVER".into());
+            kv.insert("image".into(), String::new());
+            let image = tool::image_path(&w.profile.initramfs_build, &kv)?;
+            kv.insert("image".into(), image.clone());
+            let targs = w
+                .profile
+                .initramfs_build
+                .transport_args
+                .get(transport)
+                .cloned()
+                .unwrap_or_default();
+            let argv = tool::render_cmd(&w.profile.initramfs_build.build, &kv, &targs)?;
+            let list = tool::render_cmd(&w.profile.initramfs_build.list, &kv, &[])?;
+            for a in [argv, list] {
+                ctx.runner.run(&Cmd::in_root(&root, &a[0]).args(&a[1..]))?;
+            }
+            ctx.notes.push(format!(
+                "initramfs: KVER stands for each kernel the target will have; {image} is then listed and checked for the {transport} modules, scripts and NIC drivers"
+            ));
+        }
         if w.kernels.is_empty() && !ctx.runner.is_dry() {
             bail!(
                 "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
