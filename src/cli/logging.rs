@@ -20,6 +20,8 @@ pub fn init(verbose: u8, quiet: bool, file: Option<&Path>) -> LogGuard {
         EnvFilter::try_from_env("NETROOT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let stderr_layer = fmt::layer()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs piped to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(stderr_filter);
     let file_layer = file.and_then(|p| {
