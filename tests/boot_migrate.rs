@@ -489,6 +489,14 @@ fn aoe_initramfs_tools_mbr() {
                 "netroot-aoe does the work",
             ),
             ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
+            (
+                "etc/systemd/system/ifup@.service.d/90-netroot.conf",
+                "[Service]\nExecStop=\n",
+            ),
+            (
+                "etc/systemd/system/networking.service.d/90-netroot.conf",
+                "[Service]\nExecStop=\n",
+            ),
         ],
     });
 }

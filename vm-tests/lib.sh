@@ -247,6 +247,8 @@ assert_migrated() {
     matches "$(fact fstab "$serial")" "^UUID=$uuid[[:space:]]+/[[:space:]]"
   expect "$name: fstab no longer names /dev/sda1" \
     bash -c '[ -n "$1" ] && ! grep -q "^/dev/sda1" <<<"$1"' _ "$(fact fstab "$serial")"
+  expect "$name: ifupdown has ens3 up (shutdown goes through netroot's drop-ins)" \
+    contains "$(fact ifupdown "$serial")" "ens3=ens3"
   expect "$name: no failed units ($(fact failed-units "$serial"))" \
     bash -c 'grep -q "NETROOT-FACT failed-units=[[:space:]]*$" "$1"' _ "$serial"
 }

@@ -99,6 +99,15 @@ build_sources() {
     chroot "$SRC_TREE" apt-get clean
     rm -rf "$SRC_TREE"/var/lib/apt/lists/*
     umount "$SRC_TREE/proc" "$SRC_TREE/dev"
+    # The NIC as Debian's installer configures it: ifupdown brings it up with
+    # DHCP, and its units would take it down at shutdown — under a network
+    # root netroot's drop-ins must keep it up for the guest to power off.
+    cat >>"$SRC_TREE/etc/network/interfaces" <<'EOF'
+
+# The primary network interface
+allow-hotplug ens3
+iface ens3 inet dhcp
+EOF
     install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
     install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"
     mkdir -p "$SRC_TREE/etc/systemd/system/multi-user.target.wants"

@@ -80,6 +80,14 @@ const FILES: &[(&str, &str)] = &[
         "network/networkmanager.conf",
         include_str!("../../profiles/files/network/networkmanager.conf"),
     ),
+    (
+        "network/ifupdown-networking.conf",
+        include_str!("../../profiles/files/network/ifupdown-networking.conf"),
+    ),
+    (
+        "network/ifupdown-ifup.conf",
+        include_str!("../../profiles/files/network/ifupdown-ifup.conf"),
+    ),
 ];
 
 /// The text of a profile file (profiles/files/NAME).
@@ -238,10 +246,6 @@ pub struct NetworkManager {
     /// Files to install when it is used.
     #[serde(default)]
     pub files: Vec<FileSpec>,
-    /// Config files where a stanza for the boot interface means trouble
-    /// (reported as a note).
-    #[serde(default)]
-    pub conflicts: Vec<String>,
 }
 
 /// GRUB commands and paths.

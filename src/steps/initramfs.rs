@@ -95,7 +95,6 @@ pub(crate) struct Work {
     pub files: Vec<PlannedFile>,
     /// (kernel, image path, build argv, nic drivers)
     pub kernels: Vec<(String, String, Vec<String>, Vec<String>)>,
-    pub notes: Vec<String>,
     pub inputs: String,
 }
 
@@ -160,7 +159,6 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
     {
         files.push(planned(f, &vars)?);
     }
-    let mut notes = Vec::new();
     if let Some(t) = tree {
         for m in &profile.network {
             if !m.detect.iter().any(|d| t.join(d).exists()) {
@@ -168,23 +166,6 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
             }
             for f in m.files.iter().filter(|f| f.when.holds(transport, mode)) {
                 files.push(planned(f, &vars)?);
-            }
-            let iface = &vars["iface"];
-            for c in &m.conflicts {
-                let text =
-                    std::fs::read_to_string(t.join(c.trim_start_matches('/'))).unwrap_or_default();
-                if !iface.is_empty()
-                    && text.lines().any(|l| {
-                        l.split_whitespace().take(2).collect::<Vec<_>>()
-                            == ["iface", iface.as_str()]
-                    })
-                {
-                    notes.push(format!(
-                        "{} configures {iface} in {c}: at shutdown it takes the interface (and the root disk) down; \
-                         declare it `iface {iface} inet manual` and let the initramfs configure it",
-                        m.name
-                    ));
-                }
             }
         }
     }
@@ -204,7 +185,6 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
         secrets,
         files,
         kernels,
-        notes,
         inputs,
     })
 }
@@ -387,7 +367,6 @@ impl Step for Initramfs {
                 profile.packages.base.first().cloned().unwrap_or_default()
             );
         }
-        ctx.notes.extend(w.notes.iter().cloned());
         let mut stamp = Stamp {
             inputs: w.inputs.clone(),
             images: BTreeMap::new(),
@@ -542,13 +521,20 @@ mod tests {
             nm.contents
         );
         assert!(!paths.iter().any(|p| p.contains("systemd/network")));
-        assert!(
-            w.notes
+        // ifupdown would take the NIC down when its units stop (shutdown).
+        for unit in ["networking.service", "ifup@.service"] {
+            let f = w
+                .files
                 .iter()
-                .any(|n| n.contains("ifupdown configures ens3")),
-            "{:?}",
-            w.notes
-        );
+                .find(|f| f.path == format!("/etc/systemd/system/{unit}.d/90-netroot.conf"))
+                .unwrap_or_else(|| panic!("no drop-in for {unit} in {paths:?}"));
+            assert!(
+                f.contents.contains("[Service]\nExecStop=\n"),
+                "{}",
+                f.contents
+            );
+            assert!(f.contents.contains("(aoe)"), "{}", f.contents);
+        }
         // The same inputs hash the same; a change in the plan changes the hash.
         assert_eq!(work(&c, Some(t.path())).unwrap().inputs, w.inputs);
         let c2 = ctx(r#"{"network":{"interface":"ens4"}}"#, t.path());
