@@ -105,8 +105,8 @@ build_sources() {
     cat >>"$SRC_TREE/etc/network/interfaces" <<'EOF'
 
 # The primary network interface
-allow-hotplug ens3
-iface ens3 inet dhcp
+allow-hotplug ens8
+iface ens8 inet dhcp
 EOF
     install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
     install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"
