@@ -10,9 +10,9 @@ QEMU_TIMEOUT=${NETROOT_VM_TIMEOUT:-180}
 # The guest's MAC: vblade only answers it, dnsmasq and the plans name it.
 GUEST_MAC=52:54:00:4e:52:01
 # The guest NIC sits in PCI slot 8 in every scenario (whatever disks the
-# guest has), so systemd names it ens8 and the source's ifupdown stanza fits.
+# guest has), so systemd names it ens8 ($GUEST_IF, source.sh) and the
+# source's ifupdown stanza fits.
 GUEST_NIC="virtio-net-pci,netdev=n0,mac=$GUEST_MAC,addr=0x8"
-GUEST_IF=ens8
 
 log() { printf 'vm-tests: %s\n' "$*" >&2; }
 die() {

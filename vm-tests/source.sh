@@ -64,6 +64,10 @@ EOF
   losetup -d "$dev"
 }
 
+# The guest NIC's name: QEMU puts it in PCI slot 8 ($GUEST_NIC in lib.sh).
+# Here, not in lib.sh, so that a change rebuilds the source tree.
+GUEST_IF=ens8
+
 # Packages netroot runs on a live system that the test rootfs lacks.
 LIVE_PACKAGES="rsync fdisk"
 
@@ -102,11 +106,11 @@ build_sources() {
     # The NIC as Debian's installer configures it: ifupdown brings it up with
     # DHCP, and its units would take it down at shutdown — under a network
     # root netroot's drop-ins must keep it up for the guest to power off.
-    cat >>"$SRC_TREE/etc/network/interfaces" <<'EOF'
+    cat >>"$SRC_TREE/etc/network/interfaces" <<EOF
 
 # The primary network interface
-allow-hotplug ens8
-iface ens8 inet dhcp
+allow-hotplug $GUEST_IF
+iface $GUEST_IF inet dhcp
 EOF
     install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
     install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"

@@ -81,12 +81,8 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/network/networkmanager.conf"),
     ),
     (
-        "network/ifupdown-networking.conf",
-        include_str!("../../profiles/files/network/ifupdown-networking.conf"),
-    ),
-    (
-        "network/ifupdown-ifup.conf",
-        include_str!("../../profiles/files/network/ifupdown-ifup.conf"),
+        "network/ifupdown-keep-up.conf",
+        include_str!("../../profiles/files/network/ifupdown-keep-up.conf"),
     ),
 ];
 
