@@ -451,7 +451,11 @@ fn check(tree: &Tree) -> Vec<String> {
 fn src_imports_only_downward_and_has_no_cycles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let tree = Tree::load(&root);
-    assert!(tree.files.len() > 20, "found only {} files", tree.files.len());
+    assert!(
+        tree.files.len() > 20,
+        "found only {} files",
+        tree.files.len()
+    );
     assert!(
         !tree.edges().is_empty(),
         "the checker found no imports at all"
@@ -482,9 +486,15 @@ fn every_top_level_module_has_a_row() {
 fn checker_fails_on_an_upward_import() {
     let tree = Tree::from_memory(&[
         ("plan/mod.rs", "pub mod types;\n"),
-        ("plan/types.rs", "use crate::engine::Ctx;\npub struct Plan;\n"),
+        (
+            "plan/types.rs",
+            "use crate::engine::Ctx;\npub struct Plan;\n",
+        ),
         ("engine/mod.rs", "mod context;\npub use context::Ctx;\n"),
-        ("engine/context.rs", "use crate::plan::types::Plan;\npub struct Ctx;\n"),
+        (
+            "engine/context.rs",
+            "use crate::plan::types::Plan;\npub struct Ctx;\n",
+        ),
     ]);
     let errors = check(&tree);
     assert!(
@@ -508,7 +518,10 @@ fn checker_fails_on_a_cycle_inside_one_module() {
     ]);
     let errors = check(&tree);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("steps::a -> steps::b -> steps::a"), "{errors:?}");
+    assert!(
+        errors[0].contains("steps::a -> steps::b -> steps::a"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -517,7 +530,10 @@ fn checker_passes_a_clean_tree() {
         ("plan/mod.rs", "mod types;\npub use types::Plan;\n"),
         ("plan/types.rs", "pub struct Plan;\n"),
         ("engine/mod.rs", "mod run;\npub use run::go;\n"),
-        ("engine/run.rs", "use crate::plan::Plan;\npub fn go(_: Plan) {}\n"),
+        (
+            "engine/run.rs",
+            "use crate::plan::Plan;\npub fn go(_: Plan) {}\n",
+        ),
     ]);
     assert_eq!(check(&tree), Vec::<String>::new());
 }
