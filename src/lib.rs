@@ -2,14 +2,19 @@
 //! disk and make it boot diskless (PXE → iPXE sanboot → GRUB → initramfs
 //! that attaches the disk → real root).
 //!
-//! Layout: [`plan`] (types, validation, schema), [`engine`] (step trait,
-//! runner, journal, report), [`steps`] (one file a step), [`tools`] (one
-//! typed wrapper per external program), [`disk`], [`transport`],
-//! [`profile`], [`server`], [`ui`], [`cli`].
+//! Layout, bottom up (each layer imports only the ones before it; the table
+//! is enforced by tests/layering.rs): [`event`] (typed progress events, step
+//! names), [`outcome`] (refused, interrupted, the stop flag, exit codes),
+//! [`plan`] (types, validation, schema), [`tools`] (one typed wrapper per
+//! external program), [`disk`], [`profile`], [`system`], [`transport`],
+//! [`engine`] (step trait, runner, journal, report; steps handed in),
+//! [`steps`] (one file a step), [`server`], [`ui`], [`cli`].
 
 pub mod cli;
 pub mod disk;
 pub mod engine;
+pub mod event;
+pub mod outcome;
 pub mod plan;
 pub mod profile;
 pub mod server;

@@ -18,27 +18,30 @@ use std::path::{Path, PathBuf};
 /// Top-level module → the top-level modules it may import. Read from the
 /// bottom up: each line may only name lines above it.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("outcome", &[]),
     ("event", &[]),
-    ("plan", &["outcome"]),
-    ("host", &["outcome"]),
-    ("tools", &["outcome", "plan", "host"]),
-    ("disk", &["outcome", "plan", "host", "tools"]),
-    ("profile", &["outcome", "plan", "host", "tools"]),
-    ("system", &["outcome", "plan", "host", "tools", "profile"]),
+    ("outcome", &["event"]),
+    ("plan", &["event", "outcome"]),
+    ("host", &["event", "outcome"]),
+    ("tools", &["event", "outcome", "plan", "host"]),
+    ("disk", &["event", "outcome", "plan", "host", "tools"]),
+    ("profile", &["event", "outcome", "plan", "host", "tools"]),
+    (
+        "system",
+        &["event", "outcome", "plan", "host", "tools", "profile"],
+    ),
     (
         "transport",
-        &["outcome", "event", "plan", "host", "tools", "disk"],
+        &["event", "outcome", "plan", "host", "tools", "disk"],
     ),
     (
         "engine",
-        &["outcome", "event", "plan", "host", "tools", "disk"],
+        &["event", "outcome", "plan", "host", "tools", "disk"],
     ),
     (
         "steps",
         &[
-            "outcome",
             "event",
+            "outcome",
             "plan",
             "host",
             "tools",
@@ -49,12 +52,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "engine",
         ],
     ),
-    ("server", &["outcome", "plan", "host", "tools", "profile"]),
+    (
+        "server",
+        &["event", "outcome", "plan", "host", "tools", "profile"],
+    ),
     (
         "ui",
         &[
-            "outcome",
             "event",
+            "outcome",
             "plan",
             "host",
             "tools",
@@ -63,13 +69,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "transport",
             "engine",
             "steps",
+            "server",
         ],
     ),
     (
         "cli",
         &[
-            "outcome",
             "event",
+            "outcome",
             "plan",
             "host",
             "tools",
@@ -409,6 +416,18 @@ fn check(tree: &Tree) -> Vec<String> {
             Err(e) => errors.push(e),
         }
     }
+    // Steps share code only through `steps::shared`: one step file never
+    // uses another's helpers.
+    for (from, to) in &edges {
+        let is_step = |m: &Vec<String>| m.len() == 2 && m[0] == "steps" && m[1] != "shared";
+        if is_step(from) && is_step(to) && from != to {
+            errors.push(format!(
+                "step helper borrowed: {} uses {} (move it to steps::shared)",
+                show(from),
+                show(to)
+            ));
+        }
+    }
     // cycles: depth-first search with colours
     let mut graph: BTreeMap<&Vec<String>, Vec<&Vec<String>>> = BTreeMap::new();
     for (a, b) in &edges {
@@ -512,14 +531,33 @@ fn checker_fails_on_an_upward_import() {
 #[test]
 fn checker_fails_on_a_cycle_inside_one_module() {
     let tree = Tree::from_memory(&[
-        ("steps/mod.rs", "mod a;\nmod b;\n"),
-        ("steps/a.rs", "use super::b::helper;\npub fn x() {}\n"),
-        ("steps/b.rs", "pub fn helper() { crate::steps::a::x() }\n"),
+        ("disk/mod.rs", "mod a;\nmod b;\n"),
+        ("disk/a.rs", "use super::b::helper;\npub fn x() {}\n"),
+        ("disk/b.rs", "pub fn helper() { crate::disk::a::x() }\n"),
     ]);
     let errors = check(&tree);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].contains("steps::a -> steps::b -> steps::a"),
+        errors[0].contains("disk::a -> disk::b -> disk::a"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn checker_fails_on_one_step_borrowing_from_another() {
+    let tree = Tree::from_memory(&[
+        ("steps/mod.rs", "pub mod a;\npub mod b;\npub mod shared;\n"),
+        (
+            "steps/a.rs",
+            "use super::b::helper;\nuse super::shared::common;\n",
+        ),
+        ("steps/b.rs", "pub fn helper() {}\n"),
+        ("steps/shared.rs", "pub fn common() {}\n"),
+    ]);
+    let errors = check(&tree);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("step helper borrowed: steps::a uses steps::b"),
         "{errors:?}"
     );
 }

@@ -214,7 +214,7 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
     f.reset();
     let t = tempfile::tempdir().unwrap();
     let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
-    let disk = transport::attach_with(&mut c, &f.paths).unwrap();
+    let disk = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
     assert!(disk.attached);
     assert_eq!(disk.node, f.paths.dev.join("sda"));
     assert_eq!(disk.size, 4 << 30);
@@ -286,7 +286,7 @@ fn iscsi_session_of_a_killed_run_is_logged_out_by_the_resumed_run() {
     let t = tempfile::tempdir().unwrap();
     let c = {
         let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
-        transport::attach_with(&mut c, &f.paths).unwrap();
+        netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
         c
     };
     let marker = transport::iscsi::session_marker(&c.opts.state_dir, IQN, "10.0.2.2:3260");
@@ -295,7 +295,7 @@ fn iscsi_session_of_a_killed_run_is_logged_out_by_the_resumed_run() {
     std::mem::forget(c);
     let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
     let n = f.argv().len();
-    let disk = transport::attach_with(&mut c, &f.paths).unwrap();
+    let disk = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
     assert_eq!(disk.node, f.paths.dev.join("sda"));
     assert_eq!(f.argv()[n..], ["iscsiadm -m session -P 3"]);
     assert_eq!(c.cleanup.len(), 1);
@@ -314,7 +314,7 @@ fn iscsi_existing_session_is_used_and_never_logged_out() {
     std::fs::write(f.state.join("logged-in"), "").unwrap();
     let t = tempfile::tempdir().unwrap();
     let mut c = ctx(chap_target(t.path(), 1, IQN), t.path());
-    let disk = transport::attach_with(&mut c, &f.paths).unwrap();
+    let disk = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
     assert_eq!(disk.node, f.paths.dev.join("sda"));
     assert_eq!(f.argv(), vec!["iscsiadm -m session -P 3"]);
     assert!(c.cleanup.is_empty());
@@ -332,14 +332,14 @@ fn iscsi_refusals_name_what_is_there() {
         chap_target(t.path(), 1, "iqn.2024-01.test.e2e:other"),
         t.path(),
     );
-    let e = transport::attach_with(&mut c, &f.paths).unwrap_err();
+    let e = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap_err();
     assert!(e.downcast_ref::<Refused>().is_some(), "{e:#}");
     assert!(e.to_string().contains(&format!("it offers: {IQN}")), "{e}");
     assert!(!f.argv().iter().any(|a| a.contains("--login")));
 
     f.reset();
     let mut c = ctx(chap_target(t.path(), 2, IQN), t.path());
-    let e = transport::attach_with(&mut c, &f.paths).unwrap_err();
+    let e = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap_err();
     assert!(e.downcast_ref::<Refused>().is_some(), "{e:#}");
     assert!(
         e.to_string()
@@ -355,7 +355,7 @@ fn iscsi_refusals_name_what_is_there() {
     let mut target = chap_target(t.path(), 1, IQN);
     target["size"] = "8G".into();
     let mut c = ctx(target, t.path());
-    let e = transport::attach_with(&mut c, &f.paths).unwrap_err();
+    let e = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap_err();
     assert!(e.downcast_ref::<Refused>().is_some(), "{e:#}");
     assert!(e.to_string().contains("target.size is 8G"), "{e}");
 }
@@ -371,7 +371,7 @@ fn aoe_attach_discovers_until_the_device_appears() {
     let target = serde_json::json!({"transport": "aoe", "shelf": 0, "slot": 0,
         "interface": "52:54:00:12:34:56", "size": "4G"});
     let mut c = ctx(target.clone(), t.path());
-    let disk = transport::attach_with(&mut c, &f.paths).unwrap();
+    let disk = netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
     assert!(disk.attached);
     assert_eq!(disk.node, f.paths.dev.join("etherd/e0.0"));
     assert_eq!(disk.size, 4 << 30);
@@ -393,7 +393,7 @@ fn aoe_attach_discovers_until_the_device_appears() {
     // Run again: attached already, nothing is run.
     let before = f.argv().len();
     let mut c = ctx(target, t.path());
-    transport::attach_with(&mut c, &f.paths).unwrap();
+    netroot::steps::shared::attach_with(&mut c, &f.paths).unwrap();
     assert_eq!(f.argv().len(), before);
 
     // A device nobody exports: a bounded wait, then an error naming it.
@@ -401,7 +401,7 @@ fn aoe_attach_discovers_until_the_device_appears() {
         serde_json::json!({"transport": "aoe", "shelf": 9, "slot": 9, "interface": "ens3"}),
         t.path(),
     );
-    let e = transport::attach_with(&mut c, &f.paths)
+    let e = netroot::steps::shared::attach_with(&mut c, &f.paths)
         .unwrap_err()
         .to_string();
     assert!(

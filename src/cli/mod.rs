@@ -2,20 +2,17 @@
 
 pub mod logging;
 
-use crate::engine::{self, run::Refused, RunOptions, StepId};
+use crate::engine::{self, RunOptions, StepId};
+use crate::event::{JsonLines, NullSink, ProgressSink};
+use crate::outcome::Refused;
+pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
-use crate::ui::progress::{Bars, JsonLines, NullSink, ProgressSink};
+use crate::ui::progress::Bars;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_INVALID: i32 = 2;
-pub const EXIT_REFUSED: i32 = 3;
-pub const EXIT_NOT_IMPLEMENTED: i32 = 4;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -628,7 +625,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 file.display(),
                 p.version,
                 p.source.describe(),
-                engine::run::describe_target(&p)
+                engine::describe_target(&p)
             );
             Ok(EXIT_OK)
         }
@@ -642,7 +639,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 stop_after: a.stop_after,
                 log_file: cli.log_file.clone(),
             };
-            let report = engine::run_plan(p, opts, progress_sink(a.dry_run, a.format))?;
+            let report = crate::steps::run_plan(p, opts, progress_sink(a.dry_run, a.format))?;
             match a.format {
                 Format::Json => println!("{}", report.to_json()),
                 Format::Text => print!("{}", report.to_text()),
@@ -669,7 +666,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }
                 Format::Text => {
-                    println!("target {}", engine::run::describe_target(&p));
+                    println!("target {}", engine::describe_target(&p));
                     for (id, t) in st {
                         match t {
                             Some(t) => println!("  {:<11} finished {t}", id.as_str()),

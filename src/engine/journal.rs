@@ -85,7 +85,7 @@ impl Journal {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         lock.try_lock_exclusive().map_err(|_| {
-            super::run::Refused(format!(
+            crate::outcome::Refused(format!(
                 "another netroot run is working on this target (lock {} is held); wait for it to finish",
                 lock_path.display()
             ))
@@ -98,7 +98,7 @@ impl Journal {
             Some(d) if d.plan_digest == digest => d,
             Some(d) => {
                 let changed = changed_paths(&d.plan, &plan_value);
-                return Err(super::run::Refused(format!(
+                return Err(crate::outcome::Refused(format!(
                     "refusing: the journal {} belongs to a different plan for this target \
                      (started {}); changed: {}.\n  Finish with the original plan, or, to start \
                      over with this one, remove {} (netroot then probes the disk again).",

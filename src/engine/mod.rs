@@ -9,65 +9,13 @@ pub mod run;
 pub use context::{Cleanup, Ctx, RunOptions};
 pub use journal::Journal;
 pub use report::{RunReport, StepReport, StepStatus};
-pub use run::{run_plan, status};
+pub use run::{describe_target, run_steps, status};
+
+pub use crate::event::StepId;
+pub use crate::outcome::{Interrupted, Refused};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// The steps of a migration, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepId {
-    Discover,
-    Preflight,
-    Partition,
-    Format,
-    Mount,
-    Copy,
-    Fstab,
-    Initramfs,
-    Bootloader,
-    Finalize,
-}
-
-impl StepId {
-    pub const ALL: [StepId; 10] = [
-        StepId::Discover,
-        StepId::Preflight,
-        StepId::Partition,
-        StepId::Format,
-        StepId::Mount,
-        StepId::Copy,
-        StepId::Fstab,
-        StepId::Initramfs,
-        StepId::Bootloader,
-        StepId::Finalize,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepId::Discover => "discover",
-            StepId::Preflight => "preflight",
-            StepId::Partition => "partition",
-            StepId::Format => "format",
-            StepId::Mount => "mount",
-            StepId::Copy => "copy",
-            StepId::Fstab => "fstab",
-            StepId::Initramfs => "initramfs",
-            StepId::Bootloader => "bootloader",
-            StepId::Finalize => "finalize",
-        }
-    }
-    pub fn parse(s: &str) -> Option<StepId> {
-        StepId::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-impl fmt::Display for StepId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use serde::Serialize;
 
 /// What kind of work a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,49 +3,15 @@
 use super::journal::{self, Journal};
 use super::report::{RunReport, StepReport, StepStatus};
 use super::{Ctx, Probe, RunOptions, Step, StepId, StepKind};
+use crate::event::{Event, ProgressSink, StepEnded};
+pub use crate::outcome::{request_stop, stop_requested, Interrupted, Refused};
 use crate::plan::Plan;
-use crate::ui::progress::{Event, ProgressSink};
 use anyhow::{Context, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Set (e.g. by a SIGINT handler) to stop a run at the next safe point:
-/// before the next step starts.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Ask the running plan to stop before its next step (async-signal-safe).
-pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Whether a stop was requested.
-pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
-
-/// The run stopped at a safe point because a stop was requested; running
-/// the same plan again resumes it.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted: stopped before step {0}")]
-pub struct Interrupted(pub StepId);
-
-/// A refusal: the run stopped on purpose, before changing anything, for
-/// safety (exit code 3).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
-
-/// Run (or dry-run) a validated plan with the standard steps.
-pub fn run_plan(
-    plan: Plan,
-    opts: RunOptions,
-    progress: Arc<dyn ProgressSink>,
-) -> Result<RunReport> {
-    let steps = crate::steps::all();
-    run_steps(plan, opts, progress, &steps)
-}
-
-/// Run a plan with the given steps (tests use their own).
+/// Run a plan with the given steps, in order. The caller hands them in
+/// (`steps::run_plan` the standard ones, tests their own), so the engine
+/// knows no step.
 pub fn run_steps(
     plan: Plan,
     opts: RunOptions,
@@ -79,7 +45,7 @@ pub fn run_steps(
             ctx.runner.set_step(id.as_str());
             let description = step.describe(&ctx);
             ctx.emit(Event::StepStart {
-                step: id.to_string(),
+                step: id,
                 index: i + 1,
                 total,
                 description: description.clone(),
@@ -151,8 +117,12 @@ pub fn run_steps(
             };
             let actions = ctx.runner.take_actions();
             ctx.emit(Event::StepEnd {
-                step: id.to_string(),
-                status: status.as_str().to_string(),
+                step: id,
+                status: match status {
+                    StepStatus::Done => StepEnded::Done,
+                    StepStatus::WouldRun => StepEnded::WouldRun,
+                    _ => StepEnded::Ran,
+                },
             });
             reports.push(StepReport {
                 step: id,

@@ -2,6 +2,7 @@
 //! fields are errors) and validated before any destructive step.
 
 pub mod diff;
+pub mod errors;
 pub mod layout;
 pub mod schema;
 pub mod size;
@@ -9,10 +10,11 @@ mod structural;
 pub mod types;
 pub mod validate;
 
+pub use errors::{PlanError, PlanErrors};
 pub use layout::{resolve_layout, PartRole, ResolvedLayout, ResolvedPartition};
 pub use size::{parse_size, Size, SizeSpec};
 pub use types::*;
-pub use validate::{parse_plan, validate_plan, PlanError, PlanErrors};
+pub use validate::{parse_plan, validate_plan};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};

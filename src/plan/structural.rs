@@ -2,7 +2,7 @@
 //! the types, with messages that name the field inside the chosen branch of
 //! each tagged union.
 
-use super::validate::Errs;
+use super::errors::Errs;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -261,6 +261,11 @@ impl Default for Boot {
     }
 }
 
+/// The distro profiles built into netroot (profiles/*.json), the names a
+/// plan's `boot.profile` may use besides "auto". The profile module holds
+/// their contents and checks in a test that it has exactly these.
+pub const BUILTIN_PROFILES: [&str; 4] = ["debian", "debian-dracut", "ubuntu", "fedora"];
+
 fn default_profile() -> String {
     "auto".to_string()
 }

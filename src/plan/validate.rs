@@ -1,67 +1,11 @@
 //! Loading and validating plans. Every problem is reported, each with the
 //! JSON path of the field at fault, before anything is written anywhere.
 
+use super::errors::{Errs, PlanError, PlanErrors};
 use super::size::{Size, MIB};
 use super::types::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::fmt;
-
-/// One problem in a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError {
-    /// Path of the field at fault, e.g. `layout.partitions[0].size`.
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "(plan): {}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// All the problems found in a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanErrors(pub Vec<PlanError>);
-
-impl fmt::Display for PlanErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(
-            f,
-            "the plan has {n} error{}:",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for e in &self.0 {
-            writeln!(f, "  {e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PlanErrors {}
-
-impl PlanErrors {
-    pub fn mentions(&self, path: &str) -> bool {
-        self.0.iter().any(|e| e.path == path)
-    }
-}
-
-pub(crate) struct Errs(pub(crate) Vec<PlanError>);
-
-impl Errs {
-    pub(crate) fn push(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.0.push(PlanError {
-            path: path.into(),
-            message: msg.into(),
-        });
-    }
-}
 
 /// Parse and validate a plan from JSON text.
 pub fn parse_plan(text: &str) -> Result<Plan, PlanErrors> {
@@ -412,13 +356,13 @@ fn semantic_target(target: &Target, errs: &mut Errs) {
 }
 
 fn semantic_boot(boot: &Boot, errs: &mut Errs) {
-    if !(boot.profile == "auto" || crate::profile::is_known_name(&boot.profile)) {
+    if !(boot.profile == "auto" || BUILTIN_PROFILES.contains(&boot.profile.as_str())) {
         errs.push(
             "boot.profile",
             format!(
                 "{:?} is not a profile (auto, {})",
                 boot.profile,
-                crate::profile::known_names().join(", ")
+                BUILTIN_PROFILES.join(", ")
             ),
         );
     }

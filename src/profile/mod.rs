@@ -268,12 +268,13 @@ pub struct Grub {
     pub extra_defaults: BTreeMap<String, String>,
 }
 
-/// How GRUB settings are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DefaultsMode {
-    Dropin,
-    Merge,
+pub use crate::tools::grub::DefaultsMode;
+
+impl InitramfsBuild {
+    /// The image path of kernel `kver` (`vars` holds it).
+    pub fn image_path(&self, vars: &template::Vars) -> Result<String> {
+        Ok(template::render_arg(&self.image, vars)?.unwrap_or_default())
+    }
 }
 
 /// A distro profile.
@@ -366,7 +367,7 @@ fn all() -> Result<BTreeMap<String, Profile>> {
 
 /// Profile names a plan may name (besides "auto").
 pub fn known_names() -> Vec<&'static str> {
-    PROFILES.iter().map(|(n, _)| *n).collect()
+    crate::plan::BUILTIN_PROFILES.to_vec()
 }
 
 pub fn is_known_name(n: &str) -> bool {
@@ -459,6 +460,18 @@ pub fn resolve(plan: &crate::plan::Plan, root: Option<&Path>) -> Result<Profile>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_profiles_are_exactly_the_plans_names() {
+        let mut embedded: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
+        let mut named = crate::plan::BUILTIN_PROFILES.to_vec();
+        embedded.sort();
+        named.sort();
+        assert_eq!(embedded, named);
+        for n in named {
+            load(n).unwrap();
+        }
+    }
 
     #[test]
     fn every_profile_parses_and_its_files_exist() {

@@ -8,7 +8,7 @@
 //! `@` not followed by such a name and a closing `@` is left alone, so shell
 //! scripts can use `"$@"`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
 /// Template variables.
@@ -95,6 +95,24 @@ pub fn render_arg(arg: &str, vars: &Vars) -> Result<Option<String>> {
     Ok(if s.is_empty() { None } else { Some(s) })
 }
 
+/// Render a profile command template; an element that is exactly
+/// `@transport_args@` expands to `transport_args`.
+pub fn render_cmd(
+    template: &[String],
+    vars: &Vars,
+    transport_args: &[String],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for a in template {
+        if a == "@transport_args@" {
+            out.extend(transport_args.iter().cloned());
+        } else if let Some(s) = render_arg(a, vars).with_context(|| format!("rendering {a:?}"))? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +145,39 @@ mod tests {
         );
         assert_eq!(render_arg("@?empty@ip=@empty@", &vars()).unwrap(), None);
         assert_eq!(render_arg("@empty@", &vars()).unwrap(), None);
+    }
+
+    #[test]
+    fn transport_args_expand_in_place() {
+        let mut v = Vars::new();
+        v.insert("kver".into(), "6.1".into());
+        v.insert("image".into(), "/boot/i-6.1".into());
+        v.insert("nic_drivers".into(), "virtio_net e1000".into());
+        let t: Vec<String> = [
+            "dracut",
+            "-f",
+            "--add-drivers",
+            "@nic_drivers@",
+            "@transport_args@",
+            "@image@",
+            "@kver@",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = render_cmd(&t, &v, &["--add".into(), "network-legacy iscsi".into()]).unwrap();
+        assert_eq!(
+            c,
+            vec![
+                "dracut",
+                "-f",
+                "--add-drivers",
+                "virtio_net e1000",
+                "--add",
+                "network-legacy iscsi",
+                "/boot/i-6.1",
+                "6.1"
+            ]
+        );
     }
 }

@@ -266,12 +266,7 @@ pub fn kernel_modules(root: &Path, kver: &str) -> BTreeSet<String> {
     out
 }
 
-/// "kernel/drivers/net/virtio_net.ko.xz" → "virtio_net".
-pub fn module_name(path: &str) -> Option<String> {
-    let base = path.rsplit('/').next()?;
-    let i = base.find(".ko")?;
-    Some(base[..i].replace('-', "_"))
-}
+pub use crate::tools::initramfs::module_name;
 
 /// The driver of a network interface on this machine (for a live source):
 /// /sys/class/net/IF/device/driver/module, IF a name or a MAC.

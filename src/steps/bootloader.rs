@@ -10,7 +10,7 @@
 //! (bios/both: core image into the bios_grub partition or the MBR gap,
 //! boot code into the MBR). The probe reads the disk itself.
 
-use super::initramfs::{inspect_tree, profile_for, target_root};
+use super::shared::{inspect_tree, profile_for, target_root};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::{PartRole, ResolvedLayout, TableKind};
 use crate::profile::{packages, vars, DefaultsMode, Profile};
@@ -44,7 +44,8 @@ fn work(ctx: &Ctx, root: &Path, tree: Option<&Path>) -> Result<Work> {
         DefaultsMode::Dropin => None,
     };
     let defaults = grub::defaults_text(
-        &profile.grub,
+        profile.grub.defaults_mode,
+        &profile.grub.extra_defaults,
         existing.as_deref(),
         &args,
         ctx.plan.boot.serial_console.as_deref(),

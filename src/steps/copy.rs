@@ -11,10 +11,10 @@
 //!   and transport packages the profile names.
 
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::event::Event;
 use crate::plan::{FsKind, Plan, ResolvedLayout, Source};
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
-use crate::ui::progress::Event;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -287,7 +287,7 @@ fn run_rsync(
                 if last.elapsed() >= Duration::from_millis(250) {
                     last = Instant::now();
                     ctx_ref.emit(Event::Bytes {
-                        step: "copy".into(),
+                        step: crate::event::StepId::Copy,
                         done: base + p.bytes,
                         total: base + p.total_estimate(),
                         rate: p.rate,
@@ -298,7 +298,7 @@ fn run_rsync(
         .with_context(|| format!("copying {} to {}", t.src.display(), t.dst.display()))?;
     *finished += latest.bytes;
     ctx.emit(Event::Bytes {
-        step: "copy".into(),
+        step: crate::event::StepId::Copy,
         done: *finished,
         total: *finished,
         rate: latest.rate,

@@ -8,13 +8,15 @@
 //! read-only so the later probes read its real table, and reports a
 //! placeholder for an image that does not exist yet.
 
+use super::shared::{self, planned_size};
 use crate::disk::{kernel, probe, TargetDisk};
-use crate::engine::run::Refused;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::event::Event;
+use crate::outcome::Refused;
+use crate::plan::resolve_layout;
 use crate::plan::size::human;
-use crate::plan::{resolve_layout, Size};
 use crate::tools::{losetup, lsblk};
-use crate::ui::progress::Event;
+use crate::transport::HostPaths;
 use anyhow::{anyhow, Context, Result};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,7 @@ impl Step for Discover {
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let disk = match ctx.plan.target.device().cloned() {
             Some(dev) => local_device(ctx, &dev)?,
-            None => crate::transport::attach(ctx)?,
+            None => shared::attach_with(ctx, &HostPaths::default())?,
         };
         if disk.attached && disk.image.is_some() {
             // Let the kernel see the partitions already in the image, so the
@@ -93,17 +95,6 @@ impl Step for Discover {
         ctx.disk = Some(disk);
         ctx.layout = Some(layout);
         Ok(())
-    }
-}
-
-/// Bytes of the plan's `target.size`, if set.
-pub fn planned_size(ctx: &Ctx) -> Result<Option<u64>> {
-    match ctx.plan.target.size() {
-        None => Ok(None),
-        Some(s) => match s.parse().map_err(|e| anyhow!("target.size: {e}"))? {
-            Size::Bytes(b) => Ok(Some(b)),
-            Size::Rest => Err(anyhow!("target.size: \"rest\" is not a disk size")),
-        },
     }
 }
 

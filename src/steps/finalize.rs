@@ -6,7 +6,7 @@
 //! filesystems. Unmounting, logging out and detaching are the engine's
 //! cleanup stack's job at the end of the run.
 
-use super::initramfs::{target_root, STATE_DIR};
+use super::shared::{target_root, STATE_DIR};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::tools::Cmd;
 use anyhow::{Context, Result};
@@ -69,7 +69,7 @@ impl Step for Finalize {
             plan_digest: ctx.plan.digest(),
             netroot_version: env!("CARGO_PKG_VERSION").to_string(),
             source: ctx.plan.source.describe(),
-            target: crate::engine::run::describe_target(&ctx.plan),
+            target: crate::engine::describe_target(&ctx.plan),
             root_uuid: ctx.layout.as_ref().and_then(|l| l.root().fs_uuid.clone()),
             date,
         };

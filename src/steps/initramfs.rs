@@ -9,8 +9,9 @@
 //! A stamp in the target (/var/lib/netroot/initramfs.json) records a hash
 //! of the inputs and the verified images; the probe compares it.
 
+use super::shared::{inspect_tree, profile_for, target_root};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
-use crate::profile::template::{render, render_arg, Vars};
+use crate::profile::template::{render, render_arg, render_cmd, Vars};
 use crate::profile::{self, packages, vars, FileSpec, Profile};
 use crate::system::chroot::{Chroot, ChrootOptions};
 use crate::tools::initramfs as tool;
@@ -20,41 +21,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub struct Initramfs;
 
-/// Where netroot keeps its records in the target.
-pub const STATE_DIR: &str = "var/lib/netroot";
 const STAMP: &str = "var/lib/netroot/initramfs.json";
-
-/// The target root to work on: the mounted root, or in a dry run before
-/// the mount a placeholder below the work dir.
-pub(crate) fn target_root(ctx: &Ctx) -> Result<PathBuf> {
-    match (&ctx.root, ctx.runner.is_dry()) {
-        (Some(r), _) => Ok(r.clone()),
-        (None, true) => Ok(super::mount::root_dir(ctx)),
-        (None, false) => ctx.root().cloned(),
-    }
-}
-
-/// The tree to read facts from (kernels, os-release): the target once the
-/// copy is there, else (dry run) the source.
-pub(crate) fn inspect_tree(ctx: &Ctx, root: &Path) -> Option<PathBuf> {
-    if root.join("etc").is_dir() {
-        return Some(root.to_path_buf());
-    }
-    match &ctx.plan.source {
-        crate::plan::Source::Live => Some(PathBuf::from("/")),
-        crate::plan::Source::Directory { path } => Some(path.clone()),
-        crate::plan::Source::Debootstrap { .. } => None,
-    }
-}
-
-/// The profile for this run.
-pub(crate) fn profile_for(ctx: &Ctx, tree: Option<&Path>) -> Result<Profile> {
-    profile::resolve(&ctx.plan, tree).context("choosing the distro profile (boot.profile)")
-}
 
 /// Kernel versions installed in `tree` (a modules directory and a kernel).
 pub fn kernels(tree: &Path) -> Vec<String> {
@@ -129,10 +100,10 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
         let mut kv = vars.clone();
         kv.insert("kver".into(), k.clone());
         kv.insert("image".into(), String::new());
-        let image = tool::image_path(&profile.initramfs_build, &kv)?;
+        let image = profile.initramfs_build.image_path(&kv)?;
         kv.insert("image".into(), image.clone());
         kv.insert("nic_drivers".into(), drivers.join(" "));
-        let argv = tool::render_cmd(&profile.initramfs_build.build, &kv, &targs)?;
+        let argv = render_cmd(&profile.initramfs_build.build, &kv, &targs)?;
         for d in &drivers {
             if !all_drivers.contains(d) {
                 all_drivers.push(d.clone());
@@ -342,7 +313,7 @@ impl Step for Initramfs {
             let mut kv = w.vars.clone();
             kv.insert("kver".into(), "KVER".into());
             kv.insert("image".into(), String::new());
-            let image = tool::image_path(&w.profile.initramfs_build, &kv)?;
+            let image = w.profile.initramfs_build.image_path(&kv)?;
             kv.insert("image".into(), image.clone());
             let targs = w
                 .profile
@@ -351,8 +322,8 @@ impl Step for Initramfs {
                 .get(transport)
                 .cloned()
                 .unwrap_or_default();
-            let argv = tool::render_cmd(&w.profile.initramfs_build.build, &kv, &targs)?;
-            let list = tool::render_cmd(&w.profile.initramfs_build.list, &kv, &[])?;
+            let argv = render_cmd(&w.profile.initramfs_build.build, &kv, &targs)?;
+            let list = render_cmd(&w.profile.initramfs_build.list, &kv, &[])?;
             for a in [argv, list] {
                 ctx.runner.run(&Cmd::in_root(&root, &a[0]).args(&a[1..]))?;
             }
@@ -432,7 +403,7 @@ impl Step for Initramfs {
 mod tests {
     use super::*;
     use crate::engine::RunOptions;
-    use crate::ui::progress::NullSink;
+    use crate::event::NullSink;
 
     fn ctx(boot: &str, src: &Path) -> Ctx {
         let json = format!(

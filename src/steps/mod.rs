@@ -1,6 +1,10 @@
 //! The migration steps, one file each, in the order they run.
 
-use crate::engine::Step;
+use crate::engine::{self, RunOptions, RunReport, Step};
+use crate::event::ProgressSink;
+use crate::plan::Plan;
+use anyhow::Result;
+use std::sync::Arc;
 
 pub mod bootloader;
 pub mod copy;
@@ -12,6 +16,7 @@ pub mod initramfs;
 pub mod mount;
 pub mod partition;
 pub mod preflight;
+pub mod shared;
 
 /// The standard steps, in order.
 pub fn all() -> Vec<Box<dyn Step>> {
@@ -27,4 +32,13 @@ pub fn all() -> Vec<Box<dyn Step>> {
         Box::new(bootloader::Bootloader),
         Box::new(finalize::Finalize),
     ]
+}
+
+/// Run (or dry-run) a validated plan with the standard steps.
+pub fn run_plan(
+    plan: Plan,
+    opts: RunOptions,
+    progress: Arc<dyn ProgressSink>,
+) -> Result<RunReport> {
+    engine::run_steps(plan, opts, progress, &all())
 }

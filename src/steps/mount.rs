@@ -3,19 +3,15 @@
 //! before children) and set `ctx.root`. Unmounted in reverse order when
 //! the run ends. Swap is not mounted.
 
+use super::shared::root_dir;
 use crate::disk::probe;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::FsKind;
 use crate::tools::mount;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub struct Mount;
-
-/// Where the target root is mounted during a run.
-pub fn root_dir(ctx: &Ctx) -> PathBuf {
-    ctx.opts.work_dir.join(ctx.plan.target_key()).join("root")
-}
 
 /// Is `dev` already mounted at `dir` (a killed run's mount)? A FUSE
 /// mount has its own device number; fusefat_cmd names `dev` as its source.

@@ -8,8 +8,8 @@
 
 use crate::disk::probe::{self, compare_table, TableState};
 use crate::disk::{gpt, kernel, mbr, TargetDisk};
-use crate::engine::run::Refused;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::outcome::Refused;
 use crate::plan::{ResolvedLayout, TableKind};
 use crate::tools::{blkid, mkfs, sfdisk, Runner};
 use anyhow::{Context, Result};

@@ -6,13 +6,13 @@
 //! function over them ([`check`]) so they are unit-tested.
 
 use crate::disk::probe::{self, DiskNodes};
-use crate::engine::run::Refused;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::event::Event;
+use crate::outcome::Refused;
 use crate::plan::size::{human, MIB};
 use crate::plan::{FsKind, PartRole, ResolvedLayout, Source};
 use crate::tools::mount::{self, MountInfo};
 use crate::tools::{losetup, Cmd};
-use crate::ui::progress::Event;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -204,7 +204,7 @@ pub fn gather(ctx: &Ctx) -> Result<Facts> {
         root_devices: probe::root_devices(),
         own_mounts: Some(ctx.opts.work_dir.join(ctx.plan.target_key())),
         disk_size: disk.size,
-        planned_size: crate::steps::discover::planned_size(ctx)?,
+        planned_size: super::shared::planned_size(ctx)?,
         capacity: capacity(layout),
         ..Default::default()
     };

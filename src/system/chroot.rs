@@ -67,7 +67,7 @@ static HANDLERS: Mutex<SavedHandlers> = Mutex::new((0, None));
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
     // The engine stops before the next step too (only stores an atomic).
-    crate::engine::run::request_stop();
+    crate::outcome::request_stop();
 }
 
 fn catch_signals() {
@@ -110,7 +110,7 @@ fn release_signals() {
 
 /// Was netroot asked to stop (SIGINT/SIGTERM) while a guard was alive?
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst) || crate::engine::run::stop_requested()
+    INTERRUPTED.load(Ordering::SeqCst) || crate::outcome::stop_requested()
 }
 
 fn saved(p: &Path) -> PathBuf {

@@ -2,9 +2,20 @@
 //! grub-install command lines, and checks of what landed on the disk
 //! (boot code in the MBR, core image embedded, grub.cfg's kernel lines).
 
-use crate::profile::{DefaultsMode, Grub};
 use anyhow::{bail, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// How GRUB settings are written (a profile says which its distro uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultsMode {
+    /// A file of netroot's own, sourced after /etc/default/grub.
+    Dropin,
+    /// Keys edited in place in /etc/default/grub.
+    Merge,
+}
 
 /// `GRUB_SERIAL_COMMAND` for a console like "ttyS0,115200n8".
 pub fn serial_command(console: &str) -> String {
@@ -26,13 +37,14 @@ fn check_arg(a: &str) -> Result<()> {
 }
 
 /// The settings netroot wants, as (key, value) pairs, in order.
-pub fn settings(grub: &Grub, serial: Option<&str>) -> Vec<(String, String)> {
+/// `extra` are the distro's own settings (the profile's `extra_defaults`).
+pub fn settings(extra: &BTreeMap<String, String>, serial: Option<&str>) -> Vec<(String, String)> {
     let mut v = vec![("GRUB_DISABLE_OS_PROBER".to_string(), "true".to_string())];
     if let Some(c) = serial {
         v.push(("GRUB_TERMINAL".into(), "serial".into()));
         v.push(("GRUB_SERIAL_COMMAND".into(), serial_command(c)));
     }
-    for (k, val) in &grub.extra_defaults {
+    for (k, val) in extra {
         v.push((k.clone(), val.clone()));
     }
     v
@@ -52,7 +64,8 @@ fn unquote(v: &str) -> String {
 /// /etc/default/grub) with netroot's keys replaced or appended and its
 /// kernel arguments added to GRUB_CMDLINE_LINUX once.
 pub fn defaults_text(
-    grub: &Grub,
+    mode: DefaultsMode,
+    extra: &BTreeMap<String, String>,
     existing: Option<&str>,
     args: &[String],
     serial: Option<&str>,
@@ -60,8 +73,8 @@ pub fn defaults_text(
     for a in args {
         check_arg(a)?;
     }
-    let sets = settings(grub, serial);
-    match grub.defaults_mode {
+    let sets = settings(extra, serial);
+    match mode {
         DefaultsMode::Dropin => {
             let mut s = String::from("# Written by netroot: boot from the network disk.\n");
             s.push_str(&format!(
@@ -184,17 +197,18 @@ pub fn read_at(dev: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> 
 mod tests {
     use super::*;
 
-    fn grub(mode: DefaultsMode) -> Grub {
-        Grub {
-            install: "grub-install".into(),
-            mkconfig: vec!["grub-mkconfig".into()],
-            cfg: "/boot/grub/grub.cfg".into(),
-            boot_dir: "/boot".into(),
-            grub_dir: "/boot/grub".into(),
-            defaults: "/etc/default/grub.d/netroot.cfg".into(),
-            defaults_mode: mode,
-            extra_defaults: Default::default(),
-        }
+    fn grub(mode: DefaultsMode) -> (DefaultsMode, &'static BTreeMap<String, String>) {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        (mode, &NONE)
+    }
+
+    fn defaults_text(
+        (mode, extra): (DefaultsMode, &BTreeMap<String, String>),
+        existing: Option<&str>,
+        args: &[String],
+        serial: Option<&str>,
+    ) -> Result<String> {
+        super::defaults_text(mode, extra, existing, args, serial)
     }
 
     #[test]
@@ -214,7 +228,7 @@ mod tests {
             "console=ttyS0,115200n8".to_string(),
         ];
         let d = defaults_text(
-            &grub(DefaultsMode::Dropin),
+            grub(DefaultsMode::Dropin),
             None,
             &args,
             Some("ttyS0,115200n8"),
@@ -227,7 +241,7 @@ mod tests {
         assert!(d.contains("GRUB_TERMINAL=\"serial\""));
         let existing =
             "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"rhgb quiet\"\nGRUB_DISABLE_OS_PROBER=false\n";
-        let m = defaults_text(&grub(DefaultsMode::Merge), Some(existing), &args, None).unwrap();
+        let m = defaults_text(grub(DefaultsMode::Merge), Some(existing), &args, None).unwrap();
         assert!(
             m.contains("GRUB_CMDLINE_LINUX=\"rhgb quiet netroot.aoe=e0.0 console=ttyS0,115200n8\""),
             "{m}"
@@ -235,10 +249,10 @@ mod tests {
         assert!(m.contains("GRUB_DISABLE_OS_PROBER=\"true\""));
         assert!(!m.contains("=false"));
         // Idempotent.
-        let again = defaults_text(&grub(DefaultsMode::Merge), Some(&m), &args, None).unwrap();
+        let again = defaults_text(grub(DefaultsMode::Merge), Some(&m), &args, None).unwrap();
         assert_eq!(m, again);
         assert!(
-            defaults_text(&grub(DefaultsMode::Dropin), None, &["a=\"b\"".into()], None).is_err()
+            defaults_text(grub(DefaultsMode::Dropin), None, &["a=\"b\"".into()], None).is_err()
         );
     }
 

@@ -2,32 +2,13 @@
 //! lsinitrd): building their command lines from the profile, parsing the
 //! listings, checking that what a network root needs is inside.
 
-use crate::profile::template::{render_arg, Vars};
-use crate::profile::InitramfsBuild;
-use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 
-/// Render a profile command template; an element that is exactly
-/// `@transport_args@` expands to `transport_args`.
-pub fn render_cmd(
-    template: &[String],
-    vars: &Vars,
-    transport_args: &[String],
-) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for a in template {
-        if a == "@transport_args@" {
-            out.extend(transport_args.iter().cloned());
-        } else if let Some(s) = render_arg(a, vars).with_context(|| format!("rendering {a:?}"))? {
-            out.push(s);
-        }
-    }
-    Ok(out)
-}
-
-/// The image path of kernel `kver`.
-pub fn image_path(b: &InitramfsBuild, vars: &Vars) -> Result<String> {
-    Ok(render_arg(&b.image, vars)?.unwrap_or_default())
+/// "kernel/drivers/net/virtio_net.ko.xz" → "virtio_net".
+pub fn module_name(path: &str) -> Option<String> {
+    let base = path.rsplit('/').next()?;
+    let i = base.find(".ko")?;
+    Some(base[..i].replace('-', "_"))
 }
 
 /// What a listing holds: file base names and module names.
@@ -61,7 +42,7 @@ pub fn parse_listing(text: &str) -> Listing {
         }
         l.lines += 1;
         l.names.insert(base.to_string());
-        if let Some(m) = crate::profile::vars::module_name(base) {
+        if let Some(m) = module_name(base) {
             l.modules.insert(m);
         }
     }
@@ -113,39 +94,5 @@ mod tests {
         assert!(l.names.contains("netroot-aoe.sh"));
         assert!(l.modules.contains("aoe"));
         assert!(!l.names.contains("30M"));
-    }
-
-    #[test]
-    fn transport_args_expand_in_place() {
-        let mut v = Vars::new();
-        v.insert("kver".into(), "6.1".into());
-        v.insert("image".into(), "/boot/i-6.1".into());
-        v.insert("nic_drivers".into(), "virtio_net e1000".into());
-        let t: Vec<String> = [
-            "dracut",
-            "-f",
-            "--add-drivers",
-            "@nic_drivers@",
-            "@transport_args@",
-            "@image@",
-            "@kver@",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let c = render_cmd(&t, &v, &["--add".into(), "network-legacy iscsi".into()]).unwrap();
-        assert_eq!(
-            c,
-            vec![
-                "dracut",
-                "-f",
-                "--add-drivers",
-                "virtio_net e1000",
-                "--add",
-                "network-legacy iscsi",
-                "/boot/i-6.1",
-                "6.1"
-            ]
-        );
     }
 }

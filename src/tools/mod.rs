@@ -3,6 +3,7 @@
 
 pub mod aoe;
 pub mod blkid;
+pub mod cleanup;
 pub mod cmd;
 pub mod debootstrap;
 pub mod grub;

@@ -5,9 +5,8 @@
 //! `payload`, `state`, `firmware-version` and `size` (512-byte sectors),
 //! and creates `/dev/etherd/eS.L` (devtmpfs, no udev needed).
 
-use super::{attach_timeout, need_root, planned_size, wait_for, HostPaths};
+use super::common::{attach_timeout, need_root, wait_for, AttachEnv, HostPaths};
 use crate::disk::TargetDisk;
-use crate::engine::Ctx;
 use crate::tools::{aoe as tool, Runner};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -235,7 +234,7 @@ pub fn render_table(devs: &[AoeDevice]) -> String {
         rows.push([
             d.name.clone(),
             if d.size > 0 {
-                super::human_size(d.size)
+                super::common::human_size(d.size)
             } else {
                 "?".into()
             },
@@ -245,7 +244,7 @@ pub fn render_table(devs: &[AoeDevice]) -> String {
             d.node.display().to_string(),
         ]);
     }
-    super::table(&rows)
+    super::common::table(&rows)
 }
 
 fn disk_of(d: &AoeDevice) -> TargetDisk {
@@ -264,7 +263,7 @@ fn disk_of(d: &AoeDevice) -> TargetDisk {
 /// given), bring the interface up, send discovers until the device node
 /// exists, and return it with its size and the target's MAC.
 pub fn attach(
-    ctx: &mut Ctx,
+    env: &mut AttachEnv,
     paths: &HostPaths,
     shelf: u16,
     slot: u8,
@@ -282,24 +281,24 @@ pub fn attach(
     let ifname = interface
         .map(|i| resolve_interface(paths, i).context("target.interface"))
         .transpose()?;
-    if !ctx.runner.is_dry() {
+    if !env.runner.is_dry() {
         need_root("attaching an AoE target")?;
     }
-    load_module(&ctx.runner, paths, ifname.as_deref())?;
+    load_module(env.runner, paths, ifname.as_deref())?;
     if let Some(i) = &ifname {
-        ctx.runner
+        env.runner
             .run(&tool::link_up(i))
             .with_context(|| format!("bringing up {i} for AoE"))?;
     }
-    if ctx.runner.is_dry() {
-        ctx.runner.run(&tool::discover())?;
-        ctx.notes.push(format!(
+    if env.runner.is_dry() {
+        env.runner.run(&tool::discover())?;
+        env.notes.push(format!(
             "dry run: AoE {name} is not attached; the run would send aoe-discover and wait for {}",
             node.display()
         ));
         return Ok(TargetDisk {
             node,
-            size: planned_size(&ctx.plan.target),
+            size: env.planned_size,
             identity: name,
             model: None,
             serial: None,
@@ -308,7 +307,7 @@ pub fn attach(
         });
     }
     let timeout = attach_timeout();
-    let runner = ctx.runner.clone();
+    let runner = env.runner.clone();
     let found = wait_for(
         timeout,
         Duration::from_millis(250),

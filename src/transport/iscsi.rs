@@ -9,10 +9,9 @@
 //! write is an in-process effect whose description names the file and
 //! field, never the value.
 
-use super::{attach_timeout, need_root, planned_size, wait_for, HostPaths};
+use super::common::{attach_timeout, need_root, wait_for, AttachEnv, HostPaths};
 use crate::disk::TargetDisk;
-use crate::engine::run::Refused;
-use crate::engine::Ctx;
+use crate::outcome::Refused;
 use crate::plan::Chap;
 use crate::tools::{iscsiadm as tool, Runner};
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,8 +19,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The iSCSI default port.
-pub const DEFAULT_PORT: u16 = 3260;
+pub use super::sendtargets::DEFAULT_PORT;
 
 /// A portal "ADDR:PORT" as iscsiadm wants it, from the plan's "ADDR" or
 /// "ADDR:PORT" (IPv6 as "[ADDR]" or "[ADDR]:PORT").
@@ -191,8 +189,14 @@ pub fn read_secret(path: &Path, field: &str) -> Result<String> {
 
 /// Configure CHAP on the node record: authmethod and usernames through
 /// iscsiadm, passwords straight into the record file (never on an argv).
-fn set_chap(ctx: &Ctx, paths: &HostPaths, iqn: &str, portal: &str, chap: &Chap) -> Result<()> {
-    let r = &ctx.runner;
+fn set_chap(
+    env: &AttachEnv,
+    paths: &HostPaths,
+    iqn: &str,
+    portal: &str,
+    chap: &Chap,
+) -> Result<()> {
+    let r = &env.runner;
     let mut secrets: Vec<(&str, String)> = vec![(
         "node.session.auth.password",
         read_secret(&chap.secret_file, "target.chap.secret_file")?,
@@ -345,7 +349,7 @@ pub fn check_offered(offered: &[tool::NodeEntry], portal: &str, iqn: &str) -> Re
 /// CHAP, login, then wait for the LUN's disk. A session that already
 /// exists is used as it is and is not logged out at the end.
 pub fn attach(
-    ctx: &mut Ctx,
+    env: &mut AttachEnv,
     paths: &HostPaths,
     portal: &str,
     iqn: &str,
@@ -358,43 +362,43 @@ pub fn attach(
     // a session is not logged out by netroot (the running system's root
     // may be on it) unless netroot's own marker says an interrupted run of
     // netroot made it.
-    let marker = session_marker(&ctx.opts.state_dir, iqn, &portal);
-    let existing = find_session(&ctx.runner, iqn, &portal)?;
+    let marker = session_marker(env.state_dir, iqn, &portal);
+    let existing = find_session(env.runner, iqn, &portal)?;
     if let Some(s) = &existing {
         if let Some(d) = lun_disk(s, iqn, lun)? {
             tracing::info!("iSCSI {iqn} is already logged in; LUN {lun} is /dev/{d}");
             if let Ok(m) = std::fs::read_to_string(&marker) {
                 let had_record = m.contains("node record: existed");
-                push_logout(ctx, iqn, &portal, had_record, marker);
+                push_logout(env, iqn, &portal, had_record, marker);
             }
             return Ok(disk_of(paths, &d, iqn, lun, &portal));
         }
     }
-    if ctx.runner.is_dry() {
+    if env.runner.is_dry() {
         // A dry run changes nothing, not even open-iscsi's node database,
         // but it can still ask the portal what it offers.
         match super::sendtargets::send_targets(&portal, Duration::from_secs(10)) {
             Ok(offered) => {
                 check_offered(&offered, &portal, iqn)?;
-                ctx.notes.push(format!(
+                env.notes.push(format!(
                     "dry run: {portal} offers {iqn} (asked with a read-only SendTargets session)"
                 ));
             }
-            Err(e) => ctx.notes.push(format!(
+            Err(e) => env.notes.push(format!(
                 "dry run: could not ask {portal} which targets it offers: {e:#}"
             )),
         }
-        ctx.runner.run(&tool::discovery(&portal))?;
+        env.runner.run(&tool::discovery(&portal))?;
         if let Some(c) = chap {
-            set_chap(ctx, paths, iqn, &portal, c)?;
+            set_chap(env, paths, iqn, &portal, c)?;
         }
-        ctx.runner.run(&tool::login(iqn, &portal))?;
-        ctx.notes.push(format!(
+        env.runner.run(&tool::login(iqn, &portal))?;
+        env.notes.push(format!(
             "dry run: iSCSI {iqn} is not logged in; the run would log in at {portal} and use LUN {lun}"
         ));
         return Ok(TargetDisk {
             node: by_path.join(by_path_name(&portal, iqn, lun)),
-            size: planned_size(&ctx.plan.target),
+            size: env.planned_size,
             identity: format!("{iqn} lun {lun} at {portal}"),
             model: None,
             serial: None,
@@ -404,7 +408,7 @@ pub fn attach(
     }
     need_root("logging in to an iSCSI target")?;
     let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
-    let out = ctx
+    let out = env
         .runner
         .run(&tool::discovery(&portal))
         .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
@@ -414,15 +418,15 @@ pub fn attach(
     // Behind NAT the target may announce another address than the one we
     // reach it by: make a record for the plan's portal.
     if !ours.iter().any(|n| n.portal == portal) {
-        ctx.runner.run(&tool::node_new(iqn, &portal))?;
+        env.runner.run(&tool::node_new(iqn, &portal))?;
     }
     if let Some(c) = chap {
-        set_chap(ctx, paths, iqn, &portal, c)?;
+        set_chap(env, paths, iqn, &portal, c)?;
     }
     if existing.is_none() {
         // Note first that netroot makes this session, so that a run killed
         // before its cleanup still logs out when resumed.
-        ctx.runner.write_file(
+        env.runner.write_file(
             &marker,
             format!(
                 "netroot logs in to {iqn} at {portal}\nnode record: {}\n",
@@ -432,17 +436,17 @@ pub fn attach(
             0o600,
         )?;
     }
-    if let Err(e) = ctx.runner.run(&tool::login(iqn, &portal)) {
+    if let Err(e) = env.runner.run(&tool::login(iqn, &portal)) {
         if existing.is_none() {
             let _ = std::fs::remove_file(&marker);
         }
         return Err(explain(e, &format!("login to {iqn} at {portal}")));
     }
     if existing.is_none() {
-        push_logout(ctx, iqn, &portal, had_record, marker);
+        push_logout(env, iqn, &portal, had_record, marker);
     }
     let timeout = attach_timeout();
-    let runner = ctx.runner.clone();
+    let runner = env.runner.clone();
     let found = wait_for(
         timeout,
         Duration::from_millis(250),
@@ -501,14 +505,14 @@ pub fn session_marker(state_dir: &Path, iqn: &str, portal: &str) -> PathBuf {
 
 /// Undo at the end of the run: log out, forget the node record (with its
 /// CHAP secret) if netroot created it, and drop the marker.
-fn push_logout(ctx: &mut Ctx, iqn: &str, portal: &str, had_record: bool, marker: PathBuf) {
-    let (r, i, p) = (ctx.runner.clone(), iqn.to_string(), portal.to_string());
+fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, marker: PathBuf) {
+    let (r, i, p) = (env.runner.clone(), iqn.to_string(), portal.to_string());
     let what = if had_record {
         format!("logging out of {iqn} at {portal}")
     } else {
         format!("logging out of {iqn} at {portal} and deleting its node record")
     };
-    ctx.cleanup.push(what, move || {
+    env.cleanup.push(what, move || {
         r.run(&tool::logout(&i, &p))?;
         if !had_record {
             r.run(&tool::node_delete(&i, &p))?;
@@ -609,7 +613,7 @@ pub fn render_table(l: &PortalListing) -> String {
                 },
             ]);
         }
-        out.push_str(&super::table(&rows));
+        out.push_str(&super::common::table(&rows));
     }
     if let Some(b) = &l.ibft {
         out.push_str(&format!(

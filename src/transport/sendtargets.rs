@@ -7,7 +7,9 @@
 //! (a server, a container, a CI host). It only reads: it logs in as a
 //! discovery session, asks `SendTargets=All` and logs out.
 
-use super::iscsi::DEFAULT_PORT;
+/// The iSCSI default port.
+pub const DEFAULT_PORT: u16 = 3260;
+
 use crate::tools::iscsiadm::NodeEntry;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};

@@ -1,65 +1,11 @@
-//! One progress event stream, rendered as indicatif bars on a TTY or as
-//! JSON lines otherwise.
+//! The progress event stream drawn for people: indicatif bars on a TTY.
+//! The events and the other sinks (JSON lines, null, collect) live in
+//! `crate::event`, below the engine.
 
+pub use crate::event::{Collect, Event, JsonLines, NullSink, ProgressSink, StepEnded};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// Something that happened during a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// A step starts (index is 1-based).
-    StepStart {
-        step: String,
-        index: usize,
-        total: usize,
-        description: String,
-    },
-    /// A step ends: status is "done" (already), "ran", "would_run" or "failed".
-    StepEnd { step: String, status: String },
-    /// Bytes copied so far.
-    Bytes {
-        step: String,
-        done: u64,
-        total: u64,
-        rate: u64,
-    },
-    /// A message for people.
-    Message { text: String },
-}
-
-/// Receives events.
-pub trait ProgressSink: Send + Sync {
-    fn event(&self, e: &Event);
-}
-
-/// Drops everything.
-pub struct NullSink;
-impl ProgressSink for NullSink {
-    fn event(&self, _e: &Event) {}
-}
-
-/// One JSON object per line on stdout.
-pub struct JsonLines;
-impl ProgressSink for JsonLines {
-    fn event(&self, e: &Event) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default());
-        let _ = out.flush();
-    }
-}
-
-/// Collects events (tests).
-#[derive(Default)]
-pub struct Collect(pub Mutex<Vec<Event>>);
-impl ProgressSink for Collect {
-    fn event(&self, e: &Event) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
 
 /// indicatif bars: one over the steps; under it, for the running step, a
 /// spinner (steps without byte progress: initramfs, GRUB, mkfs) that turns
@@ -143,13 +89,14 @@ impl ProgressSink for Bars {
             } => {
                 self.steps.set_length(*total as u64);
                 self.steps.set_position(index.saturating_sub(1) as u64);
-                self.steps.set_message(step.clone());
+                self.steps.set_message(step.to_string());
                 let b = self.multi.add(ProgressBar::new_spinner());
                 b.set_style(spinner_style());
                 b.set_message(format!("{step}: {description}"));
                 b.enable_steady_tick(Duration::from_millis(120));
                 *self.bytes_seen.lock().unwrap() = false;
-                if let Some((_, old)) = self.current.lock().unwrap().replace((step.clone(), b)) {
+                if let Some((_, old)) = self.current.lock().unwrap().replace((step.to_string(), b))
+                {
                     old.finish_and_clear();
                 }
             }
@@ -158,12 +105,15 @@ impl ProgressSink for Bars {
                     b.finish_and_clear();
                 }
                 self.steps.inc(1);
-                let mark = match status.as_str() {
-                    "failed" => "x",
-                    "done" => "=",
-                    _ => "+",
+                let mark = match status {
+                    StepEnded::Failed => "x",
+                    StepEnded::Done => "=",
+                    StepEnded::Ran | StepEnded::WouldRun => "+",
                 };
-                let _ = self.multi.println(format!("  {mark} {step:<11} {status}"));
+                let text = status.as_str().replace('_', " ");
+                let _ = self
+                    .multi
+                    .println(format!("  {mark} {:<11} {text}", step.as_str()));
             }
             Event::Bytes {
                 step, done, total, ..
@@ -175,7 +125,7 @@ impl ProgressSink for Bars {
                         *seen = true;
                         b.disable_steady_tick();
                         b.set_style(bytes_style());
-                        b.set_message(step.clone());
+                        b.set_message(step.to_string());
                         b.reset_elapsed();
                         b.reset_eta();
                     }
@@ -199,19 +149,20 @@ impl Drop for Bars {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::StepId;
 
     #[test]
     fn bars_follow_steps_and_bytes() {
         let b = Bars::with_target(ProgressDrawTarget::hidden());
         b.event(&Event::StepStart {
-            step: "copy".into(),
+            step: StepId::Copy,
             index: 6,
             total: 10,
             description: "copy the system".into(),
         });
         assert_eq!(b.current_step().as_deref(), Some("copy"));
         b.event(&Event::Bytes {
-            step: "copy".into(),
+            step: StepId::Copy,
             done: 10,
             total: 100,
             rate: 1,
@@ -223,8 +174,8 @@ mod tests {
             assert_eq!(bar.position(), 10);
         }
         b.event(&Event::StepEnd {
-            step: "copy".into(),
-            status: "ran".into(),
+            step: StepId::Copy,
+            status: StepEnded::Ran,
         });
         assert_eq!(b.current_step(), None);
         assert_eq!(b.steps.position(), 6);

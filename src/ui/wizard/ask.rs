@@ -2,8 +2,9 @@
 //! Enter through all of them gives [`Answers::defaults`] (plus whatever
 //! discovery found).
 
-use super::*;
+use super::answers::*;
 use crate::plan::parse_size;
+use crate::plan::size::MIB;
 use crate::plan::validate::{is_valid_hostname, is_valid_iqn, parse_portal};
 use crate::tools::Runner;
 use crate::transport::aoe::{self, AoeDevice};
@@ -12,6 +13,7 @@ use crate::ui::probe::{self, Facts};
 use anyhow::{Context, Result};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Password, Select};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn theme() -> ColorfulTheme {

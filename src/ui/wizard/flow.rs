@@ -1,25 +1,27 @@
 //! The wizard from start to end: probe, ask, dry run, confirm, save, run.
 
-use super::*;
-use crate::cli::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
-use crate::engine::{self, run::Refused, RunOptions};
+use super::answers::*;
+use super::ask;
+use crate::engine::{self, RunOptions};
+use crate::event::NullSink;
+pub use crate::outcome::EXIT_INTERRUPTED;
+use crate::outcome::{self, Refused, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::plan::validate_plan;
+use crate::plan::Plan;
 use crate::tools::Runner;
 use crate::transport::aoe::AoeDevice;
 use crate::ui::probe;
-use crate::ui::progress::{Bars, NullSink};
+use crate::ui::progress::Bars;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Exit code when Ctrl-C stopped the run (128 + SIGINT).
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// The message for a wizard started without a terminal.
 pub const NEEDS_TERMINAL: &str = "netroot wizard needs a terminal; for unattended use write a plan and run `netroot migrate --plan FILE`";
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    engine::run::request_stop();
+    outcome::request_stop();
 }
 
 /// Ctrl-C asks the engine to stop before the next step; the running child
@@ -64,7 +66,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         Err(e) => return Err(e),
     };
     // Ctrl-C at a prompt that reads whole lines (the CHAP secret).
-    if engine::run::stop_requested() {
+    if outcome::stop_requested() {
         return Ok(aborted_at_a_question());
     }
     let plan = build_plan(&answers);
@@ -79,7 +81,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         stop_after: opts.stop_after,
         ..RunOptions::default()
     };
-    match engine::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
+    match crate::steps::run_plan(plan.clone(), dry, Arc::new(NullSink)) {
         Ok(r) => print!("{}", r.to_text()),
         Err(e) => {
             eprintln!("netroot: the dry run failed: {e:#}");
@@ -91,7 +93,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     let id = confirm_identity(&plan);
     println!(
         "\nNext: erase this target and write the system onto it:\n  {}",
-        engine::run::describe_target(&plan)
+        engine::describe_target(&plan)
     );
     let typed: String =
         match dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
@@ -105,7 +107,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
             }
             Err(e) => return Err(anyhow::Error::new(e).context("reading the confirmation")),
         };
-    if engine::run::stop_requested() {
+    if outcome::stop_requested() {
         return Ok(aborted_at_a_question());
     }
     if !identity_confirmed(&plan, &typed) {
@@ -133,7 +135,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         stop_after: opts.stop_after,
         ..RunOptions::default()
     };
-    let result = engine::run_plan(plan.clone(), run, bars.clone());
+    let result = crate::steps::run_plan(plan.clone(), run, bars.clone());
     let step = bars.current_step();
     bars.finish();
     match result {
@@ -158,7 +160,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
             println!("\n{}", next_steps(&plan, &plan_path, server_dir.as_deref()));
             Ok(EXIT_OK)
         }
-        Err(e) if engine::run::stop_requested() => {
+        Err(e) if outcome::stop_requested() => {
             tracing::info!("stopped by Ctrl-C: {e:#}");
             println!("\ninterrupted at a safe point; resume with: {resume}");
             if let Some(step) = step {

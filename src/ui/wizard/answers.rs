@@ -1,24 +1,15 @@
-//! The interactive wizard (`netroot wizard`, or bare `netroot` on a TTY).
-//!
-//! It probes this machine ([`super::probe`]), asks with dialoguer
-//! ([`ask`]), builds a plan from the answers with the pure [`build_plan`],
-//! shows the dry run, asks the person to type the target's identity, saves
-//! the plan, and runs the engine with progress bars. Ctrl-C stops the run
-//! at a safe point and prints the command that resumes it.
+//! The wizard's answers and what is made of them: the answer types, their
+//! defaults (image path and size, IQNs, portal), the pure [`build_plan`],
+//! the identity the person must type, and the next steps printed at the end.
 
-pub mod ask;
-pub mod flow;
-
-use super::probe::Facts;
-use crate::plan::size::{GIB, MIB};
+use crate::plan::size::GIB;
 use crate::plan::{
     Addressing, Boot, BootNetwork, Chap, Client, CopyOptions, Firmware, FsKind, Layout,
     PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
     PLAN_VERSION,
 };
+use crate::ui::probe::Facts;
 use std::path::{Path, PathBuf};
-
-pub use flow::run;
 
 /// Options of `netroot wizard`.
 #[derive(Debug, Clone)]
@@ -404,6 +395,7 @@ pub fn human(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::size::MIB;
     use crate::plan::validate_plan;
     use crate::ui::probe::{MountFact, Nic};
 
@@ -525,7 +517,7 @@ mod tests {
         };
         let p = build_plan(&a);
         validate_plan(&p).unwrap();
-        assert!(crate::engine::run::describe_target(&p).contains("CHAP"));
+        assert!(crate::engine::describe_target(&p).contains("CHAP"));
     }
 
     #[test]
