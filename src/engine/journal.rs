@@ -6,7 +6,6 @@ use super::StepId;
 use crate::plan::{diff::changed_paths, Plan};
 use crate::tools::cmd::write_atomic;
 use anyhow::{bail, Context, Result};
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -80,11 +79,11 @@ impl Journal {
         // A forked child of this process may hold a copy of a just-closed
         // lock descriptor for an instant before it execs: retry briefly.
         let mut tries = 0;
-        while lock.try_lock_exclusive().is_err() && tries < 30 {
+        while lock.try_lock().is_err() && tries < 30 {
             tries += 1;
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        lock.try_lock_exclusive().map_err(|_| {
+        lock.try_lock().map_err(|_| {
             crate::outcome::Refused(format!(
                 "another netroot run is working on this target (lock {} is held); wait for it to finish",
                 lock_path.display()

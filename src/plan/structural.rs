@@ -3,6 +3,7 @@
 //! each tagged union.
 
 use super::errors::Errs;
+use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -52,45 +53,49 @@ pub(crate) fn check(value: &Value, errs: &mut Errs) {
         let ptr = e.instance_path().to_string();
         let path = pointer_to_path(&ptr);
         let instance = value.pointer(&ptr).unwrap_or(&Value::Null);
-        let msg = e.to_string();
-        if msg.contains("oneOf") || msg.contains("anyOf") || msg.contains("valid under") {
+        if is_union_error(e.kind()) {
             union_errors(&schema, &path, &ptr, instance, errs, &mut seen);
             continue;
         }
-        let (path, msg) = refine(&path, instance, &msg);
+        let (path, msg) = refine(&path, e.kind(), &e.to_string());
         if seen.insert((path.clone(), msg.clone())) {
             errs.push(path, msg);
         }
     }
 }
 
-/// Make jsonschema's messages read like netroot's.
-fn refine(path: &str, _instance: &Value, msg: &str) -> (String, String) {
-    // "Additional properties are not allowed ('foo' was unexpected)"
-    if let Some(rest) = msg.strip_prefix("Additional properties are not allowed (") {
-        let names: Vec<&str> = rest
-            .split('\'')
-            .enumerate()
-            .filter(|(i, _)| i % 2 == 1)
-            .map(|(_, s)| s)
-            .collect();
-        if names.len() == 1 {
-            return (
-                join(path, names[0]),
-                "unknown field (not part of plan version 1)".to_string(),
-            );
-        }
-        return (
+/// A value that matches no branch (or several) of a tagged union: netroot
+/// then names the field inside the branch its tag chooses.
+fn is_union_error(kind: &ValidationErrorKind) -> bool {
+    matches!(
+        kind,
+        ValidationErrorKind::OneOfNotValid { .. }
+            | ValidationErrorKind::OneOfMultipleValid { .. }
+            | ValidationErrorKind::AnyOf { .. }
+    )
+}
+
+/// Say jsonschema's findings the way netroot says things, from the kind of
+/// error (never from its English text; `msg` is only the fallback).
+fn refine(path: &str, kind: &ValidationErrorKind, msg: &str) -> (String, String) {
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => (
+            join(path, &unexpected[0]),
+            "unknown field (not part of plan version 1)".to_string(),
+        ),
+        ValidationErrorKind::AdditionalProperties { unexpected } => (
             path.to_string(),
-            format!("unknown fields {}", names.join(", ")),
-        );
+            format!("unknown fields {}", unexpected.join(", ")),
+        ),
+        ValidationErrorKind::Required { property } => {
+            let name = property
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| property.to_string());
+            (join(path, &name), "missing (required)".to_string())
+        }
+        _ => (path.to_string(), msg.to_string()),
     }
-    // "\"portal\" is a required property"
-    if let Some(name) = msg.strip_suffix(" is a required property") {
-        let name = name.trim_matches('"');
-        return (join(path, name), "missing (required)".to_string());
-    }
-    (path.to_string(), msg.to_string())
 }
 
 /// The discriminator of a tagged union at `path`, by what the schema branches
@@ -200,12 +205,11 @@ fn validate_branch(
         let full_ptr = format!("{ptr}{sub_ptr}");
         let p = pointer_to_path(&full_ptr);
         let inst = instance.pointer(&sub_ptr).unwrap_or(&Value::Null);
-        let msg = e.to_string();
-        if !sub_ptr.is_empty() && (msg.contains("oneOf") || msg.contains("anyOf")) {
+        if !sub_ptr.is_empty() && is_union_error(e.kind()) {
             union_errors(root, &p, &full_ptr, inst, errs, seen);
             continue;
         }
-        let (p, m) = refine(&p, inst, &msg);
+        let (p, m) = refine(&p, e.kind(), &e.to_string());
         if seen.insert((p.clone(), m.clone())) {
             errs.push(p, m);
         }

@@ -9,7 +9,7 @@
 //! recorded as [`Action`]s instead of run; read-only queries still run so
 //! that probes see the real disk.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -211,11 +211,74 @@ pub fn resolve(program: &str) -> Result<PathBuf> {
     }
     let extra = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
     which::which_in(program, Some(extra), "/").map_err(|_| {
-        anyhow!(
-            "{program}: command not found; install the Debian package {}",
-            package_for(program)
-        )
+        anyhow::Error::new(CommandError::NotFound {
+            program: program.to_string(),
+            package: package_for(program),
+        })
     })
+}
+
+/// Why an external program did not do its job, as values callers match on
+/// (never by searching the message text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// The program is not installed.
+    NotFound {
+        program: String,
+        package: &'static str,
+    },
+    /// It ran and failed: `status` is its exit status (`None`: killed by a
+    /// signal); `argv` and `stderr_tail` are redacted of secrets.
+    Failed {
+        program: String,
+        argv: Vec<String>,
+        status: Option<i32>,
+        stderr_tail: String,
+    },
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::NotFound { program, package } => write!(
+                f,
+                "{program}: command not found; install the Debian package {package}"
+            ),
+            CommandError::Failed {
+                argv,
+                status,
+                stderr_tail,
+                ..
+            } => {
+                let line: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+                write!(f, "`{}` ", line.join(" "))?;
+                match status {
+                    Some(c) => write!(f, "exited with status {c}")?,
+                    None => write!(f, "was killed by a signal")?,
+                }
+                if !stderr_tail.is_empty() {
+                    write!(f, ":\n    {}", stderr_tail.replace('\n', "\n    "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl CommandError {
+    /// The command error somewhere in `e`'s chain, if a command failed.
+    pub fn find(e: &anyhow::Error) -> Option<&CommandError> {
+        e.chain().find_map(|c| c.downcast_ref::<CommandError>())
+    }
+    /// The exit status of a command that ran and failed.
+    pub fn status(&self) -> Option<i32> {
+        match self {
+            CommandError::Failed { status, .. } => *status,
+            CommandError::NotFound { .. } => None,
+        }
+    }
 }
 
 /// What a finished command printed.
@@ -522,20 +585,13 @@ fn finish(cmd: &Cmd, code: i32, stdout: String, stderr: String) -> Result<Output
     if !cmd.ok_codes.contains(&code) {
         let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        let how = if code < 0 {
-            "was killed by a signal".to_string()
-        } else {
-            format!("exited with status {code}")
-        };
-        bail!(
-            "`{}` {how}{}",
-            cmd.display(),
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(":\n    {}", cmd.redact(&tail.join("\n    ")))
-            }
-        );
+        return Err(CommandError::Failed {
+            program: cmd.program.clone(),
+            argv: cmd.display_argv(),
+            status: (code >= 0).then_some(code),
+            stderr_tail: cmd.redact(&tail.join("\n")),
+        }
+        .into());
     }
     Ok(Output {
         stdout,
@@ -591,6 +647,33 @@ mod tests {
         assert!(e.contains("exited with status 3"), "{e}");
         assert!(e.contains("boom"), "{e}");
         assert!(e.contains("sh -c"), "{e}");
+    }
+
+    #[test]
+    fn failures_carry_program_status_and_stderr_as_values() {
+        let e = execute(&Cmd::new("sh").args(["-c", "echo one >&2; echo two >&2; exit 7"]))
+            .unwrap_err()
+            .context("doing something");
+        let c = CommandError::find(&e).expect("a command error in the chain");
+        assert_eq!(c.status(), Some(7));
+        match c {
+            CommandError::Failed {
+                program,
+                argv,
+                stderr_tail,
+                ..
+            } => {
+                assert_eq!(program, "sh");
+                assert_eq!(argv[0], "sh");
+                assert_eq!(stderr_tail, "one\ntwo");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = resolve("no-such-program-netroot").unwrap_err();
+        assert!(matches!(
+            CommandError::find(&e),
+            Some(CommandError::NotFound { .. })
+        ));
     }
 
     #[test]

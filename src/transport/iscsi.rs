@@ -13,6 +13,7 @@ use super::common::{attach_timeout, need_root, wait_for, AttachEnv, HostPaths};
 use crate::disk::TargetDisk;
 use crate::outcome::Refused;
 use crate::plan::Chap;
+use crate::tools::cmd::CommandError;
 use crate::tools::{iscsiadm as tool, Runner};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -263,7 +264,9 @@ fn find_session(runner: &Runner, iqn: &str, portal: &str) -> Result<Option<tool:
         Ok(o) => o,
         // Without open-iscsi there are no sessions; logging in will say
         // what to install.
-        Err(e) if format!("{e:#}").contains("command not found") => return Ok(None),
+        Err(e) if matches!(CommandError::find(&e), Some(CommandError::NotFound { .. })) => {
+            return Ok(None)
+        }
         Err(e) => return Err(e),
     };
     let all: Vec<_> = tool::parse_session_detail(&out.stdout)
@@ -474,13 +477,15 @@ pub fn attach(
 
 /// iscsiadm is missing, or this kernel has no `iscsi_tcp` (status 12).
 fn iscsiadm_unusable(e: &anyhow::Error) -> bool {
-    let m = format!("{e:#}");
-    m.contains("command not found")
-        || m.contains(&format!("exited with status {}", tool::ERR_TRANS_NOT_FOUND))
+    match CommandError::find(e) {
+        Some(CommandError::NotFound { .. }) => true,
+        Some(c) => c.status() == Some(tool::ERR_TRANS_NOT_FOUND),
+        None => false,
+    }
 }
 
 fn unusable_why(e: &anyhow::Error) -> &'static str {
-    if format!("{e:#}").contains("command not found") {
+    if matches!(CommandError::find(e), Some(CommandError::NotFound { .. })) {
         "it is not installed"
     } else {
         "this kernel has no iscsi_tcp module"
@@ -528,12 +533,7 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
 
 /// Add what failed and what the iscsiadm exit status means to its error.
 fn explain(e: anyhow::Error, what: &str) -> anyhow::Error {
-    let msg = format!("{e:#}");
-    let code = msg
-        .split("exited with status ")
-        .nth(1)
-        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|s| s.parse::<i32>().ok());
+    let code = CommandError::find(&e).and_then(CommandError::status);
     match code.and_then(tool::explain_status) {
         Some(why) => e.context(format!("{what} failed: {why}")),
         None => e.context(format!("{what} failed")),
