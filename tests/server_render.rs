@@ -255,18 +255,35 @@ fn pinned_lines() {
     let (_, cl, opts) = cases().into_iter().next().unwrap();
     let files = generate(&cl, &opts).unwrap();
     let tgtadm = text(&files, "iscsi/tgtadm-chap2.sh");
-    assert!(tgtadm.contains(
-        "--password \"$(head -n1 '/etc/netroot/chap2'\\''t.secret')\"\n"
-    ), "{tgtadm}");
+    assert!(
+        tgtadm.contains("--password \"$(head -n1 '/etc/netroot/chap2'\\''t.secret')\"\n"),
+        "{tgtadm}"
+    );
     assert!(tgtadm.contains("--password \"$(head -n1 '/etc/netroot/chap2 chap.secret')\"\n"));
     let lio = text(&files, "iscsi/targetcli-by-addr.sh");
-    assert!(lio.contains("targetcli /backstores/block create name=netroot-by-addr dev=/dev/vg0/by-addr\n"), "{lio}");
-    assert!(lio.contains("targetcli /iscsi/iqn.2024-01.org.example:by-addr/tpg1/portals create 0.0.0.0 3261\n"));
+    assert!(
+        lio.contains(
+            "targetcli /backstores/block create name=netroot-by-addr dev=/dev/vg0/by-addr\n"
+        ),
+        "{lio}"
+    );
+    assert!(lio.contains(
+        "targetcli /iscsi/iqn.2024-01.org.example:by-addr/tpg1/portals create 0.0.0.0 3261\n"
+    ));
     let ipxe = text(&files, "tftp/netroot/chap2.ipxe");
-    assert!(ipxe.contains("set reverse-password Target-chap2-02\n"), "{ipxe}");
+    assert!(
+        ipxe.contains("set reverse-password Target-chap2-02\n"),
+        "{ipxe}"
+    );
     assert!(ipxe.contains("iseq ${netroot-try} 5 && goto netroot_failed ||\n"));
     let run = text(&files, "aoe/run-vblade-aoe-bios.sh");
-    assert!(run.ends_with("exec vblade -m 52:54:00:00:00:01 3 1 enp1s0 /srv/aoe/aoe-bios.img\n"), "{run}");
+    assert!(
+        run.ends_with("exec vblade -m 52:54:00:00:00:01 3 1 enp1s0 /srv/aoe/aoe-bios.img\n"),
+        "{run}"
+    );
     let dnsmasq = text(&files, "dhcp/dnsmasq-netroot.conf");
-    assert!(dnsmasq.contains("dhcp-boot=tag:netroot-plain,tag:!ipxe,tag:!efi64,undionly.kpxe\n"), "{dnsmasq}");
+    assert!(
+        dnsmasq.contains("dhcp-boot=tag:netroot-plain,tag:!ipxe,tag:!efi64,undionly.kpxe\n"),
+        "{dnsmasq}"
+    );
 }

@@ -9,9 +9,10 @@
 //! left alone, so a staging tree can be prepared safely.
 
 use super::dhcp::DHCPD_SNIPPET;
-use super::export::vblade_instance;
+use super::files::{put_file, Contents, GeneratedFile};
+use super::generate::generate;
 use super::model::{ClientSpec, ExportSpec};
-use super::{generate, put_file, Contents, GeneratedFile, ServerOptions};
+use super::options::ServerOptions;
 use crate::tools::cmd::{Cmd, Runner};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
@@ -292,7 +293,7 @@ pub fn apply(
     let mut units: Vec<String> = Vec::new();
     for c in clients {
         if matches!(c.export, ExportSpec::Aoe { .. }) {
-            units.push(format!("vblade@{}.service", vblade_instance(c)));
+            units.push(format!("vblade@{}.service", c.vblade_instance()));
         }
     }
     if clients

@@ -1,7 +1,7 @@
 //! One client as the server sees it, resolved from its plan and the server
 //! options: names, MAC, address, firmware, and what to export.
 
-use super::ServerOptions;
+use super::options::ServerOptions;
 use crate::plan::{Addressing, Firmware, Plan, Target};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -106,6 +106,35 @@ impl ClientSpec {
     /// The iPXE script's path relative to the TFTP root.
     pub fn script_path(&self) -> String {
         format!("netroot/{}.ipxe", self.name)
+    }
+    /// The vblade instance name (`vblade@NAME.service`,
+    /// `/etc/vblade.conf.d/NAME.conf`); also the LIO backstore's name.
+    pub fn vblade_instance(&self) -> String {
+        format!("netroot-{}", self.name)
+    }
+    /// The tgt config file name in /etc/tgt/conf.d.
+    pub fn tgt_conf_name(&self) -> String {
+        format!("netroot-{}.conf", self.name)
+    }
+    /// vblade's argv for an AoE export: `-m MAC` restricts it to the client.
+    pub fn vblade_argv(&self) -> Option<Vec<String>> {
+        let ExportSpec::Aoe {
+            shelf,
+            slot,
+            interface,
+        } = &self.export
+        else {
+            return None;
+        };
+        Some(vec![
+            "vblade".into(),
+            "-m".into(),
+            self.mac.clone(),
+            shelf.to_string(),
+            slot.to_string(),
+            interface.clone(),
+            self.backing.display().to_string(),
+        ])
     }
 }
 
@@ -492,41 +521,6 @@ mod uri_tests {
             interface: "eth0".into(),
         };
         assert_eq!(a.san_uri(), "aoe:e11.0");
-    }
-
-    #[test]
-    fn uefi_only_client_gets_only_the_efi_binary() {
-        let c = iscsi(1, 3260);
-        let opts = crate::server::ServerOptions {
-            efi_binary: crate::server::EfiBinary::Snponly,
-            ..Default::default()
-        };
-        let files = crate::server::generate(&[c], &opts).unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.rel_path.as_str()).collect();
-        assert!(names.contains(&"tftp/snponly.efi"), "{names:?}");
-        assert!(!names.contains(&"tftp/undionly.kpxe"), "{names:?}");
-        let d = files
-            .iter()
-            .find(|f| f.rel_path == "dhcp/dhcpd-netroot.conf")
-            .unwrap()
-            .text_contents()
-            .unwrap()
-            .to_string();
-        assert!(
-            d.contains("    } else {\n        filename \"snponly.efi\";"),
-            "{d}"
-        );
-        assert!(!d.contains("undionly"), "{d}");
-        // No initiator name and no --allow-any-initiator would have been refused
-        // by load_clients; here the tgt block says any initiator may log in.
-        let t = files
-            .iter()
-            .find(|f| f.rel_path.ends_with("netroot-c.conf") && f.rel_path.starts_with("iscsi/"))
-            .unwrap();
-        assert!(t
-            .text_contents()
-            .unwrap()
-            .contains("any initiator may log in"));
     }
 }
 
