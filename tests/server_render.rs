@@ -287,3 +287,50 @@ fn pinned_lines() {
         "{dnsmasq}"
     );
 }
+
+/// Names the plan checks accept (no blanks, quotes, `$`, `#`, `;`,
+/// braces) may still hold characters the shell treats specially: the
+/// scripts quote every user string.
+#[test]
+fn scripts_quote_every_user_string() {
+    let mut c = iscsi(
+        "odd",
+        "52:54:00:00:00:09",
+        Firmware::Uefi,
+        Iscsi {
+            port: 3260,
+            lun: 1,
+            initiator: true,
+            chap: 2,
+            ip: None,
+            dev: false,
+        },
+    );
+    if let ExportSpec::Iscsi(i) = &mut c.export {
+        i.iqn = "iqn.2024-01.org.example:a&b|c".into();
+        i.initiator = Some("iqn.2024-01.org.example:x>y".into());
+        let ch = i.chap.as_mut().unwrap();
+        ch.username = "u`id`".into();
+        ch.target.as_mut().unwrap().0 = "t(1)".into();
+    }
+    let files = generate(&[c], &ServerOptions::default()).unwrap();
+    let tgtadm = text(&files, "iscsi/tgtadm-odd.sh");
+    for want in [
+        "--targetname 'iqn.2024-01.org.example:a&b|c'\n",
+        "--initiator-name 'iqn.2024-01.org.example:x>y'\n",
+        "--op new --user 'u`id`' --password",
+        "--op bind --tid \"$TID\" --user 'u`id`'\n",
+        "--op new --user 't(1)' --password",
+        "--user 't(1)' --outgoing\n",
+    ] {
+        assert!(tgtadm.contains(want), "{want:?} in {tgtadm}");
+    }
+    let lio = text(&files, "iscsi/targetcli-odd.sh");
+    for want in [
+        "targetcli /iscsi create 'iqn.2024-01.org.example:a&b|c'\n",
+        "targetcli '/iscsi/iqn.2024-01.org.example:a&b|c/tpg1'/acls/'iqn.2024-01.org.example:x>y' set auth userid='u`id`' password=",
+        "mutual_userid='t(1)' mutual_password=",
+    ] {
+        assert!(lio.contains(want), "{want:?} in {lio}");
+    }
+}

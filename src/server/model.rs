@@ -2,7 +2,7 @@
 //! options: names, MAC, address, firmware, and what to export.
 
 use super::options::ServerOptions;
-use crate::plan::{Addressing, Firmware, Plan, Target};
+use crate::plan::{Addressing, Chap, Firmware, Plan, Target};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -245,7 +245,23 @@ fn client_from_plan(
             "export device {shown:?} contains a blank, quote, backslash or $: vblade@.service and tgt's config split on them; rename it or use a symlink"
         );
     }
-    let export = match &plan.target {
+    let export = export_spec(plan, name, opts)?;
+    let _ = file;
+    Ok(ClientSpec {
+        name: name.to_string(),
+        plan_file: file.to_path_buf(),
+        mac,
+        ip,
+        firmware: plan.layout.firmware,
+        backing,
+        export,
+    })
+}
+
+/// What is exported for the plan's target: AoE with the server interface
+/// vblade uses, or iSCSI with the initiator name and CHAP secrets.
+fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSpec> {
+    Ok(match &plan.target {
         Target::Aoe {
             shelf,
             slot,
@@ -282,27 +298,7 @@ fn client_from_plan(
                 check_token(i, "client.initiator_name")?;
             }
             check_token(iqn, "target.iqn")?;
-            let chap = match chap {
-                None => None,
-                Some(c) => {
-                    check_token(&c.username, "target.chap.username")?;
-                    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
-                    let target = match (&c.target_username, &c.target_secret_file) {
-                        (Some(u), Some(f)) => {
-                            check_token(u, "target.chap.target_username")?;
-                            Some((u.clone(), read_secret(f, "target.chap.target_secret_file")?, f.clone()))
-                        }
-                        (None, None) => None,
-                        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
-                    };
-                    Some(ChapSecrets {
-                        username: c.username.clone(),
-                        secret,
-                        secret_file: c.secret_file.clone(),
-                        target,
-                    })
-                }
-            };
+            let chap = chap.as_ref().map(chap_secrets).transpose()?;
             ExportSpec::Iscsi(IscsiExport {
                 host,
                 port,
@@ -312,16 +308,30 @@ fn client_from_plan(
                 chap,
             })
         }
+    })
+}
+
+/// CHAP credentials with the secrets read from their files.
+fn chap_secrets(c: &Chap) -> Result<ChapSecrets> {
+    check_token(&c.username, "target.chap.username")?;
+    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
+    let target = match (&c.target_username, &c.target_secret_file) {
+        (Some(u), Some(f)) => {
+            check_token(u, "target.chap.target_username")?;
+            Some((
+                u.clone(),
+                read_secret(f, "target.chap.target_secret_file")?,
+                f.clone(),
+            ))
+        }
+        (None, None) => None,
+        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
     };
-    let _ = file;
-    Ok(ClientSpec {
-        name: name.to_string(),
-        plan_file: file.to_path_buf(),
-        mac,
-        ip,
-        firmware: plan.layout.firmware,
-        backing,
-        export,
+    Ok(ChapSecrets {
+        username: c.username.clone(),
+        secret,
+        secret_file: c.secret_file.clone(),
+        target,
     })
 }
 
