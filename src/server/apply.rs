@@ -9,9 +9,10 @@
 //! left alone, so a staging tree can be prepared safely.
 
 use super::dhcp::DHCPD_SNIPPET;
-use super::export::vblade_instance;
+use super::files::{put_file, Contents, GeneratedFile};
+use super::generate::generate;
 use super::model::{ClientSpec, ExportSpec};
-use super::{generate, put_file, Contents, GeneratedFile, ServerOptions};
+use super::options::ServerOptions;
 use crate::tools::cmd::{Cmd, Runner};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
@@ -160,74 +161,121 @@ pub fn apply(
     let mut rep = ApplyReport::default();
     let real_root = aopts.root == Path::new("/");
     let files = generate(clients, opts)?;
-
-    // 1. Packages.
-    let pkgs = packages(clients, aopts.dhcp);
-    if real_root {
-        let missing: Vec<&str> = pkgs
-            .iter()
-            .copied()
-            .filter(|p| package_missing(runner, p))
-            .collect();
-        if missing.is_empty() {
-            rep.note(format!("unchanged packages {} (installed)", pkgs.join(" ")));
-        } else {
-            runner
-                .run(
-                    &Cmd::new("apt-get")
-                        .args(["install", "-y", "--no-install-recommends"])
-                        .args(&missing)
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                )
-                .context("installing the server packages")?;
+    install_packages(runner, &mut rep, clients, aopts, real_root)?;
+    let mut changed_units = install_files(runner, &mut rep, &files, aopts, real_root)?;
+    if aopts.dhcp == DhcpServer::Isc {
+        if include_dhcpd_snippet(runner, &mut rep, aopts)? {
+            changed_units.insert("isc-dhcp-server.service".to_string());
+        }
+        if opts.tftp_root != Path::new("/srv/tftp") {
             rep.note(format!(
-                "{} {}",
-                did(runner, "installed"),
-                missing.join(" ")
+                "note      tftpd-hpa serves TFTP_DIRECTORY from /etc/default/tftpd-hpa (Debian: /srv/tftp); set it to {}",
+                opts.tftp_root.display()
             ));
         }
-    } else {
+    }
+    if !real_root {
+        rep.note(format!(
+            "skipped   services (root is {}, not /)",
+            aopts.root.display()
+        ));
+        return Ok(rep);
+    }
+    start_services(runner, &mut rep, clients, aopts, &changed_units)?;
+    Ok(rep)
+}
+
+/// Step 1, packages: install the missing ones (only on the real root).
+fn install_packages(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    clients: &[ClientSpec],
+    aopts: &ApplyOptions,
+    real_root: bool,
+) -> Result<()> {
+    let pkgs = packages(clients, aopts.dhcp);
+    if !real_root {
         rep.note(format!(
             "skipped   packages {} (root is {}, not /)",
             pkgs.join(" "),
             aopts.root.display()
         ));
+        return Ok(());
     }
+    let missing: Vec<&str> = pkgs
+        .iter()
+        .copied()
+        .filter(|p| package_missing(runner, p))
+        .collect();
+    if missing.is_empty() {
+        rep.note(format!("unchanged packages {} (installed)", pkgs.join(" ")));
+        return Ok(());
+    }
+    runner
+        .run(
+            &Cmd::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("installing the server packages")?;
+    rep.note(format!(
+        "{} {}",
+        did(runner, "installed"),
+        missing.join(" ")
+    ));
+    Ok(())
+}
 
-    // 2. Files.
+/// Whether a file is the config of a DHCP server other than the chosen one.
+fn other_dhcp(f: &GeneratedFile, dhcp: DhcpServer) -> bool {
+    match f.rel_path.as_str() {
+        "dhcp/dnsmasq-netroot.conf" => dhcp != DhcpServer::Dnsmasq,
+        "dhcp/dhcpd-netroot.conf" => dhcp != DhcpServer::Isc,
+        _ => false,
+    }
+}
+
+/// The service that reads an installed file.
+fn unit_of(f: &GeneratedFile, target: &Path) -> Option<String> {
+    match f.rel_path.as_str() {
+        p if p.starts_with("aoe/") => Some(format!(
+            "vblade@{}.service",
+            target
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+        )),
+        p if p.starts_with("iscsi/") => Some("tgt.service".to_string()),
+        "dhcp/dnsmasq-netroot.conf" => Some("dnsmasq.service".to_string()),
+        "dhcp/dhcpd-netroot.conf" => Some("isc-dhcp-server.service".to_string()),
+        _ => None,
+    }
+}
+
+/// Step 2, files: write each installed file that differs; returns the
+/// units whose files changed.
+fn install_files(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    files: &[GeneratedFile],
+    aopts: &ApplyOptions,
+    real_root: bool,
+) -> Result<BTreeSet<String>> {
     let tftp_user = match aopts.dhcp {
         DhcpServer::Dnsmasq => Some("dnsmasq"),
         DhcpServer::Isc => Some("tftp"),
         DhcpServer::None => None,
     };
     let mut changed_units = BTreeSet::new();
-    for f in &files {
+    for f in files {
         let Some(target) = &f.install_to else {
             continue;
         };
-        let unit = match f.rel_path.as_str() {
-            p if p.starts_with("aoe/") => Some(format!(
-                "vblade@{}.service",
-                target
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default()
-            )),
-            p if p.starts_with("iscsi/") => Some("tgt.service".to_string()),
-            "dhcp/dnsmasq-netroot.conf" => {
-                if aopts.dhcp != DhcpServer::Dnsmasq {
-                    continue;
-                }
-                Some("dnsmasq.service".to_string())
-            }
-            "dhcp/dhcpd-netroot.conf" => {
-                if aopts.dhcp != DhcpServer::Isc {
-                    continue;
-                }
-                Some("isc-dhcp-server.service".to_string())
-            }
-            _ => None,
-        };
+        if other_dhcp(f, aopts.dhcp) {
+            continue;
+        }
+        let unit = unit_of(f, target);
         let dest = in_root(&aopts.root, target);
         if up_to_date(f, &dest) {
             rep.note(format!("unchanged {}", dest.display()));
@@ -249,50 +297,52 @@ pub fn apply(
             changed_units.insert(u);
         }
     }
-    if aopts.dhcp == DhcpServer::Isc {
-        let conf = in_root(&aopts.root, Path::new("/etc/dhcp/dhcpd.conf"));
-        let include = format!("include \"{DHCPD_SNIPPET}\";");
-        let have = std::fs::read_to_string(&conf).unwrap_or_default();
-        if have.lines().any(|l| l.trim() == include) {
-            rep.note(format!(
-                "unchanged {} (includes {DHCPD_SNIPPET})",
-                conf.display()
-            ));
-        } else {
-            let mut new = have.clone();
-            if !new.is_empty() && !new.ends_with('\n') {
-                new.push('\n');
-            }
-            new.push_str(&format!("# Added by netroot server apply.\n{include}\n"));
-            runner.write_file(&conf, new.as_bytes(), 0o644)?;
-            rep.note(format!(
-                "{} {} (+ {include})",
-                did(runner, "wrote    "),
-                conf.display()
-            ));
-            changed_units.insert("isc-dhcp-server.service".to_string());
-        }
-    }
+    Ok(changed_units)
+}
 
-    if aopts.dhcp == DhcpServer::Isc && opts.tftp_root != Path::new("/srv/tftp") {
+/// Make /etc/dhcp/dhcpd.conf include the snippet; whether it changed.
+fn include_dhcpd_snippet(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    aopts: &ApplyOptions,
+) -> Result<bool> {
+    let conf = in_root(&aopts.root, Path::new("/etc/dhcp/dhcpd.conf"));
+    let include = format!("include \"{DHCPD_SNIPPET}\";");
+    let have = std::fs::read_to_string(&conf).unwrap_or_default();
+    if have.lines().any(|l| l.trim() == include) {
         rep.note(format!(
-            "note      tftpd-hpa serves TFTP_DIRECTORY from /etc/default/tftpd-hpa (Debian: /srv/tftp); set it to {}",
-            opts.tftp_root.display()
+            "unchanged {} (includes {DHCPD_SNIPPET})",
+            conf.display()
         ));
+        return Ok(false);
     }
+    let mut new = have.clone();
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    new.push_str(&format!("# Added by netroot server apply.\n{include}\n"));
+    runner.write_file(&conf, new.as_bytes(), 0o644)?;
+    rep.note(format!(
+        "{} {} (+ {include})",
+        did(runner, "wrote    "),
+        conf.display()
+    ));
+    Ok(true)
+}
 
-    // 3. Services.
-    if !real_root {
-        rep.note(format!(
-            "skipped   services (root is {}, not /)",
-            aopts.root.display()
-        ));
-        return Ok(rep);
-    }
+/// Step 3, services: enable and start each, restart those whose files
+/// changed.
+fn start_services(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    clients: &[ClientSpec],
+    aopts: &ApplyOptions,
+    changed_units: &BTreeSet<String>,
+) -> Result<()> {
     let mut units: Vec<String> = Vec::new();
     for c in clients {
         if matches!(c.export, ExportSpec::Aoe { .. }) {
-            units.push(format!("vblade@{}.service", vblade_instance(c)));
+            units.push(format!("vblade@{}.service", c.vblade_instance()));
         }
     }
     if clients
@@ -309,7 +359,7 @@ pub fn apply(
         DhcpServer::None => {}
     }
     for u in &units {
-        service(runner, &mut rep, u, changed_units.contains(u))?;
+        service(runner, rep, u, changed_units.contains(u))?;
     }
-    Ok(rep)
+    Ok(())
 }

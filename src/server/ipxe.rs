@@ -1,87 +1,38 @@
 //! The TFTP tree: the iPXE binaries from Debian's `ipxe` package
 //! (undionly.kpxe for BIOS, ipxe.efi or snponly.efi for UEFI) and one iPXE
-//! script per client that sanboots its disk with retries.
+//! script per client that sanboots its disk with retries (the template
+//! `profiles/server/boot.ipxe.j2`).
 
-use super::model::{ClientSpec, ExportSpec};
-use super::{BootMethod, Contents, GeneratedFile, ServerOptions};
+use super::context::{ClientCtx, OptionsCtx};
+use super::files::{Contents, GeneratedFile};
+use super::model::ClientSpec;
+use super::options::{BootMethod, ServerOptions};
+use super::templates::render;
+use anyhow::Result;
+use serde::Serialize;
 
-/// The iPXE script of one client. Holds the CHAP secrets when the plan has
-/// CHAP (then it is written with mode 0600).
-pub fn script(c: &ClientSpec, opts: &ServerOptions) -> String {
-    let uri = c.san_uri();
-    let n = opts.retries.max(1);
-    let mut s = format!(
-        "#!ipxe\n# netroot: boot {} from {uri} (plan {}).\n\
-         # Served over TFTP as {}; generated, re-run `netroot server` instead of editing.\n",
-        c.name,
-        c.plan_file.display(),
-        c.script_path()
-    );
-    let hint = match &c.export {
-        ExportSpec::Iscsi(i) => {
-            if let Some(iqn) = &i.initiator {
-                s.push_str(&format!(
-                    "# The name iPXE logs in with and leaves in the iBFT (the target's ACL allows it).\nset initiator-iqn {iqn}\n"
-                ));
-            }
-            if let Some(ch) = &i.chap {
-                s.push_str(&format!(
-                    "# CHAP (secret from {}).\nset username {}\nset password {}\n",
-                    ch.secret_file.display(),
-                    ch.username,
-                    ch.secret
-                ));
-                if let Some((u, p, _)) = &ch.target {
-                    s.push_str(&format!(
-                        "set reverse-username {u}\nset reverse-password {p}\n"
-                    ));
-                }
-            }
-            format!(
-                "echo netroot: check that tgt on {}:{} exports {} at LUN {}, that its ACL allows {}, and that port {} is reachable.\n",
-                i.host,
-                i.port,
-                i.iqn,
-                i.lun,
-                i.initiator.as_deref().unwrap_or("this initiator"),
-                i.port
-            )
-        }
-        ExportSpec::Aoe {
-            shelf,
-            slot,
-            interface,
-        } => {
-            format!(
-                "echo netroot: check that vblade exports e{shelf}.{slot} on the server's {interface} with -m {}, on the same Ethernet segment as this machine.\n",
-                c.mac
-            )
-        }
-    };
-    s.push_str(&format!(
-        "set netroot-uri {uri}\n\
-         set netroot-try:int32 0\n\
-         :netroot_retry\n\
-         inc netroot-try\n\
-         echo netroot: booting ${{netroot-uri}} (attempt ${{netroot-try}} of {n})\n\
-         sanboot ${{netroot-uri}} ||\n\
-         iseq ${{netroot-try}} {n} && goto netroot_failed ||\n\
-         echo netroot: sanboot failed, retrying in 5 seconds\n\
-         sleep 5\n\
-         goto netroot_retry\n\
-         :netroot_failed\n\
-         echo\n\
-         echo netroot: could not boot {} from ${{netroot-uri}} after {n} attempts.\n\
-         {hint}\
-         echo netroot: press a key within 60 seconds for the iPXE shell, else the machine reboots.\n\
-         prompt --timeout 60000 && shell || reboot\n",
-        c.name
-    ));
-    s
+/// What the iPXE script template sees.
+#[derive(Serialize)]
+struct ScriptCtx {
+    c: ClientCtx,
+    opts: OptionsCtx,
+}
+
+/// The iPXE script of one client (`profiles/server/boot.ipxe.j2`). Holds
+/// the CHAP secrets when the plan has CHAP (then it is written with mode
+/// 0600).
+pub fn script(c: &ClientSpec, opts: &ServerOptions) -> Result<String> {
+    render(
+        "boot.ipxe.j2",
+        ScriptCtx {
+            c: c.into(),
+            opts: opts.into(),
+        },
+    )
 }
 
 /// The TFTP files: binaries for the firmware the plans need, and scripts.
-pub fn files(clients: &[ClientSpec], opts: &ServerOptions) -> Vec<GeneratedFile> {
+pub fn files(clients: &[ClientSpec], opts: &ServerOptions) -> Result<Vec<GeneratedFile>> {
     let mut v = Vec::new();
     let root = &opts.tftp_root;
     let mut bins = Vec::new();
@@ -113,7 +64,7 @@ pub fn files(clients: &[ClientSpec], opts: &ServerOptions) -> Vec<GeneratedFile>
             v.push(GeneratedFile {
                 rel_path: format!("tftp/{}", c.script_path()),
                 install_to: Some(root.join(c.script_path())),
-                contents: Contents::Text(script(c, opts)),
+                contents: Contents::Text(script(c, opts)?),
                 mode: if secrets.is_empty() { 0o644 } else { 0o600 },
                 what: format!(
                     "iPXE script of {}: sanboot {} with retries",
@@ -124,5 +75,5 @@ pub fn files(clients: &[ClientSpec], opts: &ServerOptions) -> Vec<GeneratedFile>
             });
         }
     }
-    v
+    Ok(v)
 }

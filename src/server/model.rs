@@ -1,8 +1,8 @@
 //! One client as the server sees it, resolved from its plan and the server
 //! options: names, MAC, address, firmware, and what to export.
 
-use super::ServerOptions;
-use crate::plan::{Addressing, Firmware, Plan, Target};
+use super::options::ServerOptions;
+use crate::plan::{Addressing, Chap, Firmware, Plan, Target};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -106,6 +106,35 @@ impl ClientSpec {
     /// The iPXE script's path relative to the TFTP root.
     pub fn script_path(&self) -> String {
         format!("netroot/{}.ipxe", self.name)
+    }
+    /// The vblade instance name (`vblade@NAME.service`,
+    /// `/etc/vblade.conf.d/NAME.conf`); also the LIO backstore's name.
+    pub fn vblade_instance(&self) -> String {
+        format!("netroot-{}", self.name)
+    }
+    /// The tgt config file name in /etc/tgt/conf.d.
+    pub fn tgt_conf_name(&self) -> String {
+        format!("netroot-{}.conf", self.name)
+    }
+    /// vblade's argv for an AoE export: `-m MAC` restricts it to the client.
+    pub fn vblade_argv(&self) -> Option<Vec<String>> {
+        let ExportSpec::Aoe {
+            shelf,
+            slot,
+            interface,
+        } = &self.export
+        else {
+            return None;
+        };
+        Some(vec![
+            "vblade".into(),
+            "-m".into(),
+            self.mac.clone(),
+            shelf.to_string(),
+            slot.to_string(),
+            interface.clone(),
+            self.backing.display().to_string(),
+        ])
     }
 }
 
@@ -216,7 +245,23 @@ fn client_from_plan(
             "export device {shown:?} contains a blank, quote, backslash or $: vblade@.service and tgt's config split on them; rename it or use a symlink"
         );
     }
-    let export = match &plan.target {
+    let export = export_spec(plan, name, opts)?;
+    let _ = file;
+    Ok(ClientSpec {
+        name: name.to_string(),
+        plan_file: file.to_path_buf(),
+        mac,
+        ip,
+        firmware: plan.layout.firmware,
+        backing,
+        export,
+    })
+}
+
+/// What is exported for the plan's target: AoE with the server interface
+/// vblade uses, or iSCSI with the initiator name and CHAP secrets.
+fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSpec> {
+    Ok(match &plan.target {
         Target::Aoe {
             shelf,
             slot,
@@ -253,27 +298,7 @@ fn client_from_plan(
                 check_token(i, "client.initiator_name")?;
             }
             check_token(iqn, "target.iqn")?;
-            let chap = match chap {
-                None => None,
-                Some(c) => {
-                    check_token(&c.username, "target.chap.username")?;
-                    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
-                    let target = match (&c.target_username, &c.target_secret_file) {
-                        (Some(u), Some(f)) => {
-                            check_token(u, "target.chap.target_username")?;
-                            Some((u.clone(), read_secret(f, "target.chap.target_secret_file")?, f.clone()))
-                        }
-                        (None, None) => None,
-                        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
-                    };
-                    Some(ChapSecrets {
-                        username: c.username.clone(),
-                        secret,
-                        secret_file: c.secret_file.clone(),
-                        target,
-                    })
-                }
-            };
+            let chap = chap.as_ref().map(chap_secrets).transpose()?;
             ExportSpec::Iscsi(IscsiExport {
                 host,
                 port,
@@ -283,16 +308,30 @@ fn client_from_plan(
                 chap,
             })
         }
+    })
+}
+
+/// CHAP credentials with the secrets read from their files.
+fn chap_secrets(c: &Chap) -> Result<ChapSecrets> {
+    check_token(&c.username, "target.chap.username")?;
+    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
+    let target = match (&c.target_username, &c.target_secret_file) {
+        (Some(u), Some(f)) => {
+            check_token(u, "target.chap.target_username")?;
+            Some((
+                u.clone(),
+                read_secret(f, "target.chap.target_secret_file")?,
+                f.clone(),
+            ))
+        }
+        (None, None) => None,
+        _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
     };
-    let _ = file;
-    Ok(ClientSpec {
-        name: name.to_string(),
-        plan_file: file.to_path_buf(),
-        mac,
-        ip,
-        firmware: plan.layout.firmware,
-        backing,
-        export,
+    Ok(ChapSecrets {
+        username: c.username.clone(),
+        secret,
+        secret_file: c.secret_file.clone(),
+        target,
     })
 }
 
@@ -492,41 +531,6 @@ mod uri_tests {
             interface: "eth0".into(),
         };
         assert_eq!(a.san_uri(), "aoe:e11.0");
-    }
-
-    #[test]
-    fn uefi_only_client_gets_only_the_efi_binary() {
-        let c = iscsi(1, 3260);
-        let opts = crate::server::ServerOptions {
-            efi_binary: crate::server::EfiBinary::Snponly,
-            ..Default::default()
-        };
-        let files = crate::server::generate(&[c], &opts).unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.rel_path.as_str()).collect();
-        assert!(names.contains(&"tftp/snponly.efi"), "{names:?}");
-        assert!(!names.contains(&"tftp/undionly.kpxe"), "{names:?}");
-        let d = files
-            .iter()
-            .find(|f| f.rel_path == "dhcp/dhcpd-netroot.conf")
-            .unwrap()
-            .text_contents()
-            .unwrap()
-            .to_string();
-        assert!(
-            d.contains("    } else {\n        filename \"snponly.efi\";"),
-            "{d}"
-        );
-        assert!(!d.contains("undionly"), "{d}");
-        // No initiator name and no --allow-any-initiator would have been refused
-        // by load_clients; here the tgt block says any initiator may log in.
-        let t = files
-            .iter()
-            .find(|f| f.rel_path.ends_with("netroot-c.conf") && f.rel_path.starts_with("iscsi/"))
-            .unwrap();
-        assert!(t
-            .text_contents()
-            .unwrap()
-            .contains("any initiator may log in"));
     }
 }
 
