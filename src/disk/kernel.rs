@@ -71,10 +71,10 @@ pub fn sync_partitions(
         }
     }
     if !ok()? {
-        let _ = runner.query(&Cmd::new("partx").arg("-u").arg(node).ok_codes(&[0, 1]));
+        let _ = runner.refresh(&Cmd::new("partx").arg("-u").arg(node).ok_codes(&[0, 1]));
     }
     if !ok()? {
-        let _ = runner.query(&Cmd::new("partx").arg("-a").arg(node).ok_codes(&[0, 1]));
+        let _ = runner.refresh(&Cmd::new("partx").arg("-a").arg(node).ok_codes(&[0, 1]));
     }
     if !ok()? {
         bail!(

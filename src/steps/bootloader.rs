@@ -182,14 +182,13 @@ impl Step for Bootloader {
         let disk = ctx.disk()?.clone();
         let layout = ctx.layout()?.clone();
         let fw = ctx.plan.layout.firmware;
-        let dry = ctx.runner.is_dry();
         let parts: Vec<PathBuf> = layout
             .partitions
             .iter()
             .map(|p| disk.part_node(p.number))
             .collect();
-        if !dry {
-            // Never the source disk: the mounted root must be a partition of the target.
+        // Never the source disk: the mounted root must be a partition of the target.
+        ctx.runner.check("that the root is mounted from the target", || {
             let src = ctx
                 .runner
                 .query(
@@ -207,7 +206,8 @@ impl Step for Bootloader {
                     disk.node.display()
                 );
             }
-        }
+            Ok(())
+        })?;
         let mut opts = ChrootOptions {
             devices: vec![disk.node.clone()],
             by_uuid: Vec::new(),
@@ -248,7 +248,7 @@ impl Step for Bootloader {
         ctx.runner
             .run(&chroot.cmd(&mk[0]).args(&mk[1..]))
             .context("generating grub.cfg in the target")?;
-        if !dry {
+        ctx.runner.check("the generated grub.cfg", || {
             let cfg_path = root.join(profile.grub.cfg.trim_start_matches('/'));
             let cfg = std::fs::read_to_string(&cfg_path)
                 .with_context(|| format!("reading {}", cfg_path.display()))?;
@@ -262,12 +262,13 @@ impl Step for Bootloader {
                     w.root_uuid
                 );
             }
-        }
+            Ok(())
+        })?;
         chroot.check_interrupted()?;
         let boot_dir = format!("--boot-directory={}", profile.grub.boot_dir);
         if fw.uefi() {
             let esp = root.join("boot/efi");
-            if !dry {
+            ctx.runner.check("that the ESP is mounted", || {
                 let m = ctx.runner.query(
                     &Cmd::new("findmnt")
                         .args(["-n", "-o", "SOURCE", "--mountpoint"])
@@ -277,7 +278,8 @@ impl Step for Bootloader {
                 if m.stdout.trim().is_empty() {
                     bail!("the ESP is not mounted at {}: the mount step should have mounted /boot/efi", esp.display());
                 }
-            }
+                Ok(())
+            })?;
             ctx.runner
                 .run(&chroot.cmd(&profile.grub.install).args([
                     "--target=x86_64-efi",

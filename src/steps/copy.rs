@@ -383,7 +383,7 @@ impl Copy {
     fn copy_tree(&self, ctx: &mut Ctx, src: &Path) -> Result<()> {
         let root = ctx.root()?.clone();
         let layout = ctx.layout()?.clone();
-        if !src.join("etc").is_dir() && !ctx.runner.is_dry() {
+        if !src.join("etc").is_dir() {
             anyhow::bail!(
                 "{} does not look like a root tree (no etc/): check source.path",
                 src.display()

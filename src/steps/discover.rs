@@ -136,9 +136,7 @@ fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
 }
 
 fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
-    let dry = ctx.runner.is_dry();
-    let exists = image.exists();
-    if !exists {
+    if !image.exists() {
         let size = planned_size(ctx)?.ok_or_else(|| {
             anyhow!(
                 "target.device {} does not exist; set target.size to create it as an image file",
@@ -169,7 +167,9 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
                 Ok(())
             },
         )?;
-        if dry {
+        if !image.exists() {
+            // Only recorded (a dry run): the attach is recorded too, and the
+            // disk is the plan's, not yet on any device.
             let cmd = losetup::attach_cmd(image, false);
             ctx.runner.run(&cmd)?;
             return Ok(TargetDisk {
@@ -189,10 +189,7 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
     // Reuse a loop device already backed by this image (a killed run's, or
     // one mounted by someone: preflight then refuses).
     let existing = losetup::backing(&ctx.runner, image)?;
-    let reuse = existing
-        .iter()
-        .find(|l| dry || !l.ro)
-        .map(|l| l.name.clone());
+    let reuse = existing.iter().find(|l| !l.ro).map(|l| l.name.clone());
     let node = match reuse {
         Some(n) => {
             tracing::info!("{} is already attached as {}", image.display(), n.display());
@@ -202,22 +199,17 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
             // A dry run records the attach the real run does, and really
             // attaches read-only (no byte of the image changes) so that the
             // probes read the image's real table.
-            let mut out = ctx.runner.run(&losetup::attach_cmd(image, false))?;
-            if dry {
-                out = ctx.runner.query(&losetup::attach_cmd(image, true))?;
-            }
+            let out = ctx.runner.run_or_stand_in(
+                &losetup::attach_cmd(image, false),
+                &losetup::attach_cmd(image, true),
+            )?;
             let node = losetup::parse_show(&out.stdout)
                 .with_context(|| format!("attaching {}", image.display()))?;
             let runner = ctx.runner.clone();
             let n = node.clone();
             ctx.cleanup
                 .push(format!("detach {}", node.display()), move || {
-                    let cmd = losetup::detach_cmd(&n);
-                    if dry {
-                        runner.query(&cmd)?;
-                    } else {
-                        runner.run(&cmd)?;
-                    }
+                    runner.undo(&losetup::detach_cmd(&n))?;
                     Ok(())
                 });
             node

@@ -201,7 +201,7 @@ impl Step for Fstab {
         }
         for f in &w.files {
             let p = root.join(&f.path);
-            if ctx.runner.is_dry() || !file_is(&p, f) {
+            if !file_is(&p, f) {
                 ctx.runner
                     .write_file(&p, f.contents.as_bytes(), f.mode)
                     .with_context(|| format!("writing /{} in the target", f.path.display()))?;

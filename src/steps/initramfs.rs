@@ -307,7 +307,16 @@ impl Step for Initramfs {
         if w.inputs != before.inputs {
             write_files(ctx, &root, &w)?;
         }
-        if w.kernels.is_empty() && ctx.runner.is_dry() {
+        if w.kernels.is_empty() {
+            // After the copy a target without a kernel cannot boot; a dry run
+            // copied nothing, so it only says what it would build.
+            ctx.runner.check("a kernel in the target", || {
+                bail!(
+                    "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
+                    root.display(),
+                    profile.packages.base.first().cloned().unwrap_or_default()
+                );
+            })?;
             // Nothing tells yet which kernel the target will have: show
             // the commands with a placeholder.
             let mut kv = w.vars.clone();
@@ -331,13 +340,6 @@ impl Step for Initramfs {
                 "initramfs: KVER stands for each kernel the target will have; {image} is then listed and checked for the {transport} modules, scripts and NIC drivers"
             ));
         }
-        if w.kernels.is_empty() && !ctx.runner.is_dry() {
-            bail!(
-                "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
-                root.display(),
-                profile.packages.base.first().cloned().unwrap_or_default()
-            );
-        }
         let mut stamp = Stamp {
             inputs: w.inputs.clone(),
             images: BTreeMap::new(),
@@ -358,37 +360,38 @@ impl Step for Initramfs {
                     .run(&build)
                     .with_context(|| format!("building the initramfs of kernel {k}"))?;
             }
-            if ctx.runner.is_dry() {
-                continue;
-            }
-            let mut kv = w.vars.clone();
-            kv.insert("kver".into(), k.clone());
-            kv.insert("image".into(), img.clone());
-            let list: Vec<String> = w
-                .profile
-                .initramfs_build
-                .list
-                .iter()
-                .map(|a| render_arg(a, &kv).map(Option::unwrap_or_default))
-                .collect::<Result<_>>()?;
-            let out = ctx
-                .runner
-                .query(&Cmd::in_root(&root, &list[0]).args(&list[1..]))
-                .with_context(|| format!("listing {img}"))?;
-            let listing = tool::parse_listing(&out.stdout);
-            let (mods, files) = requirements(&w, transport, mode, drivers);
-            let miss = tool::missing(&listing, &mods, &files);
-            if !miss.is_empty() {
-                bail!(
-                    "the initramfs {img} of kernel {k} lacks {} ({} entries listed by {}); \
+            let checked = ctx.runner.observe(|| {
+                let mut kv = w.vars.clone();
+                kv.insert("kver".into(), k.clone());
+                kv.insert("image".into(), img.clone());
+                let list: Vec<String> = w
+                    .profile
+                    .initramfs_build
+                    .list
+                    .iter()
+                    .map(|a| render_arg(a, &kv).map(Option::unwrap_or_default))
+                    .collect::<Result<_>>()?;
+                let out = ctx
+                    .runner
+                    .query(&Cmd::in_root(&root, &list[0]).args(&list[1..]))
+                    .with_context(|| format!("listing {img}"))?;
+                let listing = tool::parse_listing(&out.stdout);
+                let (mods, files) = requirements(&w, transport, mode, drivers);
+                let miss = tool::missing(&listing, &mods, &files);
+                if !miss.is_empty() {
+                    bail!(
+                        "the initramfs {img} of kernel {k} lacks {} ({} entries listed by {}); \
                      look at the build output above, fix the target, and run again",
-                    miss.join(", "),
-                    listing.lines,
-                    list[0]
-                );
+                        miss.join(", "),
+                        listing.lines,
+                        list[0]
+                    );
+                }
+                image_stamp(&root, img).with_context(|| format!("{img} was not written"))
+            })?;
+            if let Some(s) = checked {
+                stamp.images.insert(k.clone(), s);
             }
-            let s = image_stamp(&root, img).with_context(|| format!("{img} was not written"))?;
-            stamp.images.insert(k.clone(), s);
         }
         ctx.runner.write_file(
             &root.join(STAMP),

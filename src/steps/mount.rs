@@ -92,7 +92,7 @@ impl Step for Mount {
                 },
             )?;
             let how = via(fs);
-            if !ctx.runner.is_dry() && mounted_here(&node, &dir) {
+            if mounted_here(&node, &dir) {
                 tracing::info!("{} is already mounted at {}", node.display(), dir.display());
             } else if how == Via::Fuse {
                 ctx.runner
@@ -104,7 +104,7 @@ impl Step for Mount {
                         )
                     })?;
             } else {
-                if !ctx.runner.is_dry() && !kernel_supports(fs.as_str()) {
+                if !kernel_supports(fs.as_str()) {
                     anyhow::bail!(
                         "this kernel cannot mount {} (not in /proc/filesystems), needed for {m}; \
                          load its module (`modprobe {}`) and run again",

@@ -32,14 +32,10 @@ pub fn root_dir(ctx: &Ctx) -> PathBuf {
     ctx.opts.work_dir.join(ctx.plan.target_key()).join("root")
 }
 
-/// The target root to work on: the mounted root, or in a dry run before
-/// the mount a placeholder below the work dir.
+/// The target root to work on: where the mount step mounted it (or, in a
+/// dry run, recorded mounting it).
 pub fn target_root(ctx: &Ctx) -> Result<PathBuf> {
-    match (&ctx.root, ctx.runner.is_dry()) {
-        (Some(r), _) => Ok(r.clone()),
-        (None, true) => Ok(root_dir(ctx)),
-        (None, false) => ctx.root().cloned(),
-    }
+    ctx.root().cloned()
 }
 
 /// The tree to read facts from (kernels, os-release): the target once the

@@ -382,6 +382,88 @@ impl Runner {
         execute(cmd)
     }
 
+    /// Tell the kernel what is already on a disk (`partx -u`): runs in
+    /// every mode, because it writes no byte to any disk and the probes of a
+    /// dry run need the kernel to see the real partitions. Not listed as a
+    /// change.
+    pub fn refresh(&self, cmd: &Cmd) -> Result<Output> {
+        execute(cmd)
+    }
+
+    /// Run `cmd`, which changes the system; a dry run records `cmd` and runs
+    /// `stand_in` instead: the read-only equivalent (attach an image
+    /// read-only), so that what follows observes the real thing.
+    pub fn run_or_stand_in(&self, cmd: &Cmd, stand_in: &Cmd) -> Result<Output> {
+        if self.dry {
+            self.record(Action::Command {
+                argv: cmd.display_argv(),
+                destructive: cmd.destructive,
+            });
+            tracing::info!(
+                "(dry run) would run: {}; ran {} instead",
+                cmd.display(),
+                stand_in.display()
+            );
+            return execute(stand_in);
+        }
+        self.run(cmd)
+    }
+
+    /// Undo what [`Runner::run_or_stand_in`] did: `cmd` really undoes it in
+    /// both modes (detaching the real or the read-only stand-in), recorded
+    /// only when it undoes a real change.
+    pub fn undo(&self, cmd: &Cmd) -> Result<Output> {
+        if self.dry {
+            return execute(cmd);
+        }
+        self.run(cmd)
+    }
+
+    /// Write one of netroot's own state files (an iSCSI session marker).
+    /// A dry run keeps no state (like the journal, which it does not
+    /// open), so it neither writes nor lists it.
+    pub fn write_state(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        if self.dry {
+            return Ok(());
+        }
+        self.write_file(path, contents, mode)
+    }
+
+    /// Remove one of netroot's own state files; gone already is fine. A dry
+    /// run leaves state alone.
+    pub fn remove_state(&self, path: &Path) -> Result<()> {
+        if self.dry {
+            return Ok(());
+        }
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Check what earlier changes left (a mounted root, a generated
+    /// grub.cfg, a disk that appeared). A dry run made none of those
+    /// changes, so it logs the check instead of making it.
+    pub fn check(&self, what: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.dry {
+            tracing::info!("(dry run) would check: {what}");
+            return Ok(());
+        }
+        f()
+    }
+
+    /// Observe a result of earlier changes (the device an attach brought,
+    /// the kernels a package install put in place): `None` in a dry run,
+    /// where those changes were only recorded.
+    pub fn observe<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+        if self.dry {
+            return Ok(None);
+        }
+        f().map(Some)
+    }
+
     /// Run a command that changes the system; in dry-run mode only record it.
     pub fn run(&self, cmd: &Cmd) -> Result<Output> {
         self.record(Action::Command {

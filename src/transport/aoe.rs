@@ -281,16 +281,28 @@ pub fn attach(
     let ifname = interface
         .map(|i| resolve_interface(paths, i).context("target.interface"))
         .transpose()?;
-    if !env.runner.is_dry() {
-        need_root("attaching an AoE target")?;
-    }
+    env.runner
+        .check("running as root", || need_root("attaching an AoE target"))?;
     load_module(env.runner, paths, ifname.as_deref())?;
     if let Some(i) = &ifname {
         env.runner
             .run(&tool::link_up(i))
             .with_context(|| format!("bringing up {i} for AoE"))?;
     }
-    if env.runner.is_dry() {
+    let timeout = attach_timeout();
+    let runner = env.runner.clone();
+    let found = env.runner.observe(|| {
+        wait_for(
+            timeout,
+            Duration::from_millis(250),
+            Duration::from_secs(2),
+            || runner.run(&tool::discover()).map(|_| ()),
+            || Ok(ready(paths)),
+        )
+    })?;
+    let Some(found) = found else {
+        // The module load was only recorded: so is the discover, and the
+        // disk is the plan's, not yet here.
         env.runner.run(&tool::discover())?;
         env.notes.push(format!(
             "dry run: AoE {name} is not attached; the run would send aoe-discover and wait for {}",
@@ -305,16 +317,7 @@ pub fn attach(
             image: None,
             attached: false,
         });
-    }
-    let timeout = attach_timeout();
-    let runner = env.runner.clone();
-    let found = wait_for(
-        timeout,
-        Duration::from_millis(250),
-        Duration::from_secs(2),
-        || runner.run(&tool::discover()).map(|_| ()),
-        || Ok(ready(paths)),
-    )?;
+    };
     match found {
         Some(d) => Ok(disk_of(&d)),
         None => {

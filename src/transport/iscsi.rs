@@ -348,6 +348,44 @@ pub fn check_offered(offered: &[tool::NodeEntry], portal: &str, iqn: &str) -> Re
     .into())
 }
 
+/// What the portal offers, by sendtargets discovery through the runner
+/// (which also makes open-iscsi's node records). When the discovery was
+/// only recorded (a dry run), the portal is asked read-only with a
+/// SendTargets session of netroot's own, and `None` means it could not be
+/// asked (the note says why).
+fn offered_targets(
+    env: &mut AttachEnv,
+    portal: &str,
+    iqn: &str,
+) -> Result<Option<Vec<tool::NodeEntry>>> {
+    let out = env
+        .runner
+        .run(&tool::discovery(portal))
+        .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
+    if let Some(offered) = env
+        .runner
+        .observe(|| Ok(tool::parse_node_list(&out.stdout)))?
+    {
+        return Ok(Some(offered));
+    }
+    match super::sendtargets::send_targets(portal, Duration::from_secs(10)) {
+        Ok(offered) => {
+            if offered.iter().any(|n| n.iqn == iqn) {
+                env.notes.push(format!(
+                    "dry run: {portal} offers {iqn} (asked with a read-only SendTargets session)"
+                ));
+            }
+            Ok(Some(offered))
+        }
+        Err(e) => {
+            env.notes.push(format!(
+                "dry run: could not ask {portal} which targets it offers: {e:#}"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 /// Attach IQN LUN at PORTAL: discovery (the plan's IQN must be offered),
 /// CHAP, login, then wait for the LUN's disk. A session that already
 /// exists is used as it is and is not logged out at the end.
@@ -377,25 +415,64 @@ pub fn attach(
             return Ok(disk_of(paths, &d, iqn, lun, &portal));
         }
     }
-    if env.runner.is_dry() {
-        // A dry run changes nothing, not even open-iscsi's node database,
-        // but it can still ask the portal what it offers.
-        match super::sendtargets::send_targets(&portal, Duration::from_secs(10)) {
-            Ok(offered) => {
-                check_offered(&offered, &portal, iqn)?;
-                env.notes.push(format!(
-                    "dry run: {portal} offers {iqn} (asked with a read-only SendTargets session)"
-                ));
-            }
-            Err(e) => env.notes.push(format!(
-                "dry run: could not ask {portal} which targets it offers: {e:#}"
-            )),
+    env.runner.check("running as root", || {
+        need_root("logging in to an iSCSI target")
+    })?;
+    let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
+    if let Some(offered) = offered_targets(env, &portal, iqn)? {
+        check_offered(&offered, &portal, iqn)?;
+        // Behind NAT the target may announce another address than the one
+        // we reach it by: make a record for the plan's portal.
+        if !offered.iter().any(|n| n.iqn == iqn && n.portal == portal) {
+            env.runner.run(&tool::node_new(iqn, &portal))?;
         }
-        env.runner.run(&tool::discovery(&portal))?;
-        if let Some(c) = chap {
-            set_chap(env, paths, iqn, &portal, c)?;
+    }
+    if let Some(c) = chap {
+        set_chap(env, paths, iqn, &portal, c)?;
+    }
+    if existing.is_none() {
+        // Note first that netroot makes this session, so that a run killed
+        // before its cleanup still logs out when resumed.
+        env.runner.write_state(
+            &marker,
+            format!(
+                "netroot logs in to {iqn} at {portal}\nnode record: {}\n",
+                if had_record { "existed" } else { "created" }
+            )
+            .as_bytes(),
+            0o600,
+        )?;
+    }
+    if let Err(e) = env.runner.run(&tool::login(iqn, &portal)) {
+        if existing.is_none() {
+            let _ = env.runner.remove_state(&marker);
         }
-        env.runner.run(&tool::login(iqn, &portal))?;
+        return Err(explain(e, &format!("login to {iqn} at {portal}")));
+    }
+    if existing.is_none() {
+        push_logout(env, iqn, &portal, had_record, marker);
+    }
+    let timeout = attach_timeout();
+    let runner = env.runner.clone();
+    let found = env.runner.observe(|| {
+        wait_for(
+            timeout,
+            Duration::from_millis(250),
+            timeout,
+            || Ok(()),
+            || {
+                if let Some(d) = disk_by_path(&by_path, &portal, iqn, lun) {
+                    return Ok(Some(d));
+                }
+                match find_session(&runner, iqn, &portal)? {
+                    Some(s) => Ok(lun_disk(&s, iqn, lun)?.filter(|d| paths.dev.join(d).exists())),
+                    None => Ok(None),
+                }
+            },
+        )
+    })?;
+    let Some(found) = found else {
+        // The login was only recorded: the disk is the plan's, not yet here.
         env.notes.push(format!(
             "dry run: iSCSI {iqn} is not logged in; the run would log in at {portal} and use LUN {lun}"
         ));
@@ -408,63 +485,7 @@ pub fn attach(
             image: None,
             attached: false,
         });
-    }
-    need_root("logging in to an iSCSI target")?;
-    let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
-    let out = env
-        .runner
-        .run(&tool::discovery(&portal))
-        .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
-    let offered = tool::parse_node_list(&out.stdout);
-    check_offered(&offered, &portal, iqn)?;
-    let ours: Vec<_> = offered.iter().filter(|n| n.iqn == iqn).collect();
-    // Behind NAT the target may announce another address than the one we
-    // reach it by: make a record for the plan's portal.
-    if !ours.iter().any(|n| n.portal == portal) {
-        env.runner.run(&tool::node_new(iqn, &portal))?;
-    }
-    if let Some(c) = chap {
-        set_chap(env, paths, iqn, &portal, c)?;
-    }
-    if existing.is_none() {
-        // Note first that netroot makes this session, so that a run killed
-        // before its cleanup still logs out when resumed.
-        env.runner.write_file(
-            &marker,
-            format!(
-                "netroot logs in to {iqn} at {portal}\nnode record: {}\n",
-                if had_record { "existed" } else { "created" }
-            )
-            .as_bytes(),
-            0o600,
-        )?;
-    }
-    if let Err(e) = env.runner.run(&tool::login(iqn, &portal)) {
-        if existing.is_none() {
-            let _ = std::fs::remove_file(&marker);
-        }
-        return Err(explain(e, &format!("login to {iqn} at {portal}")));
-    }
-    if existing.is_none() {
-        push_logout(env, iqn, &portal, had_record, marker);
-    }
-    let timeout = attach_timeout();
-    let runner = env.runner.clone();
-    let found = wait_for(
-        timeout,
-        Duration::from_millis(250),
-        timeout,
-        || Ok(()),
-        || {
-            if let Some(d) = disk_by_path(&by_path, &portal, iqn, lun) {
-                return Ok(Some(d));
-            }
-            match find_session(&runner, iqn, &portal)? {
-                Some(s) => Ok(lun_disk(&s, iqn, lun)?.filter(|d| paths.dev.join(d).exists())),
-                None => Ok(None),
-            }
-        },
-    )?;
+    };
     match found {
         Some(d) => Ok(disk_of(paths, &d, iqn, lun, &portal)),
         None => bail!(
@@ -522,12 +543,7 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
         if !had_record {
             r.run(&tool::node_delete(&i, &p))?;
         }
-        match std::fs::remove_file(&marker) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {}", marker.display()))
-            }
-            _ => Ok(()),
-        }
+        r.remove_state(&marker)
     });
 }
 
