@@ -23,13 +23,14 @@ pub enum StepId {
     Mount,
     Copy,
     Fstab,
+    Identity,
     Initramfs,
     Bootloader,
     Finalize,
 }
 
 impl StepId {
-    pub const ALL: [StepId; 10] = [
+    pub const ALL: [StepId; 11] = [
         StepId::Discover,
         StepId::Preflight,
         StepId::Partition,
@@ -37,6 +38,7 @@ impl StepId {
         StepId::Mount,
         StepId::Copy,
         StepId::Fstab,
+        StepId::Identity,
         StepId::Initramfs,
         StepId::Bootloader,
         StepId::Finalize,
@@ -50,6 +52,7 @@ impl StepId {
             StepId::Mount => "mount",
             StepId::Copy => "copy",
             StepId::Fstab => "fstab",
+            StepId::Identity => "identity",
             StepId::Initramfs => "initramfs",
             StepId::Bootloader => "bootloader",
             StepId::Finalize => "finalize",

@@ -1,12 +1,12 @@
 //! Root tier: the data half of a migration (copy, fstab, identity) on
 //! loop-backed images, checked with real tools.
 //!
-//! - `steps_*`: the copy and fstab steps in-process, onto a target
+//! - `steps_*`: the copy, fstab and identity steps in-process, onto a target
 //!   partitioned and mounted by hand (independent of the disk steps).
-//! - `matrix_*`: `netroot migrate --stop-after fstab` of the cached Debian
+//! - `matrix_*`: `netroot migrate --stop-after identity` of the cached Debian
 //!   tree (`source: directory`) onto gpt-bios, gpt-uefi, gpt-both and mbr,
 //!   with ext4 and xfs roots; then a second run that must change nothing.
-//! - `killed_*`: SIGKILL inside copy and inside fstab, resume, and compare
+//! - `killed_*`: SIGKILL inside copy and inside identity, resume, and compare
 //!   with an uninterrupted run.
 
 mod common;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 /// Run netroot; returns (code, report JSON or Null, stderr).
 fn migrate(s: &Setup, envs: &[(&str, &str)]) -> (i32, Value, String) {
-    migrate_to(s, envs, Some("fstab"))
+    migrate_to(s, envs, Some("identity"))
 }
 
 /// Run netroot up to `stop_after` (the whole plan for None).
@@ -147,7 +147,7 @@ fn matrix(kind: &str, fs: &str) {
     let (code, report, err) = migrate(&s, &[]);
     assert_eq!(code, 0, "second run failed:\n{err}");
     for (step, status) in statuses(&report) {
-        if ["partition", "format", "copy", "fstab"].contains(&step.as_str()) {
+        if ["partition", "format", "copy", "fstab", "identity"].contains(&step.as_str()) {
             assert_eq!(status, "done", "second run: {step} {status}");
         }
     }
@@ -270,12 +270,12 @@ fn killed_in_copy_resumes_to_the_same_result() {
     killed("copy:1", "data-kill-copy");
 }
 #[test]
-fn killed_in_fstab_resumes_to_the_same_result() {
-    killed("fstab:1", "data-kill-fstab");
+fn killed_in_identity_resumes_to_the_same_result() {
+    killed("identity:1", "data-kill-identity");
 }
 #[test]
-fn killed_late_in_fstab_resumes_to_the_same_result() {
-    killed("fstab:3", "data-kill-fstab3");
+fn killed_late_in_identity_resumes_to_the_same_result() {
+    killed("identity:3", "data-kill-identity3");
 }
 
 /// The target partitioned, formatted and mounted by hand (read-write).
@@ -381,6 +381,7 @@ fn data_steps(layout: &ResolvedLayout, root: &Path) -> Vec<Box<dyn Step>> {
         }),
         Box::new(netroot::steps::copy::Copy),
         Box::new(netroot::steps::fstab::Fstab),
+        Box::new(netroot::steps::identity::Identity),
     ]
 }
 
@@ -488,7 +489,8 @@ fn steps_copy_and_fstab_onto_a_hand_made_target() {
         st[1..],
         [
             (StepId::Copy, StepStatus::Done),
-            (StepId::Fstab, StepStatus::Done)
+            (StepId::Fstab, StepStatus::Done),
+            (StepId::Identity, StepStatus::Done)
         ]
     );
     assert_eq!(manifest(&root), after_first);
@@ -504,6 +506,7 @@ fn steps_copy_and_fstab_onto_a_hand_made_target() {
     .unwrap();
     assert_eq!(r.steps[1].status, StepStatus::Ran);
     assert_eq!(r.steps[2].status, StepStatus::Ran);
+    assert_eq!(r.steps[3].status, StepStatus::Ran);
     check_tree(&s.src, &root, &layout, true);
     drop(target);
     assert_eq!(manifest(&s.src), src_before, "the source changed");

@@ -1,20 +1,19 @@
-//! Step `fstab`: /etc/fstab by UUID for the network disk, and this
-//! client's own identity (machine-id, iSCSI initiator name, SSH host keys,
-//! hostname) when the plan asks.
+//! Step `fstab`: the target's /etc/fstab by UUID for the network disk, the
+//! source's entries for its old local disks dropped (each noted).
 //!
-//! Everything is computed from the source tree (which is never changed), or
-//! from the target itself after debootstrap, so a dry run shows the exact
-//! files and a re-run writes the same bytes. The probe is "the target's
-//! files already are what would be written".
+//! Computed from the source tree (which is never changed), or from the
+//! target itself after debootstrap, so a dry run shows the exact file and a
+//! re-run writes the same bytes. The probe is "the target's fstab already is
+//! what would be written". The client's identity is the next step's.
 
+use super::shared::{base_tree, file_is};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::Source;
 use crate::system::fstab::{self, Dropped};
-use crate::system::identity::{self, IdentityFile};
+use crate::system::identity::IdentityFile;
 use crate::tools::Cmd;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 pub struct Fstab;
 
@@ -22,16 +21,6 @@ pub struct Fstab;
 struct Wanted {
     files: Vec<IdentityFile>,
     dropped: Vec<Dropped>,
-}
-
-/// The tree the target's files are derived from: the source for live and
-/// directory sources, the target itself after debootstrap.
-fn base_tree(ctx: &Ctx) -> Option<PathBuf> {
-    match &ctx.plan.source {
-        Source::Live => Some(PathBuf::from("/")),
-        Source::Directory { path } => Some(path.clone()),
-        Source::Debootstrap { .. } => ctx.root.clone(),
-    }
 }
 
 /// Specs that name the live source's local disks (mount sources of the
@@ -79,10 +68,6 @@ fn live_old_devices(ctx: &Ctx) -> BTreeSet<String> {
 fn wanted(ctx: &Ctx) -> Result<Wanted> {
     let layout = ctx.layout()?;
     let base = base_tree(ctx);
-    let read = |rel: &str| -> Option<String> {
-        base.as_ref()
-            .and_then(|b| std::fs::read_to_string(b.join(rel)).ok())
-    };
     let profile = match ctx.plan.source {
         Source::Debootstrap { .. } => crate::profile::resolve(&ctx.plan, None)?,
         _ => crate::profile::resolve(&ctx.plan, base.as_deref())?,
@@ -92,61 +77,17 @@ fn wanted(ctx: &Ctx) -> Result<Wanted> {
     } else {
         BTreeSet::new()
     };
-    let old = read("etc/fstab").unwrap_or_default();
+    let old = base
+        .as_ref()
+        .and_then(|b| std::fs::read_to_string(b.join("etc/fstab")).ok())
+        .unwrap_or_default();
     let (text, dropped) = fstab::rewrite(&old, layout, profile.fstab.netdev, &old_devices);
-    let mut files = vec![IdentityFile {
+    let files = vec![IdentityFile {
         path: "etc/fstab".into(),
         contents: text,
         mode: 0o644,
     }];
-    let has_iscsi = base.as_ref().is_some_and(|b| b.join("etc/iscsi").is_dir())
-        || ctx
-            .root
-            .as_ref()
-            .is_some_and(|r| r.join("etc/iscsi").is_dir());
-    files.extend(identity::files(
-        &ctx.plan,
-        read("etc/hosts").as_deref(),
-        has_iscsi,
-    ));
-    // dbus keeps its own copy of the machine id when it is not a symlink.
-    if let (Some(root), Some(mid)) = (
-        ctx.root.as_ref(),
-        files
-            .iter()
-            .find(|f| f.path == Path::new("etc/machine-id"))
-            .cloned(),
-    ) {
-        let dbus = root.join("var/lib/dbus/machine-id");
-        if std::fs::symlink_metadata(&dbus).is_ok_and(|m| m.file_type().is_file()) {
-            files.push(IdentityFile {
-                path: "var/lib/dbus/machine-id".into(),
-                contents: mid.contents,
-                mode: 0o444,
-            });
-        }
-    }
     Ok(Wanted { files, dropped })
-}
-
-fn file_is(path: &Path, f: &IdentityFile) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    match (std::fs::read(path), std::fs::metadata(path)) {
-        (Ok(b), Ok(m)) => b == f.contents.as_bytes() && m.permissions().mode() & 0o7777 == f.mode,
-        _ => false,
-    }
-}
-
-/// SSH host key types to generate in the target.
-fn stale_keys(ctx: &Ctx, root: &Path) -> Vec<String> {
-    if !ctx.plan.system.regenerate.ssh_host_keys {
-        return Vec::new();
-    }
-    let src = match &ctx.plan.source {
-        Source::Debootstrap { .. } => None,
-        _ => base_tree(ctx),
-    };
-    identity::stale_ssh_keys(src.as_deref(), root)
 }
 
 impl Step for Fstab {
@@ -157,7 +98,7 @@ impl Step for Fstab {
         StepKind::Change
     }
     fn describe(&self, _ctx: &Ctx) -> String {
-        "fstab by UUID and this client's identity".to_string()
+        "fstab by UUID for the network disk".to_string()
     }
     fn probe(&self, ctx: &Ctx) -> Result<Probe> {
         let Some(root) = ctx.root.as_ref() else {
@@ -175,13 +116,6 @@ impl Step for Fstab {
             .collect();
         if !differ.is_empty() {
             return Ok(Probe::Todo(format!("to write: {}", differ.join(", "))));
-        }
-        let keys = stale_keys(ctx, root);
-        if !keys.is_empty() {
-            return Ok(Probe::Todo(format!(
-                "SSH host keys to generate: {}",
-                keys.join(", ")
-            )));
         }
         Ok(Probe::Done(format!(
             "{} already as planned",
@@ -206,40 +140,6 @@ impl Step for Fstab {
                     .write_file(&p, f.contents.as_bytes(), f.mode)
                     .with_context(|| format!("writing /{} in the target", f.path.display()))?;
             }
-        }
-        let hostname = ctx
-            .plan
-            .system
-            .hostname
-            .clone()
-            .unwrap_or_else(|| "netroot".into());
-        for t in stale_keys(ctx, &root) {
-            let key = root.join(format!("etc/ssh/ssh_host_{t}_key"));
-            let public = key.with_extension("pub");
-            ctx.runner.effect(
-                &format!("removing the copied SSH host key {}", key.display()),
-                false,
-                || {
-                    for p in [&key, &public] {
-                        match std::fs::remove_file(p) {
-                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                                return Err(e.into())
-                            }
-                            _ => {}
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
-            ctx.runner
-                .run(
-                    &Cmd::new("ssh-keygen")
-                        .args(["-q", "-t", &t, "-N", "", "-C"])
-                        .arg(format!("root@{hostname}"))
-                        .arg("-f")
-                        .arg(&key),
-                )
-                .with_context(|| format!("generating the {t} SSH host key"))?;
         }
         Ok(())
     }

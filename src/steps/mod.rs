@@ -12,6 +12,7 @@ pub mod discover;
 pub mod finalize;
 pub mod format;
 pub mod fstab;
+pub mod identity;
 pub mod initramfs;
 pub mod mount;
 pub mod partition;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Box<dyn Step>> {
         Box::new(mount::Mount),
         Box::new(copy::Copy),
         Box::new(fstab::Fstab),
+        Box::new(identity::Identity),
         Box::new(initramfs::Initramfs),
         Box::new(bootloader::Bootloader),
         Box::new(finalize::Finalize),

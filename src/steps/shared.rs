@@ -6,7 +6,9 @@
 use crate::disk::TargetDisk;
 use crate::engine::Ctx;
 use crate::plan::Size;
+use crate::plan::Source;
 use crate::profile::{self, Profile};
+use crate::system::identity::IdentityFile;
 use crate::transport::{self, AttachEnv, HostPaths};
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
@@ -64,5 +66,24 @@ pub fn planned_size(ctx: &Ctx) -> Result<Option<u64>> {
             Size::Bytes(b) => Ok(Some(b)),
             Size::Rest => Err(anyhow!("target.size: \"rest\" is not a disk size")),
         },
+    }
+}
+
+/// The tree the target's files are derived from: the source for live and
+/// directory sources, the target itself after debootstrap.
+pub fn base_tree(ctx: &Ctx) -> Option<PathBuf> {
+    match &ctx.plan.source {
+        Source::Live => Some(PathBuf::from("/")),
+        Source::Directory { path } => Some(path.clone()),
+        Source::Debootstrap { .. } => ctx.root.clone(),
+    }
+}
+
+/// Whether the file at `path` already has `f`'s contents and mode.
+pub fn file_is(path: &Path, f: &IdentityFile) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    match (std::fs::read(path), std::fs::metadata(path)) {
+        (Ok(b), Ok(m)) => b == f.contents.as_bytes() && m.permissions().mode() & 0o7777 == f.mode,
+        _ => false,
     }
 }
