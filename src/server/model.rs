@@ -245,7 +245,7 @@ fn client_from_plan(
         } => {
             let (host, port) =
                 split_portal(portal).with_context(|| format!("target.portal {portal:?}"))?;
-            let initiator = plan.client.initiator_name.clone();
+            let initiator = plan.client.initiator_name.as_ref().map(|i| i.to_string());
             if initiator.is_none() && !opts.allow_any_initiator {
                 bail!("client.initiator_name is missing: the iSCSI ACL allows that IQN and the iPXE script presents it; set it (e.g. \"iqn.2024-01.org.example:{name}\") or pass --allow-any-initiator");
             }
@@ -261,7 +261,7 @@ fn client_from_plan(
                     let target = match (&c.target_username, &c.target_secret_file) {
                         (Some(u), Some(f)) => {
                             check_token(u, "target.chap.target_username")?;
-                            Some((u.clone(), read_secret(f, "target.chap.target_secret_file")?, f.clone()))
+                            Some((u.clone(), read_secret(f, "target.chap.target_secret_file")?, f.to_path_buf()))
                         }
                         (None, None) => None,
                         _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
@@ -269,7 +269,7 @@ fn client_from_plan(
                     Some(ChapSecrets {
                         username: c.username.clone(),
                         secret,
-                        secret_file: c.secret_file.clone(),
+                        secret_file: c.secret_file.to_path_buf(),
                         target,
                     })
                 }
@@ -277,7 +277,7 @@ fn client_from_plan(
             ExportSpec::Iscsi(IscsiExport {
                 host,
                 port,
-                iqn: iqn.clone(),
+                iqn: iqn.to_string(),
                 lun: *lun,
                 initiator,
                 chap,
