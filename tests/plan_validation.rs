@@ -427,3 +427,174 @@ fn schema_is_generated_from_the_types() {
         assert!(props.contains_key(k), "schema lacks {k}");
     }
 }
+
+/// Typed values (issue #12): each bad value is a plan error naming its
+/// field, including the characters that would break generated configs.
+#[test]
+fn bad_typed_values_are_rejected_naming_the_field() {
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "/target/portal",
+            json!("999.1.1.1:3260"),
+            "target.portal",
+            "not a portal",
+        ),
+        (
+            "/target/portal",
+            json!("192.0.2.1:0"),
+            "target.portal",
+            "not a portal",
+        ),
+        ("/target/portal", json!(""), "target.portal", "not a portal"),
+        (
+            "/target/portal",
+            json!("a\"b:3260"),
+            "target.portal",
+            "not a portal",
+        ),
+        (
+            "/target/iqn",
+            json!("iqn.2024-01.org.example:a\"b"),
+            "target.iqn",
+            "iSCSI name",
+        ),
+        (
+            "/target/iqn",
+            json!("iqn.2024-01.org.example:a;b"),
+            "target.iqn",
+            "iSCSI name",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u'x", "secret_file": "/s"}),
+            "target.chap.username",
+            "quotes",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "/s", "target_username": "t$",
+                   "target_secret_file": "/t"}),
+            "target.chap.target_username",
+            "quotes",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "/s", "target_username": "t",
+                   "target_secret_file": "t"}),
+            "target.chap.target_secret_file",
+            "absolute",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "/a b"}),
+            "target.chap.secret_file",
+            "blanks",
+        ),
+        (
+            "/client/initiator_name",
+            json!("iqn.2024-01.org.example:c'1"),
+            "client.initiator_name",
+            "iSCSI name",
+        ),
+        (
+            "/client/mac",
+            json!("52:54:00:12:34:5g"),
+            "client.mac",
+            "MAC",
+        ),
+        (
+            "/system",
+            json!({"hostname": "a\"b"}),
+            "system.hostname",
+            "hostname",
+        ),
+        (
+            "/boot",
+            json!({"network": {"interface": "eth\"0"}}),
+            "boot.network.interface",
+            "interface",
+        ),
+        (
+            "/boot",
+            json!({"network": {"address": {"static": {"address": "10.0.0.1/33"}}}}),
+            "boot.network.address.static.address",
+            "PREFIX",
+        ),
+        (
+            "/boot",
+            json!({"kernel_args": ["a=\"b\""]}),
+            "boot.kernel_args[0]",
+            "quotes",
+        ),
+        (
+            "/boot",
+            json!({"serial_console": "ttyS0;reboot"}),
+            "boot.serial_console",
+            "serial",
+        ),
+        (
+            "/layout/partitions/0/mount",
+            json!("/a'b"),
+            "layout.partitions[0].mount",
+            "absolute",
+        ),
+    ];
+    for (ptr, new, path, text) in cases {
+        let mut v = base();
+        set(&mut v, ptr, new.clone());
+        let errs = validate_value(&v).expect_err(&format!("{ptr} = {new} should be rejected"));
+        let hit = errs.0.iter().find(|e| e.path == path);
+        let Some(hit) = hit else {
+            panic!("{ptr} = {new}: no error names {path:?}; got:\n{errs}");
+        };
+        assert!(
+            hit.message.contains(text),
+            "{ptr} = {new}: error for {path} says {:?}, expected {text:?}",
+            hit.message
+        );
+    }
+}
+
+/// A bad typed value does not hide the other errors of its section.
+#[test]
+fn typed_and_meaning_errors_of_one_section_are_reported_together() {
+    let mut v = base();
+    set(&mut v, "/target/portal", json!("192.0.2.1:99999"));
+    set(&mut v, "/target/lun", json!(20000));
+    let e = validate_value(&v).unwrap_err();
+    assert!(
+        e.mentions("target.portal") && e.mentions("target.lun"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bare_ipv6_portal_is_normalised() {
+    let mut v = base();
+    set(&mut v, "/target/portal", json!("fd00::1"));
+    let plan = validate_value(&v).unwrap();
+    let netroot::plan::Target::Iscsi { portal, .. } = &plan.target else {
+        panic!("not iscsi")
+    };
+    assert_eq!(portal.to_string(), "[fd00::1]:3260");
+    assert_eq!(portal.port(), netroot::plan::ISCSI_DEFAULT_PORT);
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["target"]["portal"], json!("[fd00::1]:3260"));
+}
+
+/// serialise → parse gives the same plan for every shipped example.
+#[test]
+fn example_plans_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let plan = parse_plan(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let again =
+            parse_plan(&plan.canonical_json()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(again, plan, "{}", p.display());
+        assert_eq!(again.canonical_json(), plan.canonical_json());
+    }
+}

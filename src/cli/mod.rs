@@ -230,7 +230,7 @@ pub enum DiscoverCommand {
     Iscsi {
         /// Portal ADDR[:PORT].
         #[arg(long)]
-        portal: String,
+        portal: crate::plan::Portal,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

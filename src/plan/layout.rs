@@ -197,11 +197,7 @@ pub fn resolve_layout(
         .any(|p| p.mount.as_deref() == Some("/boot"));
     for (i, spec) in layout.partitions.iter().enumerate() {
         let start = align_up(cursor);
-        let size = match spec
-            .size
-            .parse()
-            .map_err(|e| format!("layout.partitions[{i}].size: {e}"))?
-        {
+        let size = match spec.size.get() {
             Size::Bytes(b) => align_up(b),
             Size::Rest => end_limit.saturating_sub(start),
         };
@@ -283,9 +279,9 @@ pub fn minimum_disk_size(layout: &Layout) -> u64 {
         total += BIOS_GRUB_SIZE;
     }
     for p in &layout.partitions {
-        total += match p.size.parse() {
-            Ok(Size::Bytes(b)) => align_up(b),
-            _ => MIB,
+        total += match p.size.get() {
+            Size::Bytes(b) => align_up(b),
+            Size::Rest => MIB,
         };
     }
     total

@@ -3,18 +3,24 @@
 
 pub mod diff;
 pub mod errors;
+mod fields;
 pub mod layout;
 pub mod schema;
+mod secret;
 pub mod size;
 mod structural;
 pub mod types;
 pub mod validate;
+pub mod values;
 
 pub use errors::{PlanError, PlanErrors};
 pub use layout::{resolve_layout, PartRole, ResolvedLayout, ResolvedPartition};
 pub use size::{parse_size, Size, SizeSpec};
 pub use types::*;
 pub use validate::{parse_plan, validate_plan};
+pub use values::{
+    Cidr, Hostname, IfName, Interface, Iqn, Mac, Portal, PortalHost, SecretFile, ISCSI_DEFAULT_PORT,
+};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};

@@ -1,22 +1,25 @@
 //! Sizes as written in plans ("512M", "20G", "rest") and their arithmetic.
 
-use schemars::JsonSchema;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 pub const GIB: u64 = 1024 * MIB;
 pub const TIB: u64 = 1024 * GIB;
 
-/// A size as the plan spells it. Deserialising never fails; [`SizeSpec::parse`]
-/// is called by validation so that every bad size is reported with its path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-#[schemars(
-    description = "A size: a number with an optional binary unit K, M, G or T (\"512M\", \"20G\", \"1.5G\"), or \"rest\" for all remaining space"
-)]
-pub struct SizeSpec(pub String);
+/// A size as the plan spells it, parsed once: it cannot hold a bad size.
+/// It keeps the plan's spelling (serialised back as written) and the
+/// parsed [`Size`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SizeSpec {
+    text: String,
+    size: Size,
+}
 
 /// A parsed size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,17 +29,66 @@ pub enum Size {
 }
 
 impl SizeSpec {
+    /// A size from a literal known to be valid (panics otherwise); parse
+    /// anything else with `str::parse`.
     pub fn new(s: &str) -> Self {
-        SizeSpec(s.to_string())
+        s.parse().unwrap_or_else(|e| panic!("SizeSpec::new: {e}"))
     }
-    pub fn parse(&self) -> Result<Size, String> {
-        parse_size(&self.0)
+    /// The parsed size.
+    pub fn get(&self) -> Size {
+        self.size
+    }
+    /// The bytes, or `None` for "rest".
+    pub fn bytes(&self) -> Option<u64> {
+        match self.size {
+            Size::Bytes(b) => Some(b),
+            Size::Rest => None,
+        }
+    }
+    /// The size as the plan wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromStr for SizeSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(SizeSpec {
+            size: parse_size(s)?,
+            text: s.to_string(),
+        })
+    }
+}
+
+impl TryFrom<String> for SizeSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<SizeSpec> for String {
+    fn from(v: SizeSpec) -> String {
+        v.text
     }
 }
 
 impl fmt::Display for SizeSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
+    }
+}
+
+impl JsonSchema for SizeSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "SizeSpec".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A size: a number with an optional binary unit K, M, G or T (\"512M\", \"20G\", \"1.5G\"), or \"rest\" for all remaining space",
+            "type": "string"
+        })
     }
 }
 

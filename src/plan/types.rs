@@ -2,6 +2,7 @@
 //! `netroot plan schema` is generated from these same types.
 
 use super::size::SizeSpec;
+use super::values::{Cidr, Hostname, Interface, Iqn, Mac, Portal, SecretFile};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -76,9 +77,9 @@ pub enum Target {
     /// An iSCSI LUN.
     Iscsi {
         /// Target portal, "ADDR" or "ADDR:PORT" (port 3260 by default).
-        portal: String,
+        portal: Portal,
         /// Target IQN.
-        iqn: String,
+        iqn: Iqn,
         /// LUN of the disk. tgt puts its controller at LUN 0 and the first
         /// disk at LUN 1 (the default); LIO puts the disk at LUN 0.
         #[serde(default = "default_lun")]
@@ -101,7 +102,7 @@ pub enum Target {
         slot: u8,
         /// Network interface AoE runs on (name or MAC); all if absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        interface: Option<String>,
+        interface: Option<Interface>,
         /// Work on this block device or image file instead of discovering.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         device: Option<PathBuf>,
@@ -123,13 +124,13 @@ pub struct Chap {
     /// CHAP user name the initiator presents.
     pub username: String,
     /// File holding the initiator's CHAP secret (12 to 16 characters).
-    pub secret_file: PathBuf,
+    pub secret_file: SecretFile,
     /// Mutual CHAP: user name the target presents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_username: Option<String>,
     /// Mutual CHAP: file holding the target's secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_secret_file: Option<PathBuf>,
+    pub target_secret_file: Option<SecretFile>,
 }
 
 /// Partition table kind.
@@ -288,7 +289,7 @@ pub struct BootNetwork {
     /// Boot interface: a name ("ens3") or a MAC address. Default: the
     /// first interface with a link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interface: Option<String>,
+    pub interface: Option<Interface>,
     /// "dhcp" (default) or a static address.
     #[serde(default)]
     pub address: Addressing,
@@ -302,7 +303,7 @@ pub enum Addressing {
     Dhcp,
     Static {
         /// Address with prefix length, e.g. "192.0.2.10/24".
-        address: String,
+        address: Cidr,
         /// Default gateway.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gateway: Option<String>,
@@ -318,10 +319,10 @@ pub enum Addressing {
 pub struct Client {
     /// MAC address of the client's boot NIC (used for AoE and DHCP ACLs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac: Option<String>,
+    pub mac: Option<Mac>,
     /// iSCSI initiator name of the migrated system; generated if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initiator_name: Option<String>,
+    pub initiator_name: Option<Iqn>,
 }
 
 /// Copy options.
@@ -339,7 +340,7 @@ pub struct CopyOptions {
 pub struct SystemOptions {
     /// Hostname of the migrated system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
+    pub hostname: Option<Hostname>,
     /// What to regenerate so the copy does not share identity with its source.
     #[serde(default)]
     pub regenerate: Regenerate,

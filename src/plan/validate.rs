@@ -4,6 +4,7 @@
 use super::errors::{Errs, PlanError, PlanErrors};
 use super::size::{Size, MIB};
 use super::types::*;
+use super::values::has_unsafe_char;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -44,6 +45,25 @@ pub fn validate_value(value: &Value) -> Result<Plan, PlanErrors> {
     // Check the meaning of every section whose structure is sound, so that
     // all problems are reported together.
     let broken: Vec<String> = errs.0.iter().map(|e| e.path.clone()).collect();
+    // Typed values (portal, IQN, MAC, sizes, ...) by their parsers; the
+    // meaning checks below see placeholders for the bad ones.
+    let clean = super::fields::check(value, &mut errs);
+    let obj = clean.as_object().expect("checked above");
+    semantic_sections(obj, &broken, &mut errs);
+    if !errs.0.is_empty() {
+        return Err(PlanErrors(errs.0));
+    }
+    serde_json::from_value(value.clone()).map_err(|e| {
+        PlanErrors(vec![PlanError {
+            path: String::new(),
+            message: e.to_string(),
+        }])
+    })
+}
+
+/// The meaning checks of every section whose structure is sound (no
+/// structural error at or under it), so all problems are reported together.
+fn semantic_sections(obj: &serde_json::Map<String, Value>, broken: &[String], errs: &mut Errs) {
     let sound = |key: &str| {
         !broken.iter().any(|p| {
             p.is_empty()
@@ -70,48 +90,29 @@ pub fn validate_value(value: &Value) -> Result<Plan, PlanErrors> {
     }
     if sound("source") {
         if let Some(x) = required::<Source>(obj, "source") {
-            semantic_source(&x, &mut errs);
+            semantic_source(&x, errs);
         }
     }
     if sound("target") {
         if let Some(x) = required::<Target>(obj, "target") {
-            semantic_target(&x, &mut errs);
+            semantic_target(&x, errs);
         }
     }
     if sound("layout") {
         if let Some(x) = required::<Layout>(obj, "layout") {
-            layout_semantic(&x, &mut errs);
+            layout_semantic(&x, errs);
         }
     }
     if sound("boot") {
         if let Some(x) = section::<Boot>(obj, "boot") {
-            semantic_boot(&x, &mut errs);
-        }
-    }
-    if sound("client") {
-        if let Some(x) = section::<Client>(obj, "client") {
-            semantic_client(&x, &mut errs);
+            semantic_boot(&x, errs);
         }
     }
     if sound("copy") {
         if let Some(x) = section::<CopyOptions>(obj, "copy") {
-            semantic_copy(&x, &mut errs);
+            semantic_copy(&x, errs);
         }
     }
-    if sound("system") {
-        if let Some(x) = section::<SystemOptions>(obj, "system") {
-            semantic_system(&x, &mut errs);
-        }
-    }
-    if !errs.0.is_empty() {
-        return Err(PlanErrors(errs.0));
-    }
-    serde_json::from_value(value.clone()).map_err(|e| {
-        PlanErrors(vec![PlanError {
-            path: String::new(),
-            message: e.to_string(),
-        }])
-    })
 }
 
 /// Validate an already-typed plan (e.g. one the wizard built).
@@ -122,93 +123,17 @@ pub fn validate_plan(plan: &Plan) -> Result<(), PlanErrors> {
 
 // ---------------------------------------------------------------- meaning
 
-pub fn is_valid_mac(s: &str) -> bool {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-}
+pub use super::values::{is_valid_hostname, is_valid_ifname, is_valid_iqn, is_valid_mac};
 
-/// iqn.YYYY-MM.reversed.domain[:anything] or eui.16HEX or naa.
-pub fn is_valid_iqn(s: &str) -> bool {
-    if let Some(rest) = s.strip_prefix("iqn.") {
-        let b = rest.as_bytes();
-        if b.len() < 9 || b[4] != b'-' || b[7] != b'.' {
-            return false;
-        }
-        if !(b[..4].iter().all(u8::is_ascii_digit) && b[5..7].iter().all(u8::is_ascii_digit)) {
-            return false;
-        }
-        let name = &rest[8..];
-        let domain = name.split(':').next().unwrap_or("");
-        return !domain.is_empty()
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            && s.len() <= 223
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_ascii_uppercase());
+/// A name that goes into generated configs and scripts unquoted (CHAP
+/// user names): not empty, no blanks, quotes, `$`, `#`, `;` or braces.
+fn check_token(s: &str, field: &str, errs: &mut Errs) {
+    if s.is_empty() || has_unsafe_char(s) {
+        errs.push(
+            field,
+            format!("{s:?} must not be empty or contain blanks, quotes, $, #, ; or braces"),
+        );
     }
-    if let Some(rest) = s.strip_prefix("eui.") {
-        return rest.len() == 16 && rest.chars().all(|c| c.is_ascii_hexdigit());
-    }
-    if let Some(rest) = s.strip_prefix("naa.") {
-        return (rest.len() == 16 || rest.len() == 32)
-            && rest.chars().all(|c| c.is_ascii_hexdigit());
-    }
-    false
-}
-
-pub fn is_valid_hostname(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
-
-pub fn is_valid_ifname(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s != "."
-        && s != ".."
-        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
-}
-
-/// "ADDR" or "ADDR:PORT" or "[v6]:PORT"; returns (host, port).
-pub fn parse_portal(s: &str) -> Result<(String, u16), String> {
-    let bad = || format!("{s:?} is not a portal (use ADDR or ADDR:PORT, e.g. \"192.0.2.1:3260\")");
-    if s.is_empty() || s.chars().any(char::is_whitespace) {
-        return Err(bad());
-    }
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
-        host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse::<u16>().map_err(|_| bad())?,
-            None if tail.is_empty() => 3260,
-            None => return Err(bad()),
-        };
-        return Ok((host.to_string(), port));
-    }
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().map_err(|_| bad())?),
-        Some(_) => return Err(bad()),
-        None => (s, 3260),
-    };
-    if port == 0 || host.is_empty() {
-        return Err(bad());
-    }
-    if host.parse::<std::net::Ipv4Addr>().is_err() && !is_valid_hostname(host) {
-        return Err(bad());
-    }
-    Ok((host.to_string(), port))
 }
 
 fn semantic_source(source: &Source, errs: &mut Errs) {
@@ -267,34 +192,14 @@ fn semantic_source(source: &Source, errs: &mut Errs) {
 
 fn semantic_target(target: &Target, errs: &mut Errs) {
     match target {
-        Target::Iscsi {
-            portal,
-            iqn,
-            lun,
-            chap,
-            ..
-        } => {
-            if let Err(m) = parse_portal(portal) {
-                errs.push("target.portal", m);
-            }
-            if !is_valid_iqn(iqn) {
-                errs.push(
-                    "target.iqn",
-                    format!("{iqn:?} is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:name], lower case)"),
-                );
-            }
+        Target::Iscsi { lun, chap, .. } => {
             if *lun > 16383 {
                 errs.push("target.lun", format!("{lun} is out of range (0..=16383)"));
             }
             if let Some(c) = chap {
-                if c.username.is_empty() {
-                    errs.push("target.chap.username", "must not be empty");
-                }
-                if !c.secret_file.is_absolute() {
-                    errs.push(
-                        "target.chap.secret_file",
-                        format!("{} is not an absolute path", c.secret_file.display()),
-                    );
+                check_token(&c.username, "target.chap.username", errs);
+                if let Some(u) = &c.target_username {
+                    check_token(u, "target.chap.target_username", errs);
                 }
                 if c.target_username.is_some() != c.target_secret_file.is_some() {
                     errs.push(
@@ -304,12 +209,7 @@ fn semantic_target(target: &Target, errs: &mut Errs) {
                 }
             }
         }
-        Target::Aoe {
-            shelf,
-            slot,
-            interface,
-            ..
-        } => {
+        Target::Aoe { shelf, slot, .. } => {
             if *shelf == 0xffff {
                 errs.push(
                     "target.shelf",
@@ -319,16 +219,11 @@ fn semantic_target(target: &Target, errs: &mut Errs) {
             if *slot == 0xff {
                 errs.push("target.slot", "255 is AoE's broadcast slot (use 0..=254)");
             }
-            if let Some(i) = interface {
-                if !is_valid_ifname(i) && !is_valid_mac(i) {
-                    errs.push(
-                        "target.interface",
-                        format!("{i:?} is not an interface name or MAC"),
-                    );
-                }
-            }
         }
     }
+    // Blanks and quotes in target.device only matter to `netroot server`
+    // (vblade@.service, tgt's config), which can export another path
+    // (--export-device): it checks them itself.
     if let Some(d) = target.device() {
         if !d.is_absolute() {
             errs.push(
@@ -338,13 +233,13 @@ fn semantic_target(target: &Target, errs: &mut Errs) {
         }
     }
     if let Some(s) = target.size() {
-        match s.parse() {
-            Err(m) => errs.push("target.size", m),
-            Ok(Size::Rest) => errs.push("target.size", "\"rest\" is not a disk size"),
-            Ok(Size::Bytes(b)) if b < 64 * MIB => {
-                errs.push("target.size", format!("{s:?} is too small (at least 64M)"))
-            }
-            Ok(_) => {}
+        match s.get() {
+            Size::Rest => errs.push("target.size", "\"rest\" is not a disk size"),
+            Size::Bytes(b) if b < 64 * MIB => errs.push(
+                "target.size",
+                format!("{:?} is too small (at least 64M)", s.as_str()),
+            ),
+            Size::Bytes(_) => {}
         }
         if target.device().is_none() {
             errs.push(
@@ -366,32 +261,7 @@ fn semantic_boot(boot: &Boot, errs: &mut Errs) {
             ),
         );
     }
-    if let Some(i) = &boot.network.interface {
-        if !is_valid_ifname(i) && !is_valid_mac(i) {
-            errs.push(
-                "boot.network.interface",
-                format!("{i:?} is not an interface name or MAC"),
-            );
-        }
-    }
-    if let Addressing::Static {
-        address,
-        gateway,
-        dns,
-    } = &boot.network.address
-    {
-        let ok = address
-            .split_once('/')
-            .map(|(a, p)| {
-                a.parse::<std::net::IpAddr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 128)
-            })
-            .unwrap_or(false);
-        if !ok {
-            errs.push(
-                "boot.network.address.static.address",
-                format!("{address:?} is not ADDRESS/PREFIX (e.g. \"192.0.2.10/24\")"),
-            );
-        }
+    if let Addressing::Static { gateway, dns, .. } = &boot.network.address {
         if let Some(g) = gateway {
             if g.parse::<std::net::IpAddr>().is_err() {
                 errs.push(
@@ -415,6 +285,13 @@ fn semantic_boot(boot: &Boot, errs: &mut Errs) {
                 format!("boot.kernel_args[{i}]"),
                 format!("{a:?}: one argument per entry, no spaces"),
             );
+        } else if a.chars().any(|c| c.is_control() || "\"'\\$`".contains(c)) {
+            errs.push(
+                format!("boot.kernel_args[{i}]"),
+                format!(
+                    "{a:?}: no quotes, backslashes or $ (the argument goes into GRUB's config)"
+                ),
+            );
         } else if a.starts_with("root=") {
             errs.push(
                 format!("boot.kernel_args[{i}]"),
@@ -426,6 +303,7 @@ fn semantic_boot(boot: &Boot, errs: &mut Errs) {
         let dev = c.split(',').next().unwrap_or("");
         if !(dev.starts_with("ttyS") || dev.starts_with("ttyAMA") || dev.starts_with("hvc"))
             || dev.len() < 4
+            || has_unsafe_char(c)
         {
             errs.push(
                 "boot.serial_console",
@@ -435,37 +313,10 @@ fn semantic_boot(boot: &Boot, errs: &mut Errs) {
     }
 }
 
-fn semantic_client(client: &Client, errs: &mut Errs) {
-    if let Some(m) = &client.mac {
-        if !is_valid_mac(m) {
-            errs.push(
-                "client.mac",
-                format!("{m:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
-            );
-        }
-    }
-    if let Some(n) = &client.initiator_name {
-        if !is_valid_iqn(n) {
-            errs.push(
-                "client.initiator_name",
-                format!("{n:?} is not an iSCSI name"),
-            );
-        }
-    }
-}
-
 fn semantic_copy(copy: &CopyOptions, errs: &mut Errs) {
     for (i, e) in copy.exclude.iter().enumerate() {
         if e.trim().is_empty() {
             errs.push(format!("copy.exclude[{i}]"), "empty pattern");
-        }
-    }
-}
-
-fn semantic_system(system: &SystemOptions, errs: &mut Errs) {
-    if let Some(h) = &system.hostname {
-        if !is_valid_hostname(h) {
-            errs.push("system.hostname", format!("{h:?} is not a valid hostname"));
         }
     }
 }
@@ -483,17 +334,16 @@ fn layout_semantic(layout: &Layout, errs: &mut Errs) {
     let mut have_root = false;
     for (i, p) in parts.iter().enumerate() {
         let base = format!("layout.partitions[{i}]");
-        match p.size.parse() {
-            Err(m) => errs.push(format!("{base}.size"), m),
-            Ok(Size::Rest) if i + 1 != parts.len() => errs.push(
+        match p.size.get() {
+            Size::Rest if i + 1 != parts.len() => errs.push(
                 format!("{base}.size"),
                 "\"rest\" is only allowed on the last partition",
             ),
-            Ok(Size::Bytes(b)) if b < MIB => errs.push(
+            Size::Bytes(b) if b < MIB => errs.push(
                 format!("{base}.size"),
-                format!("{:?} is smaller than 1M", p.size.0),
+                format!("{:?} is smaller than 1M", p.size.as_str()),
             ),
-            Ok(_) => {}
+            _ => {}
         }
         match (&p.mount, p.fs) {
             (Some(_), FsKind::Swap) => {
@@ -511,6 +361,7 @@ fn layout_semantic(layout: &Layout, errs: &mut Errs) {
                     || m.contains("/../")
                     || m.ends_with("/..")
                     || m.contains(char::is_whitespace)
+                    || has_unsafe_char(m)
                 {
                     errs.push(
                         format!("{base}.mount"),

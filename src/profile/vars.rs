@@ -3,8 +3,8 @@
 
 use super::template::{render_arg, Vars};
 use super::Profile;
-use crate::plan::{Addressing, IscsiConfigMode, Plan, Source, Target};
-use anyhow::{bail, Context, Result};
+use crate::plan::{Addressing, IscsiConfigMode, Plan, Portal, Source, Target};
+use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -20,24 +20,10 @@ pub fn iscsi_mode(plan: &Plan) -> &'static str {
     }
 }
 
-/// Split "ADDR" or "ADDR:PORT" ("[v6]:PORT") into (addr, port).
-pub fn split_portal(portal: &str) -> (String, String) {
-    if let Some(rest) = portal.strip_prefix('[') {
-        if let Some((a, p)) = rest.split_once(']') {
-            let port = p.strip_prefix(':').unwrap_or("");
-            return (
-                a.to_string(),
-                if port.is_empty() { "3260" } else { port }.to_string(),
-            );
-        }
-    }
-    match portal.matches(':').count() {
-        1 => {
-            let (a, p) = portal.split_once(':').unwrap();
-            (a.to_string(), p.to_string())
-        }
-        _ => (portal.to_string(), "3260".to_string()),
-    }
+/// A portal's address (IPv6 without brackets) and port, as the initramfs
+/// variables want them.
+pub fn portal_parts(portal: &Portal) -> (String, String) {
+    (portal.host().addr(), portal.port().to_string())
 }
 
 /// Netmask of a prefix length, e.g. 24 → 255.255.255.0.
@@ -50,20 +36,6 @@ pub fn netmask(prefix: u8) -> String {
     std::net::Ipv4Addr::from(m).to_string()
 }
 
-fn read_secret(path: &Path, field: &str) -> Result<String> {
-    let s = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {field} {}", path.display()))?;
-    let s = s.trim().to_string();
-    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '@' || c == ':')
-    {
-        bail!(
-            "{field} {}: the secret must be one word without quotes, ':' or '@'",
-            path.display()
-        );
-    }
-    Ok(s)
-}
-
 /// The boot interface the migrated system uses, if the plan says: the
 /// name or MAC (lowercase) from boot.network.interface, or for a live
 /// source the AoE target's interface.
@@ -72,16 +44,13 @@ pub fn boot_interface(plan: &Plan) -> Option<String> {
         .boot
         .network
         .interface
-        .clone()
-        .or_else(|| match (&plan.source, &plan.target) {
-            (Source::Live, Target::Aoe { interface, .. }) => interface.clone(),
+        .as_ref()
+        .or(match (&plan.source, &plan.target) {
+            (Source::Live, Target::Aoe { interface, .. }) => interface.as_ref(),
             _ => None,
         })?;
-    Some(if i.contains(':') {
-        i.to_ascii_lowercase()
-    } else {
-        i
-    })
+    // A MAC is lower case already (plan::Mac).
+    Some(i.to_string())
 }
 
 /// Variables from the plan. CHAP secrets are read from their files; the
@@ -120,7 +89,7 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
             chap,
             ..
         } => {
-            let (ip, port) = split_portal(portal);
+            let (ip, port) = portal_parts(portal);
             set(&mut v, "iscsi_target_ip", ip);
             set(&mut v, "iscsi_target_port", port);
             set(&mut v, "iscsi_target_name", iqn.clone());
@@ -128,16 +97,20 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
             set(
                 &mut v,
                 "iscsi_initiator",
-                plan.client.initiator_name.clone().unwrap_or_default(),
+                plan.client
+                    .initiator_name
+                    .as_ref()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
             );
             if let Some(c) = chap {
-                let pw = read_secret(&c.secret_file, "target.chap.secret_file")?;
+                let pw = c.secret_file.read("target.chap.secret_file")?;
                 secrets.push(pw.clone());
                 let mut chap_s = format!("{}:{pw}", c.username);
                 set(&mut v, "iscsi_username", c.username.clone());
                 set(&mut v, "iscsi_password", pw);
                 if let (Some(u), Some(f)) = (&c.target_username, &c.target_secret_file) {
-                    let tpw = read_secret(f, "target.chap.target_secret_file")?;
+                    let tpw = f.read("target.chap.target_secret_file")?;
                     secrets.push(tpw.clone());
                     chap_s = format!("{chap_s}:{u}:{tpw}");
                     set(&mut v, "iscsi_in_username", u.clone());
@@ -149,7 +122,12 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
     }
     // Addressing: the ip= form initramfs-tools (klibc) and dracut share:
     // client::gateway:netmask:hostname:interface:off
-    let hostname = plan.system.hostname.clone().unwrap_or_default();
+    let hostname = plan
+        .system
+        .hostname
+        .as_ref()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
     let ifname = iface.clone().filter(|i| !i.contains(':'));
     match &plan.boot.network.address {
         Addressing::Dhcp => {
@@ -162,8 +140,7 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
         Addressing::Static {
             address, gateway, ..
         } => {
-            let (addr, prefix) = address.split_once('/').unwrap_or((address, "24"));
-            let prefix: u8 = prefix.parse().unwrap_or(24);
+            let (addr, prefix) = (address.addr(), address.prefix());
             let s = format!(
                 "{addr}::{}:{}:{hostname}:{}:off",
                 gateway.clone().unwrap_or_default(),
@@ -172,7 +149,7 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
             );
             set(&mut v, "ip_static", s.clone());
             set(&mut v, "ip_arg", s);
-            set(&mut v, "static_address", address.clone());
+            set(&mut v, "static_address", address.to_string());
             set(
                 &mut v,
                 "static_gateway",
@@ -319,6 +296,7 @@ mod tests {
 
     #[test]
     fn portals() {
+        let split_portal = |s: &str| portal_parts(&s.parse().unwrap());
         assert_eq!(split_portal("10.0.0.1"), ("10.0.0.1".into(), "3260".into()));
         assert_eq!(
             split_portal("10.0.0.1:3261"),

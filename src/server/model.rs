@@ -81,7 +81,7 @@ impl ClientSpec {
         match &self.export {
             ExportSpec::Aoe { shelf, slot, .. } => format!("aoe:e{shelf}.{slot}"),
             ExportSpec::Iscsi(i) => {
-                let port = if i.port == 3260 {
+                let port = if i.port == crate::plan::ISCSI_DEFAULT_PORT {
                     String::new()
                 } else {
                     i.port.to_string()
@@ -214,18 +214,18 @@ fn client_from_plan(
     if name.is_empty() {
         bail!("cannot derive a client name; set system.hostname");
     }
-    let mac = plan.client.mac.as_deref().context(
+    let mac = plan.client.mac.as_ref().context(
         "client.mac is missing: the DHCP host entry and the AoE -m restriction need the client's boot NIC MAC; add \"client\": {\"mac\": \"52:54:00:…\"}",
     )?;
-    let mac = normalize_mac(mac).with_context(|| format!("client.mac {mac:?}"))?;
+    let mac = mac.to_string();
     let ip = match &plan.boot.network.address {
         Addressing::Dhcp => None,
-        Addressing::Static { address, .. } => {
-            let a = address.split('/').next().unwrap_or(address);
-            Some(a.parse::<Ipv4Addr>().with_context(|| {
-                format!("boot.network.address.static.address {address:?} is not IPv4 ADDR/PREFIX")
-            })?)
-        }
+        Addressing::Static { address, .. } => match address.addr() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => bail!(
+                "boot.network.address.static.address {address} is not IPv4 ADDR/PREFIX (DHCP and iPXE here are IPv4)"
+            ),
+        },
     };
     let backing = dev.or_else(|| plan.target.device().cloned()).context(
         "the server needs the backing file or block device to export: set target.device in the plan or pass --export-device PATH",
@@ -268,7 +268,10 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
             interface,
             ..
         } => {
-            let plan_if = interface.as_deref().filter(|i| normalize_mac(i).is_err());
+            let plan_if = interface
+                .as_ref()
+                .and_then(|i| i.name())
+                .map(|n| n.as_str());
             let interface = opts
                 .interface
                 .as_deref()
@@ -288,21 +291,16 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
             chap,
             ..
         } => {
-            let (host, port) =
-                split_portal(portal).with_context(|| format!("target.portal {portal:?}"))?;
-            let initiator = plan.client.initiator_name.clone();
+            let (host, port) = (portal.host().to_string(), portal.port());
+            let initiator = plan.client.initiator_name.as_ref().map(|i| i.to_string());
             if initiator.is_none() && !opts.allow_any_initiator {
                 bail!("client.initiator_name is missing: the iSCSI ACL allows that IQN and the iPXE script presents it; set it (e.g. \"iqn.2024-01.org.example:{name}\") or pass --allow-any-initiator");
             }
-            if let Some(i) = &initiator {
-                check_token(i, "client.initiator_name")?;
-            }
-            check_token(iqn, "target.iqn")?;
             let chap = chap.as_ref().map(chap_secrets).transpose()?;
             ExportSpec::Iscsi(IscsiExport {
                 host,
                 port,
-                iqn: iqn.clone(),
+                iqn: iqn.to_string(),
                 lun: *lun,
                 initiator,
                 chap,
@@ -313,101 +311,22 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
 
 /// CHAP credentials with the secrets read from their files.
 fn chap_secrets(c: &Chap) -> Result<ChapSecrets> {
-    check_token(&c.username, "target.chap.username")?;
-    let secret = read_secret(&c.secret_file, "target.chap.secret_file")?;
+    let secret = c.secret_file.read("target.chap.secret_file")?;
     let target = match (&c.target_username, &c.target_secret_file) {
-        (Some(u), Some(f)) => {
-            check_token(u, "target.chap.target_username")?;
-            Some((
-                u.clone(),
-                read_secret(f, "target.chap.target_secret_file")?,
-                f.clone(),
-            ))
-        }
+        (Some(u), Some(f)) => Some((
+            u.clone(),
+            f.read("target.chap.target_secret_file")?,
+            f.to_path_buf(),
+        )),
         (None, None) => None,
         _ => bail!("target.chap: mutual CHAP needs both target_username and target_secret_file"),
     };
     Ok(ChapSecrets {
         username: c.username.clone(),
         secret,
-        secret_file: c.secret_file.clone(),
+        secret_file: c.secret_file.to_path_buf(),
         target,
     })
-}
-
-/// "aa:bb:…" lower case from any of "AA:BB:…", "aa-bb-…", "aabbcc…".
-pub fn normalize_mac(s: &str) -> Result<String> {
-    let hex: String = s
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
-    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        bail!("not a MAC address (expected six hex bytes like 52:54:00:12:34:56)");
-    }
-    let hex = hex.to_ascii_lowercase();
-    Ok((0..6)
-        .map(|i| &hex[2 * i..2 * i + 2])
-        .collect::<Vec<_>>()
-        .join(":"))
-}
-
-/// Split "HOST[:PORT]" (IPv6 as "[ADDR]:PORT").
-pub fn split_portal(p: &str) -> Result<(String, u16)> {
-    if let Some(rest) = p.strip_prefix('[') {
-        let (h, tail) = rest.split_once(']').context("unclosed [ in IPv6 portal")?;
-        let port = match tail.strip_prefix(':') {
-            Some(x) => x.parse().context("port is not a number")?,
-            None => 3260,
-        };
-        return Ok((format!("[{h}]"), port));
-    }
-    match p.rsplit_once(':') {
-        Some((h, x)) if !h.contains(':') => {
-            Ok((h.to_string(), x.parse().context("port is not a number")?))
-        }
-        _ => Ok((p.to_string(), 3260)),
-    }
-}
-
-/// Names that go into configs unquoted must have no blanks or quotes.
-fn check_token(s: &str, field: &str) -> Result<()> {
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || "\"'\\$#;{}".contains(c))
-    {
-        bail!("{field} {s:?} must not be empty or contain blanks, quotes, $, #, ; or braces");
-    }
-    Ok(())
-}
-
-/// Read a CHAP secret: the file's first line, 12 to 16 characters, no
-/// blanks, quotes or `$` (it goes into tgt's config and an iPXE script).
-/// Errors never show the secret.
-fn read_secret(path: &Path, field: &str) -> Result<String> {
-    let raw = std::fs::read_to_string(path)
-        .with_context(|| format!("{field}: reading {}", path.display()))?;
-    let s = raw
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('\r')
-        .to_string();
-    if !(12..=16).contains(&s.chars().count()) {
-        bail!(
-            "{field}: the secret in {} has {} characters; CHAP secrets must be 12 to 16 (iPXE and most initiators refuse others)",
-            path.display(),
-            s.chars().count()
-        );
-    }
-    if s.chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$#;{}".contains(c))
-    {
-        bail!(
-            "{field}: the secret in {} contains a blank, quote, $, #, ; or brace; use letters, digits and -_.+@%",
-            path.display()
-        );
-    }
-    Ok(s)
 }
 
 /// Several plans: names, MACs, addresses and AoE/iSCSI identities must differ.
@@ -446,6 +365,26 @@ pub fn check_unique(clients: &[ClientSpec]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::plan::{Mac, Portal, SecretFile};
+
+    fn normalize_mac(s: &str) -> Result<String> {
+        Ok(s.parse::<Mac>().map_err(anyhow::Error::msg)?.to_string())
+    }
+
+    fn split_portal(s: &str) -> Result<(String, u16)> {
+        let p: Portal = s.parse().map_err(anyhow::Error::msg)?;
+        Ok((p.host().to_string(), p.port()))
+    }
+
+    fn read_secret(path: &Path, field: &str) -> Result<String> {
+        let f: SecretFile = path
+            .display()
+            .to_string()
+            .parse()
+            .map_err(anyhow::Error::msg)?;
+        f.read(field)
+    }
 
     #[test]
     fn macs() {

@@ -63,6 +63,8 @@ pub fn environment() -> Result<Environment<'static>> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("shell_quote", |s: &str| shell_quote(s));
+    // iSCSI's default port, defined once in the plan's types.
+    env.add_global("iscsi_default_port", crate::plan::ISCSI_DEFAULT_PORT);
     for (name, text) in TEMPLATES {
         env.add_template(name, text)
             .with_context(|| format!("template profiles/server/{name}"))?;

@@ -124,8 +124,8 @@ impl Step for Identity {
             .plan
             .system
             .hostname
-            .clone()
-            .unwrap_or_else(|| "netroot".into());
+            .as_ref()
+            .map_or_else(|| "netroot".into(), |h| h.to_string());
         for t in stale_keys(ctx, &root) {
             let key = root.join(format!("etc/ssh/ssh_host_{t}_key"));
             let public = key.with_extension("pub");

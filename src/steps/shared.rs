@@ -62,7 +62,7 @@ pub fn profile_for(ctx: &Ctx, tree: Option<&Path>) -> Result<Profile> {
 pub fn planned_size(ctx: &Ctx) -> Result<Option<u64>> {
     match ctx.plan.target.size() {
         None => Ok(None),
-        Some(s) => match s.parse().map_err(|e| anyhow!("target.size: {e}"))? {
+        Some(s) => match s.get() {
             Size::Bytes(b) => Ok(Some(b)),
             Size::Rest => Err(anyhow!("target.size: \"rest\" is not a disk size")),
         },

@@ -28,7 +28,7 @@ pub fn machine_id(plan: &Plan) -> String {
 /// this plan's target.
 pub fn initiator_name(plan: &Plan) -> String {
     if let Some(n) = &plan.client.initiator_name {
-        return n.clone();
+        return n.to_string();
     }
     let h = derived_uuid(&plan.layout_seed(), "initiator-name").replace('-', "");
     format!("iqn.1993-08.org.debian:01:{}", &h[..12])
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(n.len(), "iqn.1993-08.org.debian:01:".len() + 12);
         // Another target, another identity.
         if let crate::plan::Target::Iscsi { iqn, .. } = &mut p.target {
-            *iqn = "iqn.2024-01.org.example:client2".into();
+            *iqn = "iqn.2024-01.org.example:client2".parse().unwrap();
         }
         assert_ne!(machine_id(&p), id);
         assert_ne!(initiator_name(&p), n);

@@ -58,7 +58,7 @@ pub fn verify(target: &Target, disk: &TargetDisk) -> Result<()> {
         .into());
     }
     if let Some(spec) = target.size() {
-        if let Ok(Size::Bytes(b)) = spec.parse() {
+        if let Size::Bytes(b) = spec.get() {
             if b != disk.size {
                 return Err(Refused(format!(
                     "{want} at {} has {} ({} bytes) but target.size is {spec} ({b} bytes): \
@@ -289,7 +289,7 @@ mod dry_tests {
         let d = iscsi::attach(
             &mut c.env(),
             &paths,
-            "127.0.0.1:9",
+            &"127.0.0.1:9".parse().unwrap(),
             "iqn.2024-01.org.example:client1",
             1,
             chap.as_ref(),

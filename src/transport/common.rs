@@ -3,7 +3,7 @@
 //! run that asks for it ([`AttachEnv`]), waiting for a device, the root
 //! check, and the tables `netroot discover` prints.
 
-use crate::plan::{Size, Target};
+use crate::plan::Target;
 use crate::tools::cleanup::Cleanup;
 use crate::tools::Runner;
 use anyhow::{bail, Result};
@@ -66,12 +66,9 @@ pub fn attach_timeout() -> Duration {
 }
 
 /// The size a dry run assumes for a disk it did not attach: `target.size`
-/// when the plan gives it, else 0.
+/// when the plan gives it, else 0 (validation refuses "rest" there).
 pub fn planned_size(target: &Target) -> u64 {
-    match target.size().map(|s| s.parse()) {
-        Some(Ok(Size::Bytes(b))) => b,
-        _ => 0,
-    }
+    target.size().and_then(|s| s.bytes()).unwrap_or(0)
 }
 
 /// Wait until `ready` returns `Some`, calling it every `step`, for at most

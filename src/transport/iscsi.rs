@@ -12,45 +12,13 @@
 use super::common::{attach_timeout, need_root, wait_for, AttachEnv, HostPaths};
 use crate::disk::TargetDisk;
 use crate::outcome::Refused;
-use crate::plan::Chap;
+use crate::plan::{Chap, Portal, ISCSI_DEFAULT_PORT};
 use crate::tools::cmd::CommandError;
 use crate::tools::{iscsiadm as tool, Runner};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub use super::sendtargets::DEFAULT_PORT;
-
-/// A portal "ADDR:PORT" as iscsiadm wants it, from the plan's "ADDR" or
-/// "ADDR:PORT" (IPv6 as "[ADDR]" or "[ADDR]:PORT").
-pub fn normalize_portal(p: &str) -> Result<String> {
-    let p = p.trim();
-    let bad = || anyhow!("{p:?} is not a portal: use ADDR or ADDR:PORT (IPv6: [ADDR]:PORT)");
-    if let Some(rest) = p.strip_prefix('[') {
-        let (addr, tail) = rest.split_once(']').ok_or_else(bad)?;
-        let port = match tail.strip_prefix(':') {
-            Some(n) => n.parse::<u16>().map_err(|_| bad())?,
-            None if tail.is_empty() => DEFAULT_PORT,
-            None => return Err(bad()),
-        };
-        return Ok(format!("[{addr}]:{port}"));
-    }
-    match p.matches(':').count() {
-        0 if !p.is_empty() => Ok(format!("{p}:{DEFAULT_PORT}")),
-        1 => {
-            let (a, n) = p.split_once(':').unwrap();
-            let n: u16 = n.parse().map_err(|_| bad())?;
-            if a.is_empty() {
-                return Err(bad());
-            }
-            Ok(format!("{a}:{n}"))
-        }
-        // A bare IPv6 address.
-        n if n > 1 => Ok(format!("[{p}]:{DEFAULT_PORT}")),
-        _ => Err(bad()),
-    }
-}
 
 /// The udev by-path name of a LUN: `ip-10.0.2.2:3260-iscsi-IQN-lun-1`.
 pub fn by_path_name(portal: &str, iqn: &str, lun: u32) -> String {
@@ -104,7 +72,7 @@ pub fn read_ibft(paths: &HostPaths) -> Option<IbftTarget> {
         address: t("ip-addr")?,
         port: t("port")
             .and_then(|p| p.parse().ok())
-            .unwrap_or(DEFAULT_PORT),
+            .unwrap_or(ISCSI_DEFAULT_PORT),
         lun: t("lun").and_then(|l| parse_ibft_lun(&l)).unwrap_or(0),
         initiator_name: paths.read_sys("firmware/ibft/initiator/initiator-name"),
         nic_mac: paths.read_sys("firmware/ibft/ethernet0/mac"),
@@ -172,22 +140,6 @@ pub fn record_files(nodes_dir: &Path, iqn: &str, portal: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Read a CHAP secret file: the first line, trimmed of its newline.
-pub fn read_secret(path: &Path, field: &str) -> Result<String> {
-    let s = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {field} {}", path.display()))?;
-    let s = s
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('\r')
-        .to_string();
-    if s.is_empty() {
-        bail!("{field} {} is empty", path.display());
-    }
-    Ok(s)
-}
-
 /// Configure CHAP on the node record: authmethod and usernames through
 /// iscsiadm, passwords straight into the record file (never on an argv).
 fn set_chap(
@@ -200,7 +152,7 @@ fn set_chap(
     let r = &env.runner;
     let mut secrets: Vec<(&str, String)> = vec![(
         "node.session.auth.password",
-        read_secret(&chap.secret_file, "target.chap.secret_file")?,
+        chap.secret_file.read("target.chap.secret_file")?,
     )];
     r.run(&tool::node_update(
         iqn,
@@ -224,7 +176,7 @@ fn set_chap(
             ))?;
             secrets.push((
                 "node.session.auth.password_in",
-                read_secret(f, "target.chap.target_secret_file")?,
+                f.read("target.chap.target_secret_file")?,
             ));
         }
         (None, None) => {}
@@ -355,12 +307,13 @@ pub fn check_offered(offered: &[tool::NodeEntry], portal: &str, iqn: &str) -> Re
 /// asked (the note says why).
 fn offered_targets(
     env: &mut AttachEnv,
-    portal: &str,
+    portal_v: &Portal,
     iqn: &str,
 ) -> Result<Option<Vec<tool::NodeEntry>>> {
+    let portal = portal_v.to_string();
     let out = env
         .runner
-        .run(&tool::discovery(portal))
+        .run(&tool::discovery(&portal))
         .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
     if let Some(offered) = env
         .runner
@@ -368,7 +321,7 @@ fn offered_targets(
     {
         return Ok(Some(offered));
     }
-    match super::sendtargets::send_targets(portal, Duration::from_secs(10)) {
+    match super::sendtargets::send_targets(portal_v, Duration::from_secs(10)) {
         Ok(offered) => {
             if offered.iter().any(|n| n.iqn == iqn) {
                 env.notes.push(format!(
@@ -392,12 +345,12 @@ fn offered_targets(
 pub fn attach(
     env: &mut AttachEnv,
     paths: &HostPaths,
-    portal: &str,
+    portal_v: &Portal,
     iqn: &str,
     lun: u32,
     chap: Option<&Chap>,
 ) -> Result<TargetDisk> {
-    let portal = normalize_portal(portal).context("target.portal")?;
+    let portal = portal_v.to_string();
     let by_path = paths.dev.join("disk/by-path");
     // Already logged in (booted from it, or an earlier run)? Use it. Such
     // a session is not logged out by netroot (the running system's root
@@ -419,7 +372,7 @@ pub fn attach(
         need_root("logging in to an iSCSI target")
     })?;
     let had_record = !record_files(&paths.iscsi_nodes, iqn, &portal).is_empty();
-    if let Some(offered) = offered_targets(env, &portal, iqn)? {
+    if let Some(offered) = offered_targets(env, portal_v, iqn)? {
         check_offered(&offered, &portal, iqn)?;
         // Behind NAT the target may announce another address than the one
         // we reach it by: make a record for the plan's portal.
@@ -642,8 +595,8 @@ pub fn render_table(l: &PortalListing) -> String {
 
 /// List the targets a portal offers (sendtargets discovery that leaves the
 /// node database alone), with the LUNs of sessions already logged in.
-pub fn discover(runner: &Runner, paths: &HostPaths, portal: &str) -> Result<PortalListing> {
-    let portal = normalize_portal(portal).context("--portal")?;
+pub fn discover(runner: &Runner, paths: &HostPaths, portal_v: &Portal) -> Result<PortalListing> {
+    let portal = portal_v.to_string();
     let (offered, method) = match runner.query(&tool::discovery_nonpersistent(&portal)) {
         Ok(out) => (tool::parse_node_list(&out.stdout), "iscsiadm"),
         Err(e) if iscsiadm_unusable(&e) => {
@@ -651,7 +604,7 @@ pub fn discover(runner: &Runner, paths: &HostPaths, portal: &str) -> Result<Port
                 "iscsiadm cannot run discovery here ({}); using netroot's own SendTargets session",
                 unusable_why(&e)
             );
-            let v = super::sendtargets::send_targets(&portal, Duration::from_secs(10))
+            let v = super::sendtargets::send_targets(portal_v, Duration::from_secs(10))
                 .with_context(|| format!("sendtargets discovery at {portal}"))?;
             (v, "sendtargets")
         }
@@ -703,19 +656,6 @@ mod tests {
     fn fixture(p: &str) -> String {
         std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
-    }
-
-    #[test]
-    fn portals() {
-        assert_eq!(normalize_portal("10.0.2.2").unwrap(), "10.0.2.2:3260");
-        assert_eq!(normalize_portal("10.0.2.2:3261").unwrap(), "10.0.2.2:3261");
-        assert_eq!(normalize_portal("[fd00::1]").unwrap(), "[fd00::1]:3260");
-        assert_eq!(normalize_portal("[fd00::1]:99").unwrap(), "[fd00::1]:99");
-        assert_eq!(normalize_portal("fd00::1").unwrap(), "[fd00::1]:3260");
-        assert_eq!(normalize_portal("san.example").unwrap(), "san.example:3260");
-        for bad in ["", "h:x", ":3260", "[fd00::1", "h:99999"] {
-            assert!(normalize_portal(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
@@ -877,18 +817,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("offers: nothing (check the target's ACL"), "{e}");
-    }
-
-    #[test]
-    fn secrets_are_read_from_files() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("s");
-        std::fs::write(&f, "abcdefghijkl\n").unwrap();
-        assert_eq!(read_secret(&f, "x").unwrap(), "abcdefghijkl");
-        std::fs::write(&f, "\n").unwrap();
-        assert!(read_secret(&f, "target.chap.secret_file")
-            .unwrap_err()
-            .to_string()
-            .contains("target.chap.secret_file"));
     }
 }

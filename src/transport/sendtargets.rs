@@ -7,9 +7,7 @@
 //! (a server, a container, a CI host). It only reads: it logs in as a
 //! discovery session, asks `SendTargets=All` and logs out.
 
-/// The iSCSI default port.
-pub const DEFAULT_PORT: u16 = 3260;
-
+use crate::plan::Portal;
 use crate::tools::iscsiadm::NodeEntry;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
@@ -147,11 +145,10 @@ fn initiator_name() -> String {
         .unwrap_or_else(|| "iqn.2024-01.org.netroot:discovery".to_string())
 }
 
-/// Ask the portal ("ADDR:PORT", normalised) which targets it offers.
-pub fn send_targets(portal: &str, timeout: Duration) -> Result<Vec<NodeEntry>> {
-    let addr = portal
+/// Ask the portal which targets it offers.
+pub fn send_targets(portal: &Portal, timeout: Duration) -> Result<Vec<NodeEntry>> {
+    let addr = (portal.host().addr().as_str(), portal.port())
         .to_socket_addrs()
-        .or_else(|_| format!("{portal}:{DEFAULT_PORT}").to_socket_addrs())
         .with_context(|| format!("resolving the portal {portal}"))?
         .next()
         .ok_or_else(|| anyhow!("the portal {portal} resolves to no address"))?;

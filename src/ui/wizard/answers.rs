@@ -4,8 +4,8 @@
 
 use crate::plan::size::GIB;
 use crate::plan::{
-    Addressing, Boot, BootNetwork, Chap, Client, CopyOptions, Firmware, FsKind, Layout,
-    PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
+    Addressing, Boot, BootNetwork, Chap, Client, CopyOptions, Firmware, FsKind, Interface, Layout,
+    Mac, PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
     PLAN_VERSION,
 };
 use crate::ui::probe::Facts;
@@ -210,11 +210,17 @@ impl Answers {
     }
 }
 
+/// An answer as a typed plan value; the error names the answer.
+fn typed<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result<T, String> {
+    s.parse().map_err(|e| format!("{what}: {e}"))
+}
+
 /// Build the plan the answers describe. Pure: the result is validated by
-/// the caller (and, for the defaults, by the tests).
-pub fn build_plan(a: &Answers) -> Plan {
+/// the caller (and, for the defaults, by the tests). An answer that is not
+/// a valid plan value (the questions check them, so a bug) is an error.
+pub fn build_plan(a: &Answers) -> Result<Plan, String> {
     let (device, size) = match &a.image {
-        Some(i) => (Some(i.path.clone()), Some(SizeSpec::new(&i.size))),
+        Some(i) => (Some(i.path.clone()), Some(typed("image size", &i.size)?)),
         None => (None, None),
     };
     let target = match &a.transport {
@@ -224,15 +230,18 @@ pub fn build_plan(a: &Answers) -> Plan {
             lun,
             chap,
         } => Target::Iscsi {
-            portal: portal.clone(),
-            iqn: iqn.clone(),
+            portal: typed("portal", portal)?,
+            iqn: typed("IQN", iqn)?,
             lun: *lun,
-            chap: chap.as_ref().map(|c| Chap {
-                username: c.username.clone(),
-                secret_file: c.secret_file.clone(),
-                target_username: None,
-                target_secret_file: None,
-            }),
+            chap: match chap {
+                None => None,
+                Some(c) => Some(Chap {
+                    username: c.username.clone(),
+                    secret_file: typed("CHAP secret file", &c.secret_file.to_string_lossy())?,
+                    target_username: None,
+                    target_secret_file: None,
+                }),
+            },
             device,
             size,
         },
@@ -243,7 +252,10 @@ pub fn build_plan(a: &Answers) -> Plan {
         } => Target::Aoe {
             shelf: *shelf,
             slot: *slot,
-            interface: interface.clone(),
+            interface: interface
+                .as_deref()
+                .map(|i| typed("AoE interface", i))
+                .transpose()?,
             device,
             size,
         },
@@ -265,7 +277,12 @@ pub fn build_plan(a: &Answers) -> Plan {
         size: SizeSpec::new("rest"),
         label: Some("netroot".into()),
     });
-    Plan {
+    let nic_mac = a
+        .boot_nic
+        .as_ref()
+        .map(|n| typed::<Mac>("boot NIC MAC", &n.mac))
+        .transpose()?;
+    Ok(Plan {
         version: PLAN_VERSION,
         source: match &a.source {
             SourceAnswer::Live => Source::Live,
@@ -282,18 +299,24 @@ pub fn build_plan(a: &Answers) -> Plan {
         },
         boot: Boot {
             network: BootNetwork {
-                interface: a.boot_nic.as_ref().map(|n| n.mac.clone()),
+                interface: nic_mac.clone().map(Interface::Mac),
                 address: Addressing::Dhcp,
             },
             ..Boot::default()
         },
         client: Client {
-            mac: a.boot_nic.as_ref().map(|n| n.mac.clone()),
-            initiator_name: iscsi.then(|| default_initiator(&host)),
+            mac: nic_mac,
+            initiator_name: iscsi
+                .then(|| typed("initiator name", &default_initiator(&host)))
+                .transpose()?,
         },
         copy: CopyOptions::default(),
         system: SystemOptions {
-            hostname: a.hostname.clone(),
+            hostname: a
+                .hostname
+                .as_deref()
+                .map(|h| typed("hostname", h))
+                .transpose()?,
             regenerate: Regenerate {
                 // The migrated system presents the name the server's ACL
                 // allows (the server files are generated from this plan).
@@ -301,7 +324,7 @@ pub fn build_plan(a: &Answers) -> Plan {
                 ..Regenerate::default()
             },
         },
-    }
+    })
 }
 
 /// What the person must type to confirm: the image path for an image
@@ -311,7 +334,7 @@ pub fn confirm_identity(plan: &Plan) -> String {
         return d.display().to_string();
     }
     match &plan.target {
-        Target::Iscsi { iqn, .. } => iqn.clone(),
+        Target::Iscsi { iqn, .. } => iqn.to_string(),
         Target::Aoe { shelf, slot, .. } => format!("e{shelf}.{slot}"),
     }
 }
@@ -431,14 +454,14 @@ mod tests {
     #[test]
     fn all_defaults_give_a_valid_plan() {
         let a = Answers::defaults(&facts(), Path::new("/var/tmp/out"));
-        let p = build_plan(&a);
+        let p = build_plan(&a).unwrap();
         validate_plan(&p).unwrap();
         assert_eq!(p.source, Source::Live);
         assert_eq!(
             p.target.device().unwrap(),
             Path::new("/var/tmp/out/netroot-disk.img")
         );
-        assert_eq!(p.target.size().unwrap().0, "5G");
+        assert_eq!(p.target.size().unwrap().as_str(), "5G");
         assert_eq!(p.layout.firmware, Firmware::Bios);
         assert_eq!(p.layout.partitions.len(), 1);
         assert_eq!(p.client.mac.as_deref(), Some("52:54:00:12:34:56"));
@@ -457,7 +480,7 @@ mod tests {
         let a = Answers::defaults(&f, Path::new("/x"));
         assert_eq!(a.boot_nic, None);
         assert_eq!(a.hostname, None);
-        validate_plan(&build_plan(&a)).unwrap();
+        validate_plan(&build_plan(&a).unwrap()).unwrap();
     }
 
     #[test]
@@ -481,7 +504,7 @@ mod tests {
                                 interface: Some("ens3".into()),
                             };
                         }
-                        let p = build_plan(&a);
+                        let p = build_plan(&a).unwrap();
                         validate_plan(&p).unwrap_or_else(|e| panic!("{a:?}: {e}"));
                         assert_eq!(p.layout.firmware.uefi(), p.layout.partitions.len() == 2);
                         if !image {
@@ -515,7 +538,7 @@ mod tests {
                 secret_file: "/o/chap-secret".into(),
             }),
         };
-        let p = build_plan(&a);
+        let p = build_plan(&a).unwrap();
         validate_plan(&p).unwrap();
         assert!(crate::engine::describe_target(&p).contains("CHAP"));
     }
@@ -544,7 +567,7 @@ mod tests {
 
     #[test]
     fn next_steps_name_the_image_and_the_nic() {
-        let p = build_plan(&Answers::defaults(&facts(), Path::new("/o")));
+        let p = build_plan(&Answers::defaults(&facts(), Path::new("/o"))).unwrap();
         let s = next_steps(&p, Path::new("/o/plan.json"), None);
         assert!(s.contains("/o/netroot-disk.img"), "{s}");
         assert!(s.contains("52:54:00:12:34:56"), "{s}");

@@ -5,7 +5,8 @@
 use super::answers::*;
 use crate::plan::parse_size;
 use crate::plan::size::MIB;
-use crate::plan::validate::{is_valid_hostname, is_valid_iqn, parse_portal};
+use crate::plan::validate::{is_valid_hostname, is_valid_iqn};
+use crate::plan::Portal;
 use crate::tools::Runner;
 use crate::transport::aoe::{self, AoeDevice};
 use crate::transport::{iscsi, HostPaths};
@@ -189,7 +190,7 @@ pub fn ask(
                 let portal = input(
                     "Portal the server will listen on (ADDR[:PORT])",
                     Some(DEFAULT_PORTAL.into()),
-                    |s| parse_portal(s).map(|_| ()),
+                    |s| s.parse::<Portal>().map(|_| ()),
                 )?;
                 TransportAnswer::Iscsi {
                     portal,
@@ -283,10 +284,11 @@ pub fn ask(
 
 fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer> {
     let portal = input("iSCSI portal (ADDR[:PORT])", None, |s| {
-        parse_portal(s).map(|_| ())
+        s.parse::<Portal>().map(|_| ())
     })?;
     println!("  scanning {portal} (sendtargets discovery)...");
-    let found: Vec<(String, String)> = match iscsi::discover(runner, &HostPaths::default(), &portal)
+    let typed: Portal = portal.parse().map_err(anyhow::Error::msg)?;
+    let found: Vec<(String, String)> = match iscsi::discover(runner, &HostPaths::default(), &typed)
     {
         Ok(l) => l.targets.into_iter().map(|t| (t.portal, t.iqn)).collect(),
         Err(e) => {

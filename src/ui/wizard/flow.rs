@@ -69,7 +69,13 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     if outcome::stop_requested() {
         return Ok(aborted_at_a_question());
     }
-    let plan = build_plan(&answers);
+    let plan = match build_plan(&answers) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("netroot: the answers give an invalid plan (a bug in the wizard): {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
     if let Err(e) = validate_plan(&plan) {
         eprint!("netroot: the answers give an invalid plan (a bug in the wizard):\n{e}");
         return Ok(EXIT_INVALID);
