@@ -15,8 +15,7 @@ use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::{PartRole, ResolvedLayout, TableKind};
 use crate::profile::{packages, vars, DefaultsMode, Profile};
 use crate::system::chroot::{Chroot, ChrootOptions};
-use crate::tools::grub;
-use crate::tools::Cmd;
+use crate::tools::{findmnt, grub};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -190,16 +189,7 @@ impl Step for Bootloader {
             .collect();
         if !dry {
             // Never the source disk: the mounted root must be a partition of the target.
-            let src = ctx
-                .runner
-                .query(
-                    &Cmd::new("findmnt")
-                        .args(["-n", "-o", "SOURCE", "--mountpoint"])
-                        .arg(&root),
-                )?
-                .stdout
-                .trim()
-                .to_string();
+            let src = findmnt::source_at(&ctx.runner, &root)?.unwrap_or_default();
             if !parts.iter().any(|p| Path::new(&src) == p) {
                 bail!(
                     "{} is mounted from {src:?}, not from a partition of the target {}: refusing to install GRUB",
@@ -267,16 +257,11 @@ impl Step for Bootloader {
         let boot_dir = format!("--boot-directory={}", profile.grub.boot_dir);
         if fw.uefi() {
             let esp = root.join("boot/efi");
-            if !dry {
-                let m = ctx.runner.query(
-                    &Cmd::new("findmnt")
-                        .args(["-n", "-o", "SOURCE", "--mountpoint"])
-                        .arg(&esp)
-                        .ok_codes(&[0, 1]),
-                )?;
-                if m.stdout.trim().is_empty() {
-                    bail!("the ESP is not mounted at {}: the mount step should have mounted /boot/efi", esp.display());
-                }
+            if !dry && findmnt::source_at(&ctx.runner, &esp)?.is_none() {
+                bail!(
+                    "the ESP is not mounted at {}: the mount step should have mounted /boot/efi",
+                    esp.display()
+                );
             }
             ctx.runner
                 .run(&chroot.cmd(&profile.grub.install).args([
