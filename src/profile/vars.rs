@@ -248,17 +248,7 @@ pub use crate::tools::initramfs::module_name;
 /// The driver of a network interface on this machine (for a live source):
 /// /sys/class/net/IF/device/driver/module, IF a name or a MAC.
 pub fn host_nic_driver(iface: &str) -> Option<String> {
-    let net = Path::new("/sys/class/net");
-    let name = if iface.contains(':') {
-        std::fs::read_dir(net).ok()?.flatten().find_map(|e| {
-            let mac = std::fs::read_to_string(e.path().join("address")).ok()?;
-            (mac.trim().eq_ignore_ascii_case(iface)).then(|| e.file_name())
-        })?
-    } else {
-        iface.into()
-    };
-    let link = std::fs::read_link(net.join(name).join("device/driver/module")).ok()?;
-    Some(link.file_name()?.to_string_lossy().replace('-', "_"))
+    crate::host::nic::driver_module(Path::new("/sys"), iface)
 }
 
 /// The NIC drivers to put in the initramfs of kernel `kver`: the profile's

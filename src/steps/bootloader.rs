@@ -15,8 +15,7 @@ use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::{PartRole, ResolvedLayout, TableKind};
 use crate::profile::{packages, vars, DefaultsMode, Profile};
 use crate::system::chroot::{Chroot, ChrootOptions};
-use crate::tools::grub;
-use crate::tools::Cmd;
+use crate::tools::{findmnt, grub};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -189,16 +188,7 @@ impl Step for Bootloader {
             .collect();
         // Never the source disk: the mounted root must be a partition of the target.
         ctx.runner.check("that the root is mounted from the target", || {
-            let src = ctx
-                .runner
-                .query(
-                    &Cmd::new("findmnt")
-                        .args(["-n", "-o", "SOURCE", "--mountpoint"])
-                        .arg(&root),
-                )?
-                .stdout
-                .trim()
-                .to_string();
+            let src = findmnt::source_at(&ctx.runner, &root)?.unwrap_or_default();
             if !parts.iter().any(|p| Path::new(&src) == p) {
                 bail!(
                     "{} is mounted from {src:?}, not from a partition of the target {}: refusing to install GRUB",
@@ -269,14 +259,11 @@ impl Step for Bootloader {
         if fw.uefi() {
             let esp = root.join("boot/efi");
             ctx.runner.check("that the ESP is mounted", || {
-                let m = ctx.runner.query(
-                    &Cmd::new("findmnt")
-                        .args(["-n", "-o", "SOURCE", "--mountpoint"])
-                        .arg(&esp)
-                        .ok_codes(&[0, 1]),
-                )?;
-                if m.stdout.trim().is_empty() {
-                    bail!("the ESP is not mounted at {}: the mount step should have mounted /boot/efi", esp.display());
+                if findmnt::source_at(&ctx.runner, &esp)?.is_none() {
+                    bail!(
+                        "the ESP is not mounted at {}: the mount step should have mounted /boot/efi",
+                        esp.display()
+                    );
                 }
                 Ok(())
             })?;

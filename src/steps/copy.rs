@@ -12,6 +12,8 @@
 
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::event::Event;
+use crate::host::mountinfo::{self, MountEntry};
+use crate::host::swaps;
 use crate::plan::{FsKind, Plan, ResolvedLayout, Source};
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
@@ -36,50 +38,6 @@ pub const VOLATILE_DIRS: [(&str, u32); 7] = [
 const DATA_FS: [&str; 10] = [
     "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "f2fs", "jfs", "reiserfs", "zfs",
 ];
-
-/// One line of /proc/self/mountinfo that matters here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    pub mount_point: String,
-    pub fstype: String,
-    pub source: String,
-}
-
-/// Parse /proc/self/mountinfo.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mp = left.split_whitespace().nth(4)?;
-            let mut r = right.split_whitespace();
-            Some(MountEntry {
-                mount_point: unescape_octal(mp),
-                fstype: r.next()?.to_string(),
-                source: r.next().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
-}
-
-fn unescape_octal(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
-/// Swap files named by /proc/swaps (absolute paths).
-pub fn parse_swap_files(proc_swaps: &str) -> Vec<String> {
-    proc_swaps
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let name = f.next()?;
-            (f.next()? == "file").then(|| name.to_string())
-        })
-        .collect()
-}
 
 /// Swap files named by an fstab (absolute paths, not devices).
 pub fn fstab_swap_files(fstab: &str) -> Vec<String> {
@@ -144,14 +102,15 @@ pub fn transfers(
         if !DATA_FS.contains(&m.fstype.as_str()) {
             continue;
         }
-        let Some(rel) = rel_under(&m.mount_point, &src_s) else {
+        let mount_point = m.target.to_string_lossy();
+        let Some(rel) = rel_under(&mount_point, &src_s) else {
             continue;
         };
         let hidden = volatile
             .iter()
             .map(String::as_str)
             .chain(inputs.host_excludes.iter().filter_map(|p| p.to_str()))
-            .any(|v| rel_under(&rel, v).is_some() || rel_under(&m.mount_point, v).is_some());
+            .any(|v| rel_under(&rel, v).is_some() || rel_under(&mount_point, v).is_some());
         if rel != "/" && !hidden && !roots.contains(&rel) {
             roots.push(rel);
         }
@@ -241,14 +200,15 @@ fn debootstrap_packages(plan: &Plan, include: &[String]) -> Result<Vec<String>> 
 }
 
 fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
-    let mut inputs = CopyInputs::default();
-    if let Ok(t) = std::fs::read_to_string("/proc/self/mountinfo") {
-        inputs.host_mounts = parse_mountinfo(&t);
-    }
+    let mut inputs = CopyInputs {
+        host_mounts: mountinfo::mounts(),
+        ..Default::default()
+    };
     if matches!(ctx.plan.source, Source::Live) {
-        if let Ok(t) = std::fs::read_to_string("/proc/swaps") {
-            inputs.swap_files = parse_swap_files(&t);
-        }
+        inputs.swap_files = swaps::files(&swaps::active())
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
     }
     if let Ok(t) = std::fs::read_to_string(src.join("etc/fstab")) {
         for f in fstab_swap_files(&t) {
@@ -582,7 +542,7 @@ mod tests {
 
     fn inputs() -> CopyInputs {
         CopyInputs {
-            host_mounts: parse_mountinfo(MOUNTINFO),
+            host_mounts: mountinfo::parse(MOUNTINFO),
             swap_files: vec!["/swapfile".into()],
             host_excludes: vec![
                 "/var/lib/netroot".into(),
@@ -593,20 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn mountinfo_and_swaps_parse() {
-        let m = parse_mountinfo(MOUNTINFO);
-        assert_eq!(m.len(), 10);
-        assert_eq!(
-            m[0],
-            MountEntry {
-                mount_point: "/".into(),
-                fstype: "ext4".into(),
-                source: "/dev/sda2".into()
-            }
-        );
-        assert_eq!(m[9].mount_point, "/srv/my data");
-        let swaps = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swapfile                               file\t\t1048572\t\t0\t\t-2\n/dev/sda5                               partition\t1048572\t\t0\t\t-3\n";
-        assert_eq!(parse_swap_files(swaps), ["/swapfile"]);
+    fn fstab_swap_files_are_paths_not_devices() {
         let fstab = "# x\n/dev/sda2 none swap sw 0 0\n/var/swap none swap sw 0 0\n#/old none swap sw 0 0\nUUID=1 none swap sw 0 0\n";
         assert_eq!(fstab_swap_files(fstab), ["/var/swap"]);
     }
@@ -692,14 +639,16 @@ mod tests {
         let l = resolve_layout(&p.layout, 8 << 30, b"s").unwrap();
         let mut i = inputs();
         i.host_mounts.push(MountEntry {
-            mount_point: "/srv/tree/home".into(),
+            target: "/srv/tree/home".into(),
             fstype: "ext4".into(),
             source: "/dev/sdc1".into(),
+            ..Default::default()
         });
         i.host_mounts.push(MountEntry {
-            mount_point: "/srv/tree/proc".into(),
+            target: "/srv/tree/proc".into(),
             fstype: "proc".into(),
             source: "proc".into(),
+            ..Default::default()
         });
         i.swap_files = vec![];
         i.host_excludes.push("/srv/tree/var/lib/netroot".into());

@@ -8,12 +8,14 @@
 
 use super::shared::{base_tree, file_is};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::host::{mountinfo, swaps};
 use crate::plan::Source;
 use crate::system::fstab::{self, Dropped};
 use crate::system::identity::IdentityFile;
-use crate::tools::Cmd;
+use crate::tools::blkid;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
+use std::path::Path;
 
 pub struct Fstab;
 
@@ -28,35 +30,23 @@ struct Wanted {
 /// are dropped even when marked nofail.
 fn live_old_devices(ctx: &Ctx) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return out;
-    };
-    let mut devs: BTreeSet<String> = super::copy::parse_mountinfo(&text)
+    let mut devs: BTreeSet<String> = mountinfo::mounts()
         .into_iter()
         .filter(|m| m.source.starts_with("/dev/"))
         .map(|m| m.source)
         .collect();
-    if let Ok(s) = std::fs::read_to_string("/proc/swaps") {
-        devs.extend(
-            s.lines()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().next())
-                .filter(|d| d.starts_with("/dev/"))
-                .map(str::to_string),
-        );
-    }
+    devs.extend(
+        swaps::active()
+            .iter()
+            .filter_map(|s| s.name.to_str())
+            .filter(|d| d.starts_with("/dev/"))
+            .map(str::to_string),
+    );
     for d in devs {
-        if let Ok(o) = ctx.runner.query(
-            &Cmd::new("blkid")
-                .args(["-o", "export"])
-                .arg(&d)
-                .ok_codes(&[0, 2]),
-        ) {
-            for l in o.stdout.lines() {
-                if let Some((k, v)) = l.split_once('=') {
-                    if matches!(k, "UUID" | "LABEL" | "PARTUUID" | "PARTLABEL") {
-                        out.insert(format!("{k}={v}"));
-                    }
+        if let Ok(tags) = blkid::tags(&ctx.runner, Path::new(&d)) {
+            for (k, v) in tags {
+                if matches!(k.as_str(), "UUID" | "LABEL" | "PARTUUID" | "PARTLABEL") {
+                    out.insert(format!("{k}={v}"));
                 }
             }
         }

@@ -11,9 +11,9 @@ use crate::event::Event;
 use crate::outcome::Refused;
 use crate::plan::size::{human, MIB};
 use crate::plan::{FsKind, PartRole, ResolvedLayout, Source};
-use crate::tools::mount::{self, MountInfo};
-use crate::tools::{losetup, Cmd};
-use anyhow::{anyhow, Context, Result};
+use crate::tools::mount::{self, MountEntry};
+use crate::tools::{du, losetup};
+use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -55,7 +55,7 @@ pub struct Facts {
     pub target: String,
     /// The target disk and every other attachment of the same image.
     pub disks: Vec<DiskNodes>,
-    pub mounts: Vec<MountInfo>,
+    pub mounts: Vec<MountEntry>,
     /// Block devices used as swap.
     pub swaps: Vec<(u64, u64)>,
     /// Kernel names of the devices holding the running root.
@@ -173,15 +173,7 @@ fn source_used(ctx: &Ctx, layout: &ResolvedLayout) -> Result<(u64, String)> {
             Ok((total, format!("the running system ({})", what.join(", "))))
         }
         Source::Directory { path } => {
-            let out = ctx
-                .runner
-                .query(&Cmd::new("du").args(["-sx", "--block-size=1"]).arg(path))?;
-            let n = out
-                .stdout
-                .split_whitespace()
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| anyhow!("du printed {:?} for {}", out.stdout, path.display()))?;
+            let n = du::used_bytes(&ctx.runner, path)?;
             Ok((n, format!("the root tree {}", path.display())))
         }
         Source::Debootstrap {

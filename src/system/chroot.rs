@@ -187,17 +187,12 @@ impl Chroot {
     /// Undo what a killed run left: mounts below the root's /dev, /proc,
     /// /sys, /run and resolv.conf; set-aside files.
     fn recover_leftovers(&mut self) -> Result<()> {
-        let out = self
-            .runner
-            .query(&Cmd::new("findmnt").args(["-rn", "-o", "TARGET"]))?;
         let watched: Vec<PathBuf> = ["dev", "proc", "sys", "run", "etc/resolv.conf"]
             .iter()
             .map(|d| self.path(d))
             .collect();
-        let mut stale: Vec<PathBuf> = out
-            .stdout
-            .lines()
-            .map(|l| PathBuf::from(l.replace("\\x20", " ")))
+        let mut stale: Vec<PathBuf> = crate::tools::findmnt::targets(&self.runner)?
+            .into_iter()
             .filter(|m| watched.iter().any(|w| m.starts_with(w)))
             .collect();
         stale.sort_by_key(|p| std::cmp::Reverse(p.components().count()));

@@ -18,6 +18,16 @@ pub fn probe_cmd(dev: &Path) -> Cmd {
         .ok_codes(&[0, 2])
 }
 
+/// `blkid -o export DEV`: the tags blkid knows for `dev` (from its cache,
+/// so a partition shows PARTUUID/PARTLABEL, not the low-level PART_ENTRY_*).
+pub fn tags_cmd(dev: &Path) -> Cmd {
+    // Exit status 2: nothing found.
+    Cmd::new("blkid")
+        .args(["-o", "export"])
+        .arg(dev)
+        .ok_codes(&[0, 2])
+}
+
 /// Parse `blkid -o export` output (KEY=VALUE lines; a blank line separates
 /// devices, only the first device is returned).
 pub fn parse_export(s: &str) -> Tags {
@@ -65,6 +75,12 @@ pub fn probe(runner: &Runner, dev: &Path) -> Result<Tags> {
     Ok(parse_export(&out.stdout))
 }
 
+/// The tags of `dev` (UUID, LABEL, PARTUUID, ...); empty when none.
+pub fn tags(runner: &Runner, dev: &Path) -> Result<Tags> {
+    let out = runner.query(&tags_cmd(dev))?;
+    Ok(parse_export(&out.stdout))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +110,13 @@ mod tests {
             gpt["/dev/loop0p1"]["PARTUUID"],
             "334a1766-eab5-c443-add1-7e149da02349"
         );
+    }
+
+    #[test]
+    fn argv() {
+        let d = Path::new("/dev/sda1");
+        assert_eq!(probe_cmd(d).display(), "blkid -p -o export /dev/sda1");
+        assert_eq!(tags_cmd(d).display(), "blkid -o export /dev/sda1");
     }
 
     #[test]

@@ -1,75 +1,12 @@
 //! Typed wrapper for `lsblk`: block devices as a tree (`lsblk -J -b -O`).
+//! The JSON is parsed by [`crate::host::lsblk`].
 
 use super::{Cmd, Runner};
-use anyhow::{Context, Result};
-use serde::{Deserialize, Deserializer};
+use crate::host::lsblk::parse;
+use anyhow::Result;
 use std::path::Path;
 
-/// One block device (disk, partition, loop, rom) and its children.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct BlockDev {
-    /// Name as lsblk shows it ("sda1", "etherd/e0.0p2").
-    pub name: String,
-    #[serde(default)]
-    pub kname: Option<String>,
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Size in bytes (`-b`).
-    #[serde(default, deserialize_with = "num_or_str")]
-    pub size: Option<u64>,
-    /// "disk", "part", "loop", "rom", ...
-    #[serde(rename = "type", default)]
-    pub dev_type: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub serial: Option<String>,
-    /// Transport ("iscsi", "sata", "nvme"); null for AoE and loop.
-    #[serde(default)]
-    pub tran: Option<String>,
-    #[serde(default)]
-    pub fstype: Option<String>,
-    #[serde(default)]
-    pub uuid: Option<String>,
-    /// Mount points (lsblk ≥ 2.37 prints a list, with null for none).
-    #[serde(default)]
-    pub mountpoints: Vec<Option<String>>,
-    #[serde(default)]
-    pub children: Vec<BlockDev>,
-}
-
-impl BlockDev {
-    /// Every mount point of this device and its children.
-    pub fn all_mountpoints(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.mountpoints.iter().flatten().cloned().collect();
-        for c in &self.children {
-            v.extend(c.all_mountpoints());
-        }
-        v
-    }
-    /// The device and its descendants, depth first.
-    pub fn walk(&self) -> Vec<&BlockDev> {
-        let mut v = vec![self];
-        for c in &self.children {
-            v.extend(c.walk());
-        }
-        v
-    }
-}
-
-fn num_or_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-#[derive(Deserialize)]
-struct Wrapper {
-    blockdevices: Vec<BlockDev>,
-}
+pub use crate::host::lsblk::BlockDev;
 
 /// `lsblk -J -b -O [DEV]`: every column, sizes in bytes.
 pub fn list_cmd(dev: Option<&Path>) -> Cmd {
@@ -78,12 +15,6 @@ pub fn list_cmd(dev: Option<&Path>) -> Cmd {
         Some(d) => c.arg(d),
         None => c,
     }
-}
-
-/// Parse `lsblk -J` output.
-pub fn parse(json: &str) -> Result<Vec<BlockDev>> {
-    let w: Wrapper = serde_json::from_str(json).context("parsing `lsblk -J` output")?;
-    Ok(w.blockdevices)
 }
 
 /// The device `dev` (with its partitions) as lsblk sees it.
@@ -95,52 +26,21 @@ pub fn device(runner: &Runner, dev: &Path) -> Result<BlockDev> {
         .ok_or_else(|| anyhow::anyhow!("lsblk printed nothing for {}", dev.display()))
 }
 
+/// Every block device of the machine, as trees of disks and partitions.
+pub fn all(runner: &Runner) -> Result<Vec<BlockDev>> {
+    parse(&runner.query(&list_cmd(None))?.stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixture(p: &str) -> Vec<BlockDev> {
-        parse(
-            &std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
-                .unwrap(),
-        )
-        .unwrap()
-    }
-
     #[test]
-    fn local_disks_have_model_serial_and_partitions() {
-        let d = &fixture("local/mbr-sda-lsblk.json")[0];
-        assert_eq!(d.name, "sda");
-        assert_eq!(d.size, Some(67108864));
-        assert_eq!(d.model.as_deref(), Some("QEMU HARDDISK"));
-        assert_eq!(d.serial.as_deref(), Some("QM00005"));
-        assert_eq!(d.children.len(), 2);
-        assert_eq!(d.children[1].fstype.as_deref(), Some("swap"));
-        let n = &fixture("local/gpt-nvme0n1-lsblk.json")[0];
-        assert_eq!(n.serial.as_deref(), Some("e2efixture01"));
-        assert_eq!(n.tran.as_deref(), Some("nvme"));
-    }
-
-    #[test]
-    fn network_roots_show_their_mounts() {
-        let all = fixture("aoe/lsblk.json");
-        let e = all.iter().find(|d| d.name == "etherd/e0.0").unwrap();
-        assert_eq!(e.size, Some(4294967296));
-        assert_eq!(e.all_mountpoints(), vec!["/".to_string()]);
-        assert!(e.model.is_none());
-        let all = fixture("iscsi/lsblk.json");
-        let sda = all.iter().find(|d| d.name == "sda").unwrap();
-        assert_eq!(sda.tran.as_deref(), Some("iscsi"));
-        assert_eq!(sda.model.as_deref(), Some("VIRTUAL-DISK"));
-        assert_eq!(sda.walk().len(), 3);
-    }
-
-    #[test]
-    fn host_loop_without_udev_has_null_columns() {
-        let d = &fixture("host/gpt-lsblk.json")[0];
-        assert_eq!(d.size, Some(67108864));
-        assert!(d.fstype.is_none());
-        assert_eq!(d.children.len(), 2);
-        assert!(d.all_mountpoints().is_empty());
+    fn argv() {
+        assert_eq!(list_cmd(None).display(), "lsblk -J -b -O");
+        assert_eq!(
+            list_cmd(Some(Path::new("/dev/sda"))).display(),
+            "lsblk -J -b -O /dev/sda"
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! External programs, each behind one typed wrapper. All run through
-//! [`cmd::Runner`].
+//! [`cmd::Runner`]; their output is parsed here or, for host facts
+//! (lsblk, findmnt JSON), by [`crate::host`].
 
 pub mod aoe;
 pub mod blkid;
 pub mod cleanup;
 pub mod cmd;
 pub mod debootstrap;
+pub mod du;
+pub mod findmnt;
 pub mod grub;
 pub mod initramfs;
 pub mod iscsiadm;

@@ -1,8 +1,13 @@
-//! Typed wrappers for `mount` / `umount`, and a reader for
-//! /proc/self/mountinfo.
+//! Typed wrappers for `mount` / `umount` / `fusefat`, and what the
+//! kernel says about filesystems (/proc/filesystems).
+//!
+//! The mount table is a host fact parsed in [`crate::host::mountinfo`];
+//! it is re-exported here for the callers that mount and unmount.
 
 use super::Cmd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use crate::host::mountinfo::{mounts, parse as parse_mountinfo, MountEntry};
 
 /// `mount -t FSTYPE DEV DIR`.
 pub fn mount_cmd(dev: &Path, dir: &Path, fstype: &str) -> Cmd {
@@ -44,88 +49,9 @@ pub fn kernel_has_fs(fstype: &str) -> bool {
     std::fs::read_to_string("/proc/filesystems").is_ok_and(|s| fs_listed(&s, fstype))
 }
 
-/// One line of /proc/self/mountinfo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountInfo {
-    /// Device number "MAJ:MIN" of the mounted filesystem.
-    pub dev: (u64, u64),
-    /// Mount point.
-    pub target: PathBuf,
-    pub fstype: String,
-    /// Mount source ("/dev/sda1", "tmpfs", ...).
-    pub source: String,
-}
-
-/// Undo the octal escapes mountinfo uses for space, tab, newline, backslash.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parse /proc/self/mountinfo.
-pub fn parse_mountinfo(s: &str) -> Vec<MountInfo> {
-    let mut v = Vec::new();
-    for line in s.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else {
-            continue;
-        };
-        if f.len() < sep + 3 || f.len() < 5 {
-            continue;
-        }
-        let Some((ma, mi)) = f[2].split_once(':') else {
-            continue;
-        };
-        let (Ok(ma), Ok(mi)) = (ma.parse(), mi.parse()) else {
-            continue;
-        };
-        v.push(MountInfo {
-            dev: (ma, mi),
-            target: PathBuf::from(unescape(f[4])),
-            fstype: f[sep + 1].to_string(),
-            source: unescape(f[sep + 2]),
-        });
-    }
-    v
-}
-
-/// This process's mounts.
-pub fn mounts() -> Vec<MountInfo> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| parse_mountinfo(&s))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_mountinfo() {
-        let s = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
-                 40 22 7:1 / /var/tmp/a\\040b rw - ext4 /dev/loop1p2 rw\n\
-                 41 22 0:5 / /dev rw,nosuid shared:2 - devtmpfs devtmpfs rw\n";
-        let m = parse_mountinfo(s);
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0].dev, (254, 0));
-        assert_eq!(m[0].target, PathBuf::from("/"));
-        assert_eq!(m[1].target, PathBuf::from("/var/tmp/a b"));
-        assert_eq!(m[1].source, "/dev/loop1p2");
-        assert_eq!(m[2].fstype, "devtmpfs");
-    }
 
     #[test]
     fn argv() {

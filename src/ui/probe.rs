@@ -2,54 +2,19 @@
 //! mounted filesystems, NICs and local disks.
 //!
 //! Files are read below a root path (normally `/`) so tests can point the
-//! probe at a fake tree built from tests/fixtures/; commands (`findmnt`,
-//! `lsblk`, `du`) go through the runner's read-only `query` and their
-//! output is parsed by pure functions.
+//! probe at a fake tree built from tests/fixtures/; the parsing is done by
+//! [`crate::host`], the commands (`findmnt`, `lsblk`, `du`) run through
+//! their wrappers in [`crate::tools`] with the runner's read-only `query`.
 
+use crate::host::lsblk::BlockDev;
+use crate::host::{nic, os_release};
 use crate::plan::Firmware;
-use crate::tools::{Cmd, Runner};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use crate::tools::{du, findmnt, lsblk, Runner};
+use std::path::Path;
 
-/// What `/etc/os-release` says.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OsInfo {
-    /// PRETTY_NAME, e.g. "Debian GNU/Linux 12 (bookworm)".
-    pub pretty: String,
-    /// ID, e.g. "debian".
-    pub id: String,
-    /// VERSION_ID, e.g. "12".
-    pub version_id: String,
-}
-
-/// A mounted filesystem with its use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountFact {
-    pub target: String,
-    pub source: String,
-    pub fstype: String,
-    /// Bytes, when findmnt reported them.
-    pub size: Option<u64>,
-    pub used: Option<u64>,
-}
-
-/// A network interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Nic {
-    pub name: String,
-    pub mac: String,
-    /// operstate: "up", "down", "unknown".
-    pub operstate: String,
-    /// Kernel driver (basename of device/driver), absent for virtual NICs.
-    pub driver: Option<String>,
-}
-
-impl Nic {
-    /// The link is up.
-    pub fn is_up(&self) -> bool {
-        self.operstate == "up"
-    }
-}
+pub use crate::host::findmnt::MountFact;
+pub use crate::host::nic::Nic;
+pub use crate::host::os_release::{parse as parse_os_release, OsRelease};
 
 /// A local disk as lsblk lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +28,7 @@ pub struct DiskFact {
 /// Everything the wizard knows about this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
-    pub os: OsInfo,
+    pub os: OsRelease,
     pub kernel: String,
     pub hostname: String,
     /// UEFI when /sys/firmware/efi exists, else BIOS.
@@ -114,7 +79,7 @@ impl Facts {
 /// Probe the machine whose root is `root` (normally `/`).
 pub fn gather(root: &Path, runner: &Runner) -> Facts {
     let mut f = Facts {
-        os: parse_os_release(&read(root, "etc/os-release").unwrap_or_default()),
+        os: os_release::read_tree(root).unwrap_or_else(|| os_release::parse("")),
         kernel: read(root, "proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
@@ -126,29 +91,12 @@ pub fn gather(root: &Path, runner: &Runner) -> Facts {
         nics: nics_at(root),
         ..Facts::default()
     };
-    match runner.query(&Cmd::new("findmnt").args([
-        "-J",
-        "-b",
-        "--real",
-        "-o",
-        "TARGET,SOURCE,FSTYPE,SIZE,USED",
-    ])) {
-        Ok(o) => match parse_findmnt(&o.stdout) {
-            Ok(m) => f.mounts = m,
-            Err(e) => f.problems.push(format!("findmnt: {e}")),
-        },
+    match findmnt::real_mounts(runner) {
+        Ok(m) => f.mounts = m,
         Err(e) => f.problems.push(format!("findmnt: {e:#}")),
     }
-    match runner.query(&Cmd::new("lsblk").args([
-        "-J",
-        "-b",
-        "-o",
-        "NAME,PATH,SIZE,TYPE,MODEL,TRAN",
-    ])) {
-        Ok(o) => match parse_lsblk_disks(&o.stdout) {
-            Ok(d) => f.disks = d,
-            Err(e) => f.problems.push(format!("lsblk: {e}")),
-        },
+    match lsblk::all(runner) {
+        Ok(d) => f.disks = disk_facts(&d),
         Err(e) => f.problems.push(format!("lsblk: {e:#}")),
     }
     f
@@ -167,158 +115,31 @@ pub fn firmware_at(root: &Path) -> Firmware {
     }
 }
 
-/// Parse /etc/os-release (shell-style KEY=value, optionally quoted).
-pub fn parse_os_release(text: &str) -> OsInfo {
-    let mut o = OsInfo::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
-        match k.trim() {
-            "PRETTY_NAME" => o.pretty = v,
-            "ID" => o.id = v,
-            "VERSION_ID" => o.version_id = v,
-            _ => {}
-        }
-    }
-    if o.pretty.is_empty() {
-        o.pretty = if o.id.is_empty() {
-            "unknown Linux".into()
-        } else {
-            format!("{} {}", o.id, o.version_id).trim().to_string()
-        };
-    }
-    o
-}
-
-#[derive(Deserialize)]
-struct FindmntOut {
-    filesystems: Vec<FindmntFs>,
-}
-
-#[derive(Deserialize)]
-struct FindmntFs {
-    target: String,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    fstype: Option<String>,
-    #[serde(default)]
-    size: Option<serde_json::Value>,
-    #[serde(default)]
-    used: Option<serde_json::Value>,
-    #[serde(default)]
-    children: Vec<FindmntFs>,
-}
-
-/// A byte count as findmnt/lsblk print it with -b: a number, or a string
-/// of digits (older util-linux).
-fn bytes(v: &Option<serde_json::Value>) -> Option<u64> {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.as_u64(),
-        Some(serde_json::Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// Parse `findmnt -J [-b] [-o ...]` (a tree) into a flat list.
-pub fn parse_findmnt(json: &str) -> Result<Vec<MountFact>, String> {
-    let out: FindmntOut =
-        serde_json::from_str(json).map_err(|e| format!("unexpected output: {e}"))?;
-    fn walk(v: &[FindmntFs], acc: &mut Vec<MountFact>) {
-        for f in v {
-            acc.push(MountFact {
-                target: f.target.clone(),
-                source: f.source.clone().unwrap_or_default(),
-                fstype: f.fstype.clone().unwrap_or_default(),
-                size: bytes(&f.size),
-                used: bytes(&f.used),
-            });
-            walk(&f.children, acc);
-        }
-    }
-    let mut acc = Vec::new();
-    walk(&out.filesystems, &mut acc);
-    Ok(acc)
-}
-
-#[derive(Deserialize)]
-struct LsblkOut {
-    blockdevices: Vec<LsblkDev>,
-}
-
-#[derive(Deserialize)]
-struct LsblkDev {
-    name: String,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    size: Option<serde_json::Value>,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    tran: Option<String>,
-}
-
-/// Parse `lsblk -J -b` and keep the disks (not partitions, ROMs, loops).
-pub fn parse_lsblk_disks(json: &str) -> Result<Vec<DiskFact>, String> {
-    let out: LsblkOut =
-        serde_json::from_str(json).map_err(|e| format!("unexpected output: {e}"))?;
-    Ok(out
-        .blockdevices
-        .into_iter()
-        .filter(|d| d.kind.as_deref() == Some("disk"))
+/// The disks (not partitions, ROMs, loops) among lsblk's devices.
+pub fn disk_facts(devs: &[BlockDev]) -> Vec<DiskFact> {
+    devs.iter()
+        .filter(|d| d.dev_type.as_deref() == Some("disk"))
         .map(|d| DiskFact {
-            path: d.path.unwrap_or_else(|| format!("/dev/{}", d.name)),
-            size: bytes(&d.size).unwrap_or(0),
+            path: d.path.clone().unwrap_or_else(|| format!("/dev/{}", d.name)),
+            size: d.size.unwrap_or(0),
             model: d
                 .model
+                .as_ref()
                 .map(|m| m.trim().to_string())
                 .filter(|m| !m.is_empty()),
-            tran: d.tran,
+            tran: d.tran.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// The NICs under `<root>/sys/class/net`.
 pub fn nics_at(root: &Path) -> Vec<Nic> {
-    let dir = root.join("sys/class/net");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<Nic> = rd
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            let get = |f: &str| {
-                std::fs::read_to_string(p.join(f))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default()
-            };
-            Nic {
-                name: e.file_name().to_string_lossy().into_owned(),
-                mac: get("address"),
-                operstate: get("operstate"),
-                driver: driver_of(&p),
-            }
-        })
-        .collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
-    v
+    nic::list(&root.join("sys"))
 }
 
-fn driver_of(nic_dir: &Path) -> Option<String> {
-    let link: PathBuf = std::fs::read_link(nic_dir.join("device/driver")).ok()?;
-    link.file_name().map(|s| s.to_string_lossy().into_owned())
-}
-
-/// Bytes used by a directory tree (`du -sxb`), for an offline source.
+/// Bytes used by a directory tree (`du`), for an offline source.
 pub fn tree_bytes(runner: &Runner, dir: &Path) -> Option<u64> {
-    let o = runner.query(&Cmd::new("du").arg("-sxb").arg(dir)).ok()?;
-    o.stdout.split_whitespace().next()?.parse().ok()
+    du::used_bytes(runner, dir).ok()
 }
 
 #[cfg(test)]
@@ -375,32 +196,11 @@ mod tests {
     }
 
     #[test]
-    fn os_release_of_the_guest() {
-        let o = parse_os_release(&fixture("aoe/os-release.txt"));
-        assert_eq!(o.pretty, "Debian GNU/Linux 12 (bookworm)");
-        assert_eq!(o.id, "debian");
-        assert_eq!(o.version_id, "12");
-        assert_eq!(parse_os_release("ID=foo\n").pretty, "foo");
-    }
-
-    #[test]
-    fn findmnt_root_of_the_guests() {
-        let m = parse_findmnt(&fixture("aoe/findmnt-root.json")).unwrap();
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].target, "/");
-        assert_eq!(m[0].source, "/dev/etherd/e0.0p2");
-        assert_eq!(m[0].fstype, "ext4");
-        assert_eq!(m[0].used, None);
-        let m = parse_findmnt(&fixture("iscsi/findmnt-root.json")).unwrap();
-        assert_eq!(m[0].source, "/dev/sda2");
-    }
-
-    #[test]
     fn findmnt_tree_with_sizes() {
         let j = r#"{"filesystems":[{"target":"/","source":"/dev/vda2","fstype":"ext4",
             "size":1000,"used":400,"children":[{"target":"/boot/efi","source":"/dev/vda1",
             "fstype":"vfat","size":"100","used":"7"}]}]}"#;
-        let m = parse_findmnt(j).unwrap();
+        let m = crate::host::findmnt::parse(j).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].target, "/boot/efi");
         assert_eq!(m[1].used, Some(7));
@@ -426,18 +226,18 @@ mod tests {
         });
         assert_eq!(f.used_bytes(), 407, "bind mounts and repeats count once");
         assert_eq!(f.root_mount().unwrap().fstype, "ext4");
-        assert!(parse_findmnt("nope").is_err());
     }
 
     #[test]
     fn lsblk_keeps_disks_only() {
-        let d = parse_lsblk_disks(&fixture("aoe/lsblk.json")).unwrap();
+        let lsblk = |p: &str| disk_facts(&crate::host::lsblk::parse(&fixture(p)).unwrap());
+        let d = lsblk("aoe/lsblk.json");
         let paths: Vec<&str> = d.iter().map(|x| x.path.as_str()).collect();
         assert!(paths.contains(&"/dev/etherd/e0.0"), "{paths:?}");
         assert!(!paths.contains(&"/dev/sr0"), "{paths:?}");
         let e = d.iter().find(|x| x.path == "/dev/etherd/e0.0").unwrap();
         assert_eq!(e.size, 4294967296);
-        let d = parse_lsblk_disks(&fixture("local/mbr-sda-lsblk.json")).unwrap();
+        let d = lsblk("local/mbr-sda-lsblk.json");
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].tran.as_deref(), Some("sata"));
     }
