@@ -358,7 +358,7 @@ impl Step for HandMount {
         StepId::Mount
     }
     fn kind(&self) -> StepKind {
-        StepKind::Session
+        StepKind::EveryRun
     }
     fn describe(&self, _ctx: &Ctx) -> String {
         "mounted by the test".into()

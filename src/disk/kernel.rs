@@ -8,7 +8,7 @@
 //! then tells it the partitions itself (`partx -u`, `partx -a`, BLKPG), and
 //! waits for the nodes. None of this changes a byte of the disk.
 
-use super::probe::kernel_partitions;
+use super::inspect::kernel_partitions;
 use crate::tools::{sfdisk, Cmd, Runner};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

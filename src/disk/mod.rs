@@ -1,9 +1,10 @@
-//! Block devices: the target disk, partition nodes, probing, tables.
+//! Block devices: the target disk, partition nodes, reading what is on
+//! them (`inspect`), tables.
 
 pub mod gpt;
+pub mod inspect;
 pub mod kernel;
 pub mod mbr;
-pub mod probe;
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -22,8 +22,9 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// Sets up this run (attach, check, mount); changes nothing on the
-    /// target's data and is done again by every run.
-    Session,
+    /// target's data and is done again by every run (never probed, never
+    /// journaled).
+    EveryRun,
     /// Changes the target; recorded in the journal when finished.
     Change,
     /// Changes the target and destroys what was there (partition, format).

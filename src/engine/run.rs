@@ -50,7 +50,7 @@ pub fn run_steps(
                 total,
                 description: description.clone(),
             });
-            let probe = if step.kind() == StepKind::Session {
+            let probe = if step.kind() == StepKind::EveryRun {
                 Probe::Todo("done by every run".into())
             } else {
                 step.probe(&ctx)
@@ -78,14 +78,14 @@ pub fn run_steps(
                         .into());
                     }
                     if let Some(j) = journal.as_mut() {
-                        if j.is_done(id) && step.kind() != StepKind::Session {
+                        if j.is_done(id) && step.kind() != StepKind::EveryRun {
                             tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
                             j.mark_undone(id)?;
                             ctx.journal_done.remove(&id);
                         }
                     }
                     step.apply(&mut ctx).with_context(|| format!("step {id}"))?;
-                    if !dry && step.kind() != StepKind::Session {
+                    if !dry && step.kind() != StepKind::EveryRun {
                         if let Some(j) = journal.as_mut() {
                             j.mark_done(id)?;
                         }

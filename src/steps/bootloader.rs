@@ -24,7 +24,7 @@ pub struct Bootloader;
 /// Where UEFI firmware (and iPXE's sanboot) looks without NVRAM entries.
 pub const REMOVABLE_EFI: &str = "EFI/BOOT/BOOTX64.EFI";
 
-struct Work {
+struct GrubWork {
     profile: Profile,
     args: Vec<String>,
     secrets: Vec<String>,
@@ -33,7 +33,7 @@ struct Work {
     root_uuid: String,
 }
 
-fn work(ctx: &Ctx, root: &Path, tree: Option<&Path>) -> Result<Work> {
+fn work(ctx: &Ctx, root: &Path, tree: Option<&Path>) -> Result<GrubWork> {
     let profile = profile_for(ctx, tree)?;
     let (v, secrets) = vars::plan_vars(&ctx.plan)?;
     let args = vars::kernel_args(&profile, &ctx.plan, &v)?;
@@ -55,7 +55,7 @@ fn work(ctx: &Ctx, root: &Path, tree: Option<&Path>) -> Result<Work> {
         .fs_uuid
         .clone()
         .context("the layout gives the root filesystem no UUID")?;
-    Ok(Work {
+    Ok(GrubWork {
         profile,
         args,
         secrets,

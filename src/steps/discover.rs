@@ -9,7 +9,7 @@
 //! placeholder for an image that does not exist yet.
 
 use super::shared::{self, planned_size};
-use crate::disk::{kernel, probe, TargetDisk};
+use crate::disk::{inspect, kernel, TargetDisk};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::event::Event;
 use crate::outcome::Refused;
@@ -28,7 +28,7 @@ impl Step for Discover {
         StepId::Discover
     }
     fn kind(&self) -> StepKind {
-        StepKind::Session
+        StepKind::EveryRun
     }
     fn describe(&self, ctx: &Ctx) -> String {
         match ctx.plan.target.device() {
@@ -113,7 +113,7 @@ fn local_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
 }
 
 fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
-    if probe::sysfs_dir(dev)?.join("partition").exists() {
+    if inspect::sysfs_dir(dev)?.join("partition").exists() {
         return Err(Refused(format!(
             "target.device {} is a partition; name the whole disk (netroot writes its own \
              partition table)",
@@ -121,7 +121,7 @@ fn block_device(ctx: &mut Ctx, dev: &Path) -> Result<TargetDisk> {
         ))
         .into());
     }
-    let size = probe::block_size(dev)?;
+    let size = inspect::block_size(dev)?;
     let info = lsblk::device(&ctx.runner, dev).ok();
     let nonempty = |s: Option<String>| s.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
     Ok(TargetDisk {

@@ -59,7 +59,7 @@ pub(crate) struct PlannedFile {
 }
 
 /// Everything the step will do, computed up front (also for the probe).
-pub(crate) struct Work {
+pub(crate) struct InitramfsWork {
     pub profile: Profile,
     pub vars: Vars,
     pub secrets: Vec<String>,
@@ -80,7 +80,7 @@ fn planned(spec: &FileSpec, vars: &Vars) -> Result<PlannedFile> {
     })
 }
 
-pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
+pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<InitramfsWork> {
     let profile = profile_for(ctx, tree)?;
     let plan = &ctx.plan;
     let transport = plan.target.transport_name();
@@ -150,7 +150,7 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<Work> {
         h.update(format!("\0{k}\0{img}\0{}", argv.join("\u{1}")));
     }
     let inputs = hex::encode(h.finalize());
-    Ok(Work {
+    Ok(InitramfsWork {
         profile,
         vars,
         secrets,
@@ -185,7 +185,7 @@ fn image_stamp(root: &Path, path: &str) -> Option<ImageStamp> {
 
 /// The required (modules, files) for this transport, plus the NIC drivers.
 fn requirements(
-    w: &Work,
+    w: &InitramfsWork,
     transport: &str,
     mode: &str,
     drivers: &[String],
@@ -204,7 +204,7 @@ fn requirements(
     (modules, files)
 }
 
-fn write_files(ctx: &Ctx, root: &Path, w: &Work) -> Result<()> {
+fn write_files(ctx: &Ctx, root: &Path, w: &InitramfsWork) -> Result<()> {
     for f in &w.files {
         let p = root.join(f.path.trim_start_matches('/'));
         if f.secret {

@@ -4,7 +4,7 @@
 //! the run ends. Swap is not mounted.
 
 use super::shared::root_dir;
-use crate::disk::probe;
+use crate::disk::inspect;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::FsKind;
 use crate::tools::mount;
@@ -16,7 +16,7 @@ pub struct Mount;
 /// Is `dev` already mounted at `dir` (a killed run's mount)? A FUSE
 /// mount has its own device number; fusefat_cmd names `dev` as its source.
 fn mounted_here(dev: &Path, dir: &Path) -> bool {
-    let num = probe::dev_number(dev).ok();
+    let num = inspect::dev_number(dev).ok();
     let src = dev.display().to_string();
     mount::mounts().iter().any(|m| {
         m.target == dir && (Some(m.dev) == num || (m.fstype.starts_with("fuse") && m.source == src))
@@ -58,7 +58,7 @@ impl Step for Mount {
         StepId::Mount
     }
     fn kind(&self) -> StepKind {
-        StepKind::Session
+        StepKind::EveryRun
     }
     fn describe(&self, ctx: &Ctx) -> String {
         format!(

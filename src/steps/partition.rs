@@ -6,7 +6,7 @@
 //! table is kept; no table is written; a different table is replaced only
 //! with `layout.wipe: true`, otherwise the run is refused before any write.
 
-use crate::disk::probe::{self, compare_table, TableState};
+use crate::disk::inspect::{self, compare_table, TableState};
 use crate::disk::{gpt, kernel, mbr, TargetDisk};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::outcome::Refused;
@@ -72,7 +72,7 @@ impl Step for Partition {
             ));
         }
         match table_state(&ctx.runner, disk, layout)? {
-            TableState::Matches if !probe::kernel_matches(&disk.node, layout)? => {
+            TableState::Matches if !inspect::kernel_matches(&disk.node, layout)? => {
                 Ok(Probe::Todo(format!(
                     "{} has the planned table but the kernel has not read it yet",
                     disk.node.display()

@@ -5,7 +5,7 @@
 //! The facts are gathered first ([`gather`]); the checks are a pure
 //! function over them ([`check`]) so they are unit-tested.
 
-use crate::disk::probe::{self, DiskNodes};
+use crate::disk::inspect::{self, DiskNodes};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::event::Event;
 use crate::outcome::Refused;
@@ -50,7 +50,7 @@ pub fn capacity(layout: &ResolvedLayout) -> u64 {
 
 /// Everything preflight decides on.
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
+pub struct Findings {
     /// The target as named to people ("/dev/loop3 (image file …)").
     pub target: String,
     /// The target disk and every other attachment of the same image.
@@ -76,7 +76,7 @@ pub struct Facts {
 }
 
 /// Every reason to refuse, empty when the target may be written.
-pub fn check(f: &Facts) -> Vec<String> {
+pub fn check(f: &Findings) -> Vec<String> {
     let mut why = Vec::new();
     for d in &f.disks {
         for (name, _) in &d.devs {
@@ -186,14 +186,14 @@ fn source_used(ctx: &Ctx, layout: &ResolvedLayout) -> Result<(u64, String)> {
 }
 
 /// Gather the facts about the target and the host.
-pub fn gather(ctx: &Ctx) -> Result<Facts> {
+pub fn gather(ctx: &Ctx) -> Result<Findings> {
     let disk = ctx.disk()?;
     let layout = ctx.layout()?;
-    let mut f = Facts {
+    let mut f = Findings {
         target: format!("{} ({})", disk.node.display(), disk.identity),
         mounts: mount::mounts(),
-        swaps: probe::swap_devices(),
-        root_devices: probe::root_devices(),
+        swaps: inspect::swap_devices(),
+        root_devices: inspect::root_devices(),
         own_mounts: Some(ctx.opts.work_dir.join(ctx.plan.target_key())),
         disk_size: disk.size,
         planned_size: super::shared::planned_size(ctx)?,
@@ -201,11 +201,11 @@ pub fn gather(ctx: &Ctx) -> Result<Facts> {
         ..Default::default()
     };
     if disk.attached {
-        f.disks.push(probe::disk_nodes(&disk.node)?);
+        f.disks.push(inspect::disk_nodes(&disk.node)?);
         if let Some(img) = &disk.image {
             for l in losetup::backing(&ctx.runner, img)? {
                 if l.name != disk.node {
-                    f.disks.push(probe::disk_nodes(&l.name)?);
+                    f.disks.push(inspect::disk_nodes(&l.name)?);
                 }
             }
         }
@@ -229,7 +229,7 @@ impl Step for Preflight {
         StepId::Preflight
     }
     fn kind(&self) -> StepKind {
-        StepKind::Session
+        StepKind::EveryRun
     }
     fn describe(&self, _ctx: &Ctx) -> String {
         "check that the target is safe to write and big enough".to_string()
@@ -275,8 +275,8 @@ impl Step for Preflight {
 mod tests {
     use super::*;
 
-    fn facts() -> Facts {
-        Facts {
+    fn facts() -> Findings {
+        Findings {
             target: "/dev/loop3 (image file /x.img)".into(),
             disks: vec![DiskNodes {
                 kname: "loop3".into(),

@@ -1,5 +1,5 @@
 //! What people see: progress rendering and the interactive wizard.
 
-pub mod probe;
+pub mod machine;
 pub mod progress;
 pub mod wizard;

@@ -8,7 +8,7 @@ use crate::plan::{
     Mac, PartitionSpec, Plan, Regenerate, SizeSpec, Source, SystemOptions, TableKind, Target,
     PLAN_VERSION,
 };
-use crate::ui::probe::Facts;
+use crate::ui::machine::Facts;
 use std::path::{Path, PathBuf};
 
 /// Options of `netroot wizard`.
@@ -420,7 +420,7 @@ mod tests {
     use super::*;
     use crate::plan::size::MIB;
     use crate::plan::validate_plan;
-    use crate::ui::probe::{MountFact, Nic};
+    use crate::ui::machine::{MountFact, Nic};
 
     fn facts() -> Facts {
         Facts {

@@ -10,7 +10,7 @@ use crate::plan::Portal;
 use crate::tools::Runner;
 use crate::transport::aoe::{self, AoeDevice};
 use crate::transport::{iscsi, HostPaths};
-use crate::ui::probe::{self, Facts};
+use crate::ui::machine::{self, Facts};
 use anyhow::{Context, Result};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Password, Select};
@@ -125,7 +125,7 @@ pub fn ask(
     if src == 1 {
         let dir = input("Root tree directory", None, check_root_tree)?;
         let dir = PathBuf::from(dir);
-        if let Some(b) = probe::tree_bytes(runner, &dir) {
+        if let Some(b) = machine::tree_bytes(runner, &dir) {
             println!("  {} uses {}", dir.display(), human(b));
             used = b;
         }

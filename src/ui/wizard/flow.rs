@@ -10,7 +10,7 @@ use crate::plan::validate_plan;
 use crate::plan::Plan;
 use crate::tools::Runner;
 use crate::transport::aoe::AoeDevice;
-use crate::ui::probe;
+use crate::ui::machine;
 use crate::ui::progress::Bars;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
@@ -53,7 +53,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     install_sigint()?;
     println!("netroot wizard: move this system onto a network disk\n");
     let runner = Runner::real();
-    let facts = probe::gather(Path::new("/"), &runner);
+    let facts = machine::gather(Path::new("/"), &runner);
     // Passive: what the AoE driver already knows (no discover sent yet).
     let aoe = crate::transport::aoe::list_devices(&crate::transport::HostPaths::default());
     print!("{}", facts_text(&facts, &aoe));
@@ -237,7 +237,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// What the probe found, for the first screen.
-pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
+pub fn facts_text(f: &machine::Facts, aoe: &[AoeDevice]) -> String {
     use std::fmt::Write;
     let mut s = String::from("This machine\n");
     let _ = writeln!(s, "  system    {}, kernel {}", f.os.pretty, f.kernel);
@@ -318,12 +318,12 @@ pub fn facts_text(f: &probe::Facts, aoe: &[AoeDevice]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::probe::{Facts, MountFact, Nic};
+    use crate::ui::machine::{Facts, MountFact, Nic};
 
     #[test]
     fn the_first_screen_lists_what_was_probed() {
         let f = Facts {
-            os: probe::parse_os_release("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            os: machine::parse_os_release("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
             kernel: "6.1.0-50-amd64".into(),
             hostname: "client1".into(),
             mounts: vec![MountFact {

@@ -2,7 +2,7 @@
 //! mounted filesystems, NICs and local disks.
 //!
 //! Files are read below a root path (normally `/`) so tests can point the
-//! probe at a fake tree built from tests/fixtures/; the parsing is done by
+//! facts at a fake tree built from tests/fixtures/; the parsing is done by
 //! [`crate::host`], the commands (`findmnt`, `lsblk`, `du`) run through
 //! their wrappers in [`crate::tools`] with the runner's read-only `query`.
 
