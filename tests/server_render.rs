@@ -66,6 +66,7 @@ fn iscsi(name: &str, mac: &str, fw: Firmware, o: Iscsi) -> ClientSpec {
         },
         export: ExportSpec::Iscsi(IscsiExport {
             host: "192.0.2.1".into(),
+            ipv4: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)),
             port: o.port,
             iqn: format!("iqn.2024-01.org.example:{name}"),
             lun: o.lun,

@@ -22,7 +22,7 @@ pub const DNSMASQ_SNIPPET: &str = "/etc/dnsmasq.d/netroot.conf";
 pub fn server_ip(clients: &[ClientSpec], opts: &ServerOptions) -> Option<Ipv4Addr> {
     opts.server_ip.or_else(|| {
         clients.iter().find_map(|c| match &c.export {
-            ExportSpec::Iscsi(i) => i.host.parse().ok(),
+            ExportSpec::Iscsi(i) => i.ipv4,
             ExportSpec::Aoe { .. } => None,
         })
     })

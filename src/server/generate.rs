@@ -42,6 +42,7 @@ mod tests {
             backing: "/srv/c.img".into(),
             export: ExportSpec::Iscsi(IscsiExport {
                 host: "192.0.2.1".into(),
+                ipv4: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)),
                 port,
                 iqn: "iqn.2024-01.org.example:c".into(),
                 lun,

@@ -42,6 +42,8 @@ pub enum ExportSpec {
 pub struct IscsiExport {
     /// Portal host as the client reaches it (IPv4 address or name).
     pub host: String,
+    /// The portal's IPv4 address, when it is one (next-server's default).
+    pub ipv4: Option<Ipv4Addr>,
     pub port: u16,
     pub iqn: String,
     pub lun: u32,
@@ -292,6 +294,10 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
             ..
         } => {
             let (host, port) = (portal.host().to_string(), portal.port());
+            let ipv4 = match portal.host().ip() {
+                Some(std::net::IpAddr::V4(a)) => Some(a),
+                _ => None,
+            };
             let initiator = plan.client.initiator_name.as_ref().map(|i| i.to_string());
             if initiator.is_none() && !opts.allow_any_initiator {
                 bail!("client.initiator_name is missing: the iSCSI ACL allows that IQN and the iPXE script presents it; set it (e.g. \"iqn.2024-01.org.example:{name}\") or pass --allow-any-initiator");
@@ -299,6 +305,7 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
             let chap = chap.as_ref().map(chap_secrets).transpose()?;
             ExportSpec::Iscsi(IscsiExport {
                 host,
+                ipv4,
                 port,
                 iqn: iqn.to_string(),
                 lun: *lun,
@@ -443,6 +450,7 @@ mod uri_tests {
             backing: "/srv/c.img".into(),
             export: ExportSpec::Iscsi(IscsiExport {
                 host: "192.0.2.1".into(),
+                ipv4: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)),
                 port,
                 iqn: "iqn.2024-01.org.example:c".into(),
                 lun,
