@@ -598,3 +598,16 @@ fn example_plans_round_trip() {
         assert_eq!(again.canonical_json(), plan.canonical_json());
     }
 }
+
+#[test]
+fn a_key_given_twice_is_refused_with_its_path() {
+    let text = base()
+        .to_string()
+        .replacen("\"lun\":1", "\"lun\":1,\"lun\":2", 1);
+    assert!(text.contains("\"lun\":1,\"lun\":2"), "{text}");
+    let e = parse_plan(&text).unwrap_err();
+    assert!(e.mentions("target.lun"), "{e}");
+    assert!(e.to_string().contains("given twice"), "{e}");
+    // The same plan written once is fine.
+    parse_plan(&base().to_string()).unwrap();
+}

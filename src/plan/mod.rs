@@ -2,6 +2,7 @@
 //! fields are errors) and validated before any destructive step.
 
 pub mod diff;
+mod dupkeys;
 pub mod errors;
 mod fields;
 pub mod layout;

@@ -16,6 +16,17 @@ pub fn parse_plan(text: &str) -> Result<Plan, PlanErrors> {
             message: format!("not valid JSON: {e}"),
         }])
     })?;
+    let dups = super::dupkeys::duplicate_keys(text);
+    if !dups.is_empty() {
+        return Err(PlanErrors(
+            dups.into_iter()
+                .map(|path| PlanError {
+                    path,
+                    message: "given twice (JSON keeps only the last; write it once)".into(),
+                })
+                .collect(),
+        ));
+    }
     validate_value(&value)
 }
 
