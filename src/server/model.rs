@@ -27,6 +27,9 @@ pub struct ClientSpec {
 
 /// What is exported for a client.
 #[derive(Debug, Clone, PartialEq)]
+// One value per client of a server: the size of the larger variant does not
+// matter, boxing it would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum ExportSpec {
     Aoe {
         shelf: u16,
