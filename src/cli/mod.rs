@@ -466,8 +466,8 @@ impl ServerCommonArgs {
 }
 
 /// Print recorded actions of a dry run (file contents already redacted).
-fn print_actions(actions: &[crate::tools::cmd::Action]) {
-    use crate::tools::cmd::Action;
+fn print_actions(actions: &[crate::tools::Action]) {
+    use crate::tools::Action;
     for a in actions {
         match a {
             Action::Command { argv, .. } => {
@@ -493,7 +493,7 @@ fn print_actions(actions: &[crate::tools::cmd::Action]) {
 }
 
 fn run_server(a: ServerArgs) -> Result<i32> {
-    use crate::tools::cmd::Runner;
+    use crate::tools::Runner;
     match a.command {
         None => {
             let c = &a.gen.common;

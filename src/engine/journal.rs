@@ -4,7 +4,7 @@
 
 use super::StepId;
 use crate::plan::{diff::changed_paths, Plan};
-use crate::tools::cmd::write_atomic;
+use crate::tools::runner::write_atomic;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ use super::files::{put_file, Contents, GeneratedFile};
 use super::generate::generate;
 use super::model::{ClientSpec, ExportSpec};
 use super::options::ServerOptions;
-use crate::tools::cmd::{Cmd, Runner};
+use crate::tools::{Cmd, Runner};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;

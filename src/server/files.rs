@@ -3,7 +3,7 @@
 //! the runner. Shared by the generators and `apply`, so it lives apart from
 //! the module root.
 
-use crate::tools::cmd::{Cmd, Runner};
+use crate::tools::{Cmd, Runner};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

@@ -80,7 +80,7 @@ impl Step for Finalize {
             ctx.runner.effect(&what, false, move || {
                 let bytes =
                     std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
-                crate::tools::cmd::write_atomic(&dst, &bytes, 0o600)
+                crate::tools::runner::write_atomic(&dst, &bytes, 0o600)
             })?;
         }
         ctx.runner.write_file(

@@ -17,6 +17,8 @@ pub mod lsblk;
 pub mod mkfs;
 pub mod mount;
 pub mod rsync;
+pub mod runner;
 pub mod sfdisk;
 
-pub use cmd::{Action, Cmd, Output, Runner};
+pub use cmd::{Cmd, Output};
+pub use runner::{Action, Runner};

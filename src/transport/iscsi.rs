@@ -202,7 +202,11 @@ fn set_chap(
         for f in files {
             let old = std::fs::read_to_string(&f)
                 .with_context(|| format!("reading the node record {}", f.display()))?;
-            crate::tools::cmd::write_atomic(&f, set_record_values(&old, &pairs).as_bytes(), 0o600)?;
+            crate::tools::runner::write_atomic(
+                &f,
+                set_record_values(&old, &pairs).as_bytes(),
+                0o600,
+            )?;
         }
         Ok(())
     })?;

@@ -336,7 +336,7 @@ fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer>
         // The plan names a file, never the secret itself.
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let secret_file = out.join("chap-secret");
-        crate::tools::cmd::write_atomic(&secret_file, secret.as_bytes(), 0o600)
+        crate::tools::runner::write_atomic(&secret_file, secret.as_bytes(), 0o600)
             .with_context(|| format!("saving the CHAP secret to {}", secret_file.display()))?;
         println!(
             "  the secret is saved in {} (mode 0600)",

@@ -124,7 +124,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let plan_path = out.join("plan.json");
     let text = serde_json::to_string_pretty(&plan)? + "\n";
-    crate::tools::cmd::write_atomic(&plan_path, text.as_bytes(), 0o644)
+    crate::tools::runner::write_atomic(&plan_path, text.as_bytes(), 0o644)
         .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
     println!("Plan saved: {}", plan_path.display());
     let server_dir = write_server_files(&plan, &plan_path, &out);
