@@ -230,7 +230,7 @@ pub enum DiscoverCommand {
     Iscsi {
         /// Portal ADDR[:PORT].
         #[arg(long)]
-        portal: crate::plan::Portal,
+        portal: String,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -264,6 +264,9 @@ fn discover(what: DiscoverCommand) -> Result<i32> {
             }
         }
         DiscoverCommand::Iscsi { portal, format } => {
+            let portal: crate::plan::Portal = portal
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--portal: {e}"))?;
             let l = transport::iscsi::discover(&runner, &paths, &portal)?;
             match format {
                 Format::Json => {
