@@ -89,7 +89,9 @@ fn generated_files_golden_content() {
         d.contains("subnet 192.0.2.0 netmask 255.255.255.0 {"),
         "{d}"
     );
-    assert!(d.contains("host iscsi-client {\n    hardware ethernet 52:54:00:00:00:50;\n    fixed-address 192.0.2.50;\n    next-server 127.0.0.1;\n"), "{d}");
+    assert!(d.contains("host iscsi-client {\n    hardware ethernet 52:54:00:00:00:50;\n    fixed-address 192.0.2.50;\n    next-server 192.0.2.1;\n"), "{d}");
+    // The plan's portal is loopback: no client could reach it.
+    assert!(!d.contains("127.0.0.1"), "{d}");
     assert!(
         d.contains("    if exists user-class and option user-class = \"iPXE\" {"),
         "{d}"
@@ -120,7 +122,11 @@ fn generated_files_golden_content() {
         "dhcp-boot=tag:netroot-iscsi-client,tag:ipxe,netroot/iscsi-client.ipxe\n",
         "dhcp-host=52:54:00:ab:cd:ef,set:netroot-mbr-client,mbr-client\n",
         "dhcp-boot=tag:netroot-mbr-client,tag:!ipxe,undionly.kpxe\n",
-        "dhcp-range=192.0.2.0,static,255.255.255.0,12h\n",
+        // The AoE client has no fixed address: it needs a range (without one
+        // dnsmasq answers nobody and `--test` still passes).
+        "dhcp-range=192.0.2.128,192.0.2.254,255.255.255.0,12h\n",
+        // DHCP and TFTP only, no DNS server on port 53.
+        "port=0\n",
         "enable-tftp\ntftp-root=/srv/tftp\n",
     ] {
         assert!(m.contains(l), "dnsmasq conf lacks {l:?}:\n{m}");
@@ -139,7 +145,7 @@ fn generated_files_golden_content() {
     let port = tgt_port();
     assert!(
         s.contains(&format!(
-            "set netroot-uri iscsi:127.0.0.1::{port}:1:iqn.2024-01.org.example:iscsi-client\n"
+            "set netroot-uri iscsi:192.0.2.1::{port}:1:iqn.2024-01.org.example:iscsi-client\n"
         )),
         "{s}"
     );
@@ -268,7 +274,7 @@ fn root_path_mode_refuses_chap_and_passes_dhcpd() {
             "--interface",
             "eth1",
             "--server-ip",
-            "192.0.2.1",
+            "192.0.2.1/24",
         ],
         &[],
     );
@@ -319,6 +325,8 @@ fn root_path_mode_refuses_chap_and_passes_dhcpd() {
             &f.p("out2"),
             "--boot-method",
             "root-path",
+            "--server-ip",
+            "192.0.2.1/24",
         ],
         &[],
     );
@@ -548,6 +556,14 @@ fn tgtd_loads_generated_config_and_tgtadm_script() {
         String::from_utf8_lossy(&out.stderr)
     );
     check_tgt_target(&tgtd.show(), &image);
+    // tgt admits an address OR a name: a bound address (ALL, or the
+    // client's) next to the name would let any initiator from there in.
+    let script = f.read("out/iscsi/tgtadm-iscsi-client.sh");
+    assert!(
+        !script.contains("--initiator-address"),
+        "tgtadm script binds an address next to the name:\n{script}"
+    );
+    check_tgt_acl_by_login();
 }
 
 #[test]
@@ -647,6 +663,8 @@ fn apply_dry_run_lists_everything() {
             &a,
             "--interface",
             "eth1",
+            "--server-ip",
+            "192.0.2.1/24",
             "--dry-run",
         ],
         &[],
@@ -658,6 +676,9 @@ fn apply_dry_run_lists_everything() {
         "would write /etc/dnsmasq.d/netroot.conf",
         "would write /srv/tftp/netroot/iscsi-client.ipxe (mode 0600)",
         "would write /srv/tftp/netroot/mbr-client.ipxe",
+        // The disks the clients migrate onto, sparse, of the plans' target.size.
+        "would create",
+        "iscsi.img (67108864 bytes, sparse)",
         "would run: install -D -m 0644 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe",
         "would run: chown dnsmasq /srv/tftp/netroot/iscsi-client.ipxe",
         "vblade@netroot-mbr-client.service",
@@ -690,6 +711,8 @@ fn apply_into_a_root_is_idempotent() {
         &a,
         "--interface",
         "eth1",
+        "--server-ip",
+        "192.0.2.1/24",
         "--root",
         &r,
         "--dhcp",
@@ -740,4 +763,329 @@ fn apply_into_a_root_is_idempotent() {
         std::fs::read_to_string(at("etc/dhcp/dhcpd.conf")).unwrap(),
         dconf
     );
+}
+
+/// A network namespace with a veth pair: the server end (`srv`,
+/// 192.0.2.1/24) and the client end (`cli`, the client's MAC, no address).
+struct DhcpLan {
+    ns: String,
+}
+
+impl DhcpLan {
+    fn new(tag: &str, client_mac: &str) -> DhcpLan {
+        let ns = format!("nr{tag}{}", std::process::id());
+        let lan = DhcpLan { ns };
+        lan.ip(&["netns", "add", &lan.ns]);
+        for args in [
+            &["link", "add", "srv", "type", "veth", "peer", "name", "cli"][..],
+            &["link", "set", "cli", "address", client_mac],
+            &["addr", "add", "192.0.2.1/24", "dev", "srv"],
+            &["link", "set", "srv", "up"],
+            &["link", "set", "cli", "up"],
+            &["link", "set", "lo", "up"],
+        ] {
+            let mut a = vec!["-n", lan.ns.as_str()];
+            a.extend_from_slice(args);
+            lan.ip(&a);
+        }
+        lan
+    }
+    fn ip(&self, args: &[&str]) {
+        let st = Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    }
+    /// Ask for a lease on `cli` as a DHCP client would (busybox udhcpc),
+    /// optionally with iPXE's user class; returns (address, boot file).
+    fn lease(&self, dir: &Path, ipxe: bool) -> (String, String) {
+        let script = dir.join("udhcpc.sh");
+        let got = dir.join(format!("lease-{ipxe}"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip $boot_file\" > {}\nexit 0\n",
+                got.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut args = vec![
+            "netns", "exec", &self.ns, "busybox", "udhcpc", "-i", "cli", "-n", "-q", "-f", "-t",
+            "8", "-T", "1", "-A", "1", "-s",
+        ];
+        let s = script.display().to_string();
+        args.push(&s);
+        if ipxe {
+            // Option 77, user class "iPXE", as iPXE sends it.
+            args.extend(["-x", "0x4d:69505845"]);
+        }
+        let out = Command::new("ip").args(&args).output().unwrap();
+        let line = std::fs::read_to_string(&got).unwrap_or_else(|_| {
+            panic!(
+                "no DHCP lease: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let mut w = line.split_whitespace();
+        (
+            w.next().unwrap_or_default().to_string(),
+            w.next().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+impl Drop for DhcpLan {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// A child process killed (by its PID) on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The generated DHCP files answer a client that only has its MAC: an
+/// address from the default range, the iPXE binary for the firmware and
+/// the script for iPXE — with only `--server-ip ADDR/PREFIX` given. (A
+/// dnsmasq file without `dhcp-range` passes `dnsmasq --test` and answers
+/// nobody; this asks it for a lease.)
+#[test]
+fn generated_dhcp_answers_the_client() {
+    if !require_root() {
+        return;
+    }
+    let f = Fixture::new("srv-lease");
+    let a = f.p("aoe.json");
+    let o = f.p("out");
+    let (code, out, err) = netroot(
+        &[
+            "server",
+            "--plan",
+            &a,
+            "--out",
+            &o,
+            "--interface",
+            "srv",
+            "--server-ip",
+            "192.0.2.1/24",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // dnsmasq, as Debian's dnsmasq.service would read the snippet.
+    let lan = DhcpLan::new("dm", "52:54:00:ab:cd:ef");
+    let tftp = f.p("out/tftp");
+    let dm = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan.ns,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            &format!("--conf-file={}", f.p("out/dhcp/dnsmasq-netroot.conf")),
+            &format!("--tftp-root={tftp}"),
+            &format!("--dhcp-leasefile={}", f.p("dnsmasq.leases")),
+            "--pid-file",
+            "--user=root",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dm = Killed(dm);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (addr, file) = lan.lease(&f.dir.path, false);
+    assert!(
+        addr.starts_with("192.0.2.")
+            && addr.rsplit('.').next().unwrap().parse::<u8>().unwrap() >= 128,
+        "dnsmasq: address {addr:?} outside the default range"
+    );
+    assert_eq!(file, "undionly.kpxe", "dnsmasq: firmware's boot file");
+    let (_, file) = lan.lease(&f.dir.path, true);
+    assert_eq!(file, "netroot/mbr-client.ipxe", "dnsmasq: iPXE's boot file");
+    drop(dm);
+    drop(lan);
+
+    // ISC dhcpd with the snippet as its whole configuration.
+    let lan = DhcpLan::new("isc", "52:54:00:ab:cd:ef");
+    let leases = f.dir.join("dhcpd.leases");
+    std::fs::write(&leases, "").unwrap();
+    let isc = Command::new("ip")
+        .args(["netns", "exec", &lan.ns, "dhcpd", "-4", "-f", "-q", "-cf"])
+        .arg(f.p("out/dhcp/dhcpd-netroot.conf"))
+        .arg("-lf")
+        .arg(&leases)
+        .args(["-pf", &f.p("dhcpd.pid"), "srv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _isc = Killed(isc);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (addr, file) = lan.lease(&f.dir.path, false);
+    assert!(addr.starts_with("192.0.2."), "dhcpd: address {addr:?}");
+    assert_eq!(file, "undionly.kpxe", "dhcpd: firmware's boot file");
+    let (_, file) = lan.lease(&f.dir.path, true);
+    assert_eq!(file, "netroot/mbr-client.ipxe", "dhcpd: iPXE's boot file");
+}
+
+/// `netroot server` on every shipped example, with only what
+/// docs/server.md tells a user to pass (`--server-ip ADDR/PREFIX`, and
+/// `--interface` for AoE): every file set serves somebody and admits only
+/// the client.
+#[test]
+fn shipped_examples_serve_with_the_documented_options() {
+    if !require_root() {
+        return;
+    }
+    // iscsi-uefi.json uses CHAP from /etc/netroot/chap.secret, created the
+    // way docs/server.md says; removed again if this test made it.
+    let secret = Path::new("/etc/netroot/chap.secret");
+    struct RmSecret(bool);
+    impl Drop for RmSecret {
+        fn drop(&mut self) {
+            if self.0 {
+                let _ = std::fs::remove_file("/etc/netroot/chap.secret");
+            }
+        }
+    }
+    let _rm = RmSecret(!secret.exists());
+    if !secret.exists() {
+        let st = Command::new("sh")
+            .args([
+                "-c",
+                "install -d -m 0700 /etc/netroot && (umask 077; head -c 12 /dev/urandom | base64 > /etc/netroot/chap.secret)",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = common::Scratch::new("srv-examples");
+    let mut seen = 0;
+    for e in std::fs::read_dir(repo.join("docs/examples")).unwrap() {
+        let plan = e.unwrap().path();
+        let name = plan.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&plan).unwrap();
+        let aoe = text.contains("\"aoe\"");
+        let out = scratch.join(&name);
+        let (p, o) = (plan.display().to_string(), out.display().to_string());
+        let mut args = vec![
+            "server",
+            "--plan",
+            &p,
+            "--out",
+            &o,
+            "--server-ip",
+            "192.0.2.1/24",
+        ];
+        if aoe {
+            args.extend(["--interface", "eth1"]);
+        }
+        let (code, stdout, err) = netroot(&args, &[]);
+        assert_eq!(code, 0, "{name}: {stdout}{err}");
+        seen += 1;
+        let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap();
+        let dm = read("dhcp/dnsmasq-netroot.conf");
+        assert!(
+            dm.contains("\ndhcp-range=") && dm.contains("\nport=0\n"),
+            "{name}:\n{dm}"
+        );
+        let dh = read("dhcp/dhcpd-netroot.conf");
+        assert!(dh.contains("    next-server 192.0.2.1;\n"), "{name}:\n{dh}");
+        assert!(
+            dh.contains("subnet 192.0.2.0 netmask 255.255.255.0 {"),
+            "{name}:\n{dh}"
+        );
+        for rel in ["dhcp/dhcpd-netroot.conf", "dhcp/dnsmasq-netroot.conf"] {
+            assert!(
+                !read(rel).contains("127.0.0.1"),
+                "{name}: {rel} names loopback"
+            );
+        }
+        for s in std::fs::read_dir(out.join("tftp/netroot")).unwrap() {
+            let t = std::fs::read_to_string(s.unwrap().path()).unwrap();
+            assert!(
+                !t.contains("127.0.0.1"),
+                "{name}: iPXE script names loopback:\n{t}"
+            );
+        }
+        for (tool, args) in [
+            ("dnsmasq", vec!["--test", "-C"]),
+            ("dhcpd", vec!["-t", "-cf"]),
+        ] {
+            let rel = if tool == "dnsmasq" {
+                "dhcp/dnsmasq-netroot.conf"
+            } else {
+                "dhcp/dhcpd-netroot.conf"
+            };
+            let st = Command::new(tool)
+                .args(&args)
+                .arg(out.join(rel))
+                .output()
+                .unwrap();
+            assert!(
+                st.status.success(),
+                "{name}: {tool} rejects {rel}: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
+        if aoe {
+            let conf = std::fs::read_dir(out.join("aoe"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|x| x == "conf"))
+                .unwrap();
+            let c = std::fs::read_to_string(conf).unwrap();
+            assert!(
+                c.contains("netif=eth1\n"),
+                "{name}: vblade on the server's NIC:\n{c}"
+            );
+            assert!(
+                c.contains("filename=/srv/netroot/"),
+                "{name}: default export path:\n{c}"
+            );
+        } else {
+            let host = text
+                .split("\"hostname\": \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap();
+            let tgt = read(&format!("iscsi/netroot-{host}.conf"));
+            let want = match text.split("\"initiator_name\": \"").nth(1) {
+                Some(r) => r.split('"').next().unwrap().to_string(),
+                // No name in the plan: the one the migration gives the
+                // migrated system (its dry run shows the file).
+                None => {
+                    let (_, dry, _) = netroot(&["migrate", "--plan", &p, "--dry-run"], &[]);
+                    dry.lines()
+                        .find_map(|l| l.trim().strip_prefix("InitiatorName="))
+                        .unwrap_or_else(|| {
+                            panic!("{name}: no InitiatorName in the dry run:\n{dry}")
+                        })
+                        .to_string()
+                }
+            };
+            assert!(
+                tgt.contains(&format!("    initiator-name {want}\n")),
+                "{name}:\n{tgt}"
+            );
+            let sh = read(&format!("iscsi/tgtadm-{host}.sh"));
+            assert!(!sh.contains("--initiator-address"), "{name}:\n{sh}");
+            let ipxe = read(&format!("tftp/netroot/{host}.ipxe"));
+            assert!(
+                ipxe.contains(&format!("set initiator-iqn {want}\n")),
+                "{name}:\n{ipxe}"
+            );
+        }
+    }
+    assert_eq!(seen, 5, "the shipped examples");
 }

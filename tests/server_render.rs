@@ -18,8 +18,10 @@ fn aoe(name: &str, mac: &str, fw: Firmware, ip: Option<Ipv4Addr>, slot: u8) -> C
         plan_file: format!("/plans/{name}.json").into(),
         mac: mac.into(),
         ip,
+        ip_subnet: ip.map(|_| Subnet::parse("192.0.2.0/24").unwrap()),
         firmware: fw,
         backing: format!("/srv/aoe/{name}.img").into(),
+        backing_size: None,
         export: ExportSpec::Aoe {
             shelf: 3,
             slot,
@@ -58,7 +60,9 @@ fn iscsi(name: &str, mac: &str, fw: Firmware, o: Iscsi) -> ClientSpec {
         plan_file: format!("/plans/{name}.json").into(),
         mac: mac.into(),
         ip: o.ip,
+        ip_subnet: o.ip.map(|_| Subnet::parse("192.0.2.0/24").unwrap()),
         firmware: fw,
+        backing_size: None,
         backing: if o.dev {
             format!("/dev/vg0/{name}").into()
         } else {
@@ -158,8 +162,15 @@ fn clients(with_chap: bool) -> Vec<ClientSpec> {
 fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
     let sn = Subnet::parse("192.0.2.0/24").unwrap();
     let mut out = Vec::new();
+    // What docs/server.md tells users to pass at least: the server's
+    // address with its prefix (next-server, the DHCP subnet).
+    let base = ServerOptions {
+        server_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        server_subnet: Some(sn),
+        ..Default::default()
+    };
     let variants: Vec<(&str, bool, ServerOptions)> = vec![
-        ("default", true, ServerOptions::default()),
+        ("default", true, base.clone()),
         (
             "server-ip-snponly",
             true,
@@ -167,7 +178,7 @@ fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
                 server_ip: Some(Ipv4Addr::new(192, 0, 2, 2)),
                 efi_binary: EfiBinary::Snponly,
                 retries: 0,
-                ..Default::default()
+                ..base.clone()
             },
         ),
         (
@@ -191,7 +202,7 @@ fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
                 subnet: Some(sn),
                 boot_method: BootMethod::RootPath,
                 allow_any_initiator: true,
-                ..Default::default()
+                ..base.clone()
             },
         ),
     ];
@@ -202,7 +213,7 @@ fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
             out.push((format!("{name}-{}", c.name), vec![c], opts.clone()));
         }
     }
-    // AoE only, no server address at all.
+    // AoE only, the server's address and nothing else.
     out.push((
         "aoe-only".into(),
         clients(false)
@@ -211,7 +222,7 @@ fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
             .collect(),
         ServerOptions {
             interface: Some("eth9".into()),
-            ..Default::default()
+            ..base
         },
     ));
     out
@@ -314,7 +325,11 @@ fn scripts_quote_every_user_string() {
         ch.username = "u`id`".into();
         ch.target.as_mut().unwrap().0 = "t(1)".into();
     }
-    let files = generate(&[c], &ServerOptions::default()).unwrap();
+    let opts = ServerOptions {
+        subnet: Some(Subnet::parse("192.0.2.0/24").unwrap()),
+        ..Default::default()
+    };
+    let files = generate(&[c], &opts).unwrap();
     let tgtadm = text(&files, "iscsi/tgtadm-odd.sh");
     for want in [
         "--targetname 'iqn.2024-01.org.example:a&b|c'\n",

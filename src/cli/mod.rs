@@ -361,25 +361,33 @@ pub struct ServerCommonArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Backing file or block device to export: PATH for the only plan, or
-    /// HOSTNAME=PATH (repeat) with several. Default: the plan's target.device.
+    /// HOSTNAME=PATH (repeat) with several. Default: the plan's
+    /// target.device, else /srv/netroot/HOST.img (`server apply` creates it
+    /// with the plan's target.size).
     #[arg(long, value_name = "[HOST=]PATH")]
     pub export_device: Vec<String>,
-    /// The server's NIC vblade serves AoE on (default: the plan's AoE interface).
+    /// The server's NIC on the clients' LAN: vblade serves AoE on it and
+    /// dnsmasq answers DHCP on it. Required for AoE (the plan's
+    /// target.interface is the client's NIC).
     #[arg(long, value_name = "IF")]
     pub interface: Option<String>,
-    /// The server's IPv4 address, for next-server (default: the iSCSI portal).
-    #[arg(long, value_name = "ADDR")]
-    pub server_ip: Option<std::net::Ipv4Addr>,
+    /// The server's IPv4 address on the clients' LAN, with its prefix
+    /// (192.0.2.1/24): next-server, the portal clients reach when the plan's
+    /// is loopback, and the DHCP subnet. Default: the iSCSI portal's address.
+    #[arg(long, value_name = "ADDR[/PREFIX]")]
+    pub server_ip: Option<String>,
     /// The TFTP server when it is another host.
     #[arg(long, value_name = "ADDR")]
     pub tftp_server: Option<std::net::Ipv4Addr>,
-    /// Declare this DHCP subnet (only the clients get addresses unless --range).
+    /// The clients' DHCP subnet (default: from --server-ip's prefix or the
+    /// clients' static addresses).
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<String>,
-    /// Dynamic range START-END inside --subnet.
+    /// Dynamic range START-END inside the subnet (default: the half of the
+    /// subnet without the server's address).
     #[arg(long, value_name = "START-END")]
     pub range: Option<String>,
-    /// Interface dnsmasq answers DHCP on.
+    /// Interface dnsmasq answers DHCP on (default: --interface).
     #[arg(long, value_name = "IF")]
     pub dhcp_interface: Option<String>,
     /// The TFTP server's root directory.
@@ -397,14 +405,23 @@ pub struct ServerCommonArgs {
     /// sanboot attempts in the iPXE script before it gives up.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
-    /// Allow any iSCSI initiator when a plan has no client.initiator_name.
+    /// Let any iSCSI initiator log in when a plan has no
+    /// client.initiator_name (default: only the name derived from the plan,
+    /// which iPXE, the migration and the migrated system all use).
     #[arg(long)]
     pub allow_any_initiator: bool,
 }
 
 impl ServerCommonArgs {
     fn options(&self) -> Result<crate::server::ServerOptions> {
-        use crate::server::{BootMethod, EfiBinary, ServerOptions, Subnet};
+        use crate::server::{parse_server_ip, BootMethod, EfiBinary, ServerOptions, Subnet};
+        let (server_ip, server_subnet) = match self.server_ip.as_deref().map(parse_server_ip) {
+            Some(r) => {
+                let (ip, sn) = r?;
+                (Some(ip), sn)
+            }
+            None => (None, None),
+        };
         let mut export_devices = Vec::new();
         for e in &self.export_device {
             match e.split_once('=') {
@@ -433,7 +450,8 @@ impl ServerCommonArgs {
         Ok(ServerOptions {
             export_devices,
             interface: self.interface.clone(),
-            server_ip: self.server_ip,
+            server_ip,
+            server_subnet,
             tftp_server: self.tftp_server,
             subnet: self.subnet.as_deref().map(Subnet::parse).transpose()?,
             range,

@@ -5,6 +5,7 @@ pub mod diff;
 mod dupkeys;
 pub mod errors;
 mod fields;
+pub mod identity;
 pub mod layout;
 pub mod schema;
 mod secret;

@@ -61,6 +61,7 @@ fn did(runner: &Runner, done: &'static str) -> &'static str {
         "enabled  " => "would enable",
         "started  " => "would start",
         "restarted" => "would restart",
+        "created  " => "would create",
         other => other,
     }
 }
@@ -163,6 +164,7 @@ pub fn apply(
     let files = generate(clients, opts)?;
     install_packages(runner, &mut rep, clients, aopts, real_root)?;
     let mut changed_units = install_files(runner, &mut rep, &files, aopts, real_root)?;
+    create_backing_files(runner, &mut rep, clients, aopts)?;
     if aopts.dhcp == DhcpServer::Isc {
         if include_dhcpd_snippet(runner, &mut rep, aopts)? {
             changed_units.insert("isc-dhcp-server.service".to_string());
@@ -298,6 +300,54 @@ fn install_files(
         }
     }
     Ok(changed_units)
+}
+
+/// Step 2b, disks: a missing backing file is created sparse with the
+/// plan's `target.size` (the client migrates onto it over the network; a
+/// tgt or vblade export of a missing file fails to start). A block device
+/// or an existing file is never touched.
+fn create_backing_files(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    clients: &[ClientSpec],
+    aopts: &ApplyOptions,
+) -> Result<()> {
+    for c in clients {
+        let dest = in_root(&aopts.root, &c.backing);
+        if c.backing.starts_with("/dev") || dest.exists() {
+            continue;
+        }
+        let Some(bytes) = c.backing_size else {
+            if aopts.root != Path::new("/") {
+                rep.note(format!(
+                    "missing   {} (no target.size to create it with; create it before the services start)",
+                    dest.display()
+                ));
+                continue;
+            }
+            anyhow::bail!(
+                "plan {}: the export {} does not exist and the plan has no target.size: set target.size (e.g. \"20G\") or create it (truncate -s 20G {})",
+                c.plan_file.display(),
+                c.backing.display(),
+                c.backing.display()
+            );
+        };
+        if let Some(dir) = dest.parent() {
+            runner.run(&Cmd::new("mkdir").args(["-p", "-m", "0700"]).arg(dir))?;
+        }
+        runner.run(
+            &Cmd::new("truncate")
+                .args(["-s", &bytes.to_string()])
+                .arg(&dest),
+        )?;
+        rep.note(format!(
+            "{} {} ({} bytes, sparse)",
+            did(runner, "created  "),
+            dest.display(),
+            bytes
+        ));
+    }
+    Ok(())
 }
 
 /// Make /etc/dhcp/dhcpd.conf include the snippet; whether it changed.

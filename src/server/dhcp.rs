@@ -33,7 +33,8 @@ pub fn tftp_server(clients: &[ClientSpec], opts: &ServerOptions) -> Option<Ipv4A
     opts.tftp_server.or_else(|| server_ip(clients, opts))
 }
 
-fn check_root_path(clients: &[ClientSpec], opts: &ServerOptions) -> Result<()> {
+/// `--boot-method root-path` cannot carry CHAP.
+pub fn check_root_path(clients: &[ClientSpec], opts: &ServerOptions) -> Result<()> {
     if opts.boot_method == BootMethod::RootPath {
         for c in clients {
             if !c.secrets().is_empty() {

@@ -5,7 +5,7 @@
 use super::files::GeneratedFile;
 use super::model::{self, ClientSpec};
 use super::options::ServerOptions;
-use super::{dhcp, export, ipxe, readme};
+use super::{dhcp, export, ipxe, readme, resolve};
 use anyhow::{bail, Result};
 
 /// Generate every file for these clients. Pure: no file is read or written.
@@ -14,6 +14,9 @@ pub fn generate(clients: &[ClientSpec], opts: &ServerOptions) -> Result<Vec<Gene
         bail!("no plan given; pass --plan FILE (once per client)");
     }
     model::check_unique(clients)?;
+    dhcp::check_root_path(clients, opts)?;
+    let (clients, opts) = resolve::complete(clients, opts)?;
+    let (clients, opts) = (&clients[..], &opts);
     let mut files = Vec::new();
     for c in clients {
         files.extend(export::files(c, opts)?);
@@ -38,8 +41,10 @@ mod tests {
             plan_file: "p.json".into(),
             mac: "52:54:00:00:00:01".into(),
             ip: None,
+            ip_subnet: None,
             firmware: Firmware::Uefi,
             backing: "/srv/c.img".into(),
+            backing_size: None,
             export: ExportSpec::Iscsi(IscsiExport {
                 host: "192.0.2.1".into(),
                 ipv4: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)),
@@ -57,6 +62,7 @@ mod tests {
         let c = iscsi(1, 3260);
         let opts = ServerOptions {
             efi_binary: EfiBinary::Snponly,
+            subnet: Some(crate::server::Subnet::parse("192.0.2.0/24").unwrap()),
             ..Default::default()
         };
         let files = generate(&[c], &opts).unwrap();

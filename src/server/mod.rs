@@ -22,13 +22,14 @@ pub mod ipxe;
 pub mod model;
 pub mod options;
 pub mod readme;
+pub mod resolve;
 pub mod templates;
 
 pub use apply::{apply, ApplyOptions, DhcpServer};
 pub use files::{redact, write, Contents, GeneratedFile};
 pub use generate::generate;
 pub use model::{load_clients, ClientSpec, ExportSpec, IscsiExport};
-pub use options::{BootMethod, EfiBinary, ServerOptions, Subnet};
+pub use options::{parse_server_ip, BootMethod, EfiBinary, ServerOptions, Subnet};
 
 use crate::plan::Plan;
 use anyhow::Result;

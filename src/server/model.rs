@@ -1,7 +1,8 @@
 //! One client as the server sees it, resolved from its plan and the server
 //! options: names, MAC, address, firmware, and what to export.
 
-use super::options::ServerOptions;
+use super::options::{ServerOptions, Subnet};
+use crate::plan::identity;
 use crate::plan::{Addressing, Chap, Firmware, Plan, Target};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -19,9 +20,14 @@ pub struct ClientSpec {
     pub mac: String,
     /// Fixed address when the plan's boot network is static.
     pub ip: Option<Ipv4Addr>,
+    /// The subnet of that static address.
+    pub ip_subnet: Option<Subnet>,
     pub firmware: Firmware,
     /// The backing file or block device on the server.
     pub backing: PathBuf,
+    /// The plan's `target.size`: what `server apply` creates a missing
+    /// backing file with.
+    pub backing_size: Option<u64>,
     pub export: ExportSpec,
 }
 
@@ -50,7 +56,9 @@ pub struct IscsiExport {
     pub port: u16,
     pub iqn: String,
     pub lun: u32,
-    /// The initiator name iPXE presents and the ACL allows.
+    /// The initiator name the ACL admits: the one iPXE presents and the
+    /// one the migrating system logs in with (`none`: any initiator, only
+    /// with `--allow-any-initiator`).
     pub initiator: Option<String>,
     pub chap: Option<ChapSecrets>,
 }
@@ -223,18 +231,19 @@ fn client_from_plan(
         "client.mac is missing: the DHCP host entry and the AoE -m restriction need the client's boot NIC MAC; add \"client\": {\"mac\": \"52:54:00:…\"}",
     )?;
     let mac = mac.to_string();
-    let ip = match &plan.boot.network.address {
-        Addressing::Dhcp => None,
+    let (ip, ip_subnet) = match &plan.boot.network.address {
+        Addressing::Dhcp => (None, None),
         Addressing::Static { address, .. } => match address.addr() {
-            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V4(a) => (Some(a), Some(Subnet::containing(a, address.prefix()))),
             std::net::IpAddr::V6(_) => bail!(
                 "boot.network.address.static.address {address} is not IPv4 ADDR/PREFIX (DHCP and iPXE here are IPv4)"
             ),
         },
     };
-    let backing = dev.or_else(|| plan.target.device().cloned()).context(
-        "the server needs the backing file or block device to export: set target.device in the plan or pass --export-device PATH",
-    )?;
+    let backing = dev
+        .or_else(|| plan.target.device().cloned())
+        .unwrap_or_else(|| default_backing(name));
+    let backing_size = plan.target.size().and_then(|s| s.bytes());
     if !backing.is_absolute() {
         bail!(
             "export device {} is not an absolute path",
@@ -250,39 +259,39 @@ fn client_from_plan(
             "export device {shown:?} contains a blank, quote, backslash or $: vblade@.service and tgt's config split on them; rename it or use a symlink"
         );
     }
-    let export = export_spec(plan, name, opts)?;
-    let _ = file;
+    let export = export_spec(plan, opts)?;
     Ok(ClientSpec {
         name: name.to_string(),
         plan_file: file.to_path_buf(),
         mac,
         ip,
+        ip_subnet,
         firmware: plan.layout.firmware,
         backing,
+        backing_size,
         export,
     })
 }
 
+/// Where a client's disk lives on the server when neither the plan's
+/// `target.device` nor `--export-device` says: one image file per client.
+pub const EXPORT_DIR: &str = "/srv/netroot";
+
+fn default_backing(name: &str) -> PathBuf {
+    Path::new(EXPORT_DIR).join(format!("{name}.img"))
+}
+
 /// What is exported for the plan's target: AoE with the server interface
 /// vblade uses, or iSCSI with the initiator name and CHAP secrets.
-fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSpec> {
+fn export_spec(plan: &Plan, opts: &ServerOptions) -> Result<ExportSpec> {
     Ok(match &plan.target {
-        Target::Aoe {
-            shelf,
-            slot,
-            interface,
-            ..
-        } => {
-            let plan_if = interface
-                .as_ref()
-                .and_then(|i| i.name())
-                .map(|n| n.as_str());
+        Target::Aoe { shelf, slot, .. } => {
+            // The plan's target.interface is the client's NIC, not the
+            // server's: vblade's needs its own option.
             let interface = opts
                 .interface
-                .as_deref()
-                .or(plan_if)
-                .context("the server interface for vblade is unknown: pass --interface IF (the server's NIC on the clients' LAN)")?
-                .to_string();
+                .clone()
+                .context("the server interface for vblade is unknown: pass --interface IF (the server's NIC on the clients' LAN; the plan's target.interface is the client's)")?;
             ExportSpec::Aoe {
                 shelf: *shelf,
                 slot: *slot,
@@ -301,10 +310,12 @@ fn export_spec(plan: &Plan, name: &str, opts: &ServerOptions) -> Result<ExportSp
                 Some(std::net::IpAddr::V4(a)) => Some(a),
                 _ => None,
             };
-            let initiator = plan.client.initiator_name.as_ref().map(|i| i.to_string());
-            if initiator.is_none() && !opts.allow_any_initiator {
-                bail!("client.initiator_name is missing: the iSCSI ACL allows that IQN and the iPXE script presents it; set it (e.g. \"iqn.2024-01.org.example:{name}\") or pass --allow-any-initiator");
-            }
+            // The same name the migrated system and the migration itself
+            // use (derived from the plan when it names none).
+            let initiator = match &plan.client.initiator_name {
+                None if opts.allow_any_initiator => None,
+                _ => Some(identity::initiator_name(plan)),
+            };
             let chap = chap.as_ref().map(chap_secrets).transpose()?;
             ExportSpec::Iscsi(IscsiExport {
                 host,
@@ -449,8 +460,10 @@ mod uri_tests {
             plan_file: "p.json".into(),
             mac: "52:54:00:00:00:01".into(),
             ip: None,
+            ip_subnet: None,
             firmware: Firmware::Uefi,
             backing: "/srv/c.img".into(),
+            backing_size: None,
             export: ExportSpec::Iscsi(IscsiExport {
                 host: "192.0.2.1".into(),
                 ipv4: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)),
@@ -515,9 +528,19 @@ mod load_tests {
             export_devices: vec![(None, "/srv/box.img".into())],
             ..Default::default()
         };
+        // The plan's target.interface (eth3) is the client's NIC: vblade
+        // needs the server's, from --interface.
+        let e = format!(
+            "{:#}",
+            load_clients(&[("a.json".into(), p.clone())], &opts).unwrap_err()
+        );
+        assert!(e.contains("--interface IF"), "{e}");
+        let opts = ServerOptions {
+            interface: Some("eth1".into()),
+            ..opts
+        };
         let c = load_clients(&[("a.json".into(), p)], &opts).unwrap();
-        // The plan's AoE interface is a name: vblade uses it.
-        assert!(matches!(&c[0].export, ExportSpec::Aoe { interface, .. } if interface == "eth3"));
+        assert!(matches!(&c[0].export, ExportSpec::Aoe { interface, .. } if interface == "eth1"));
         assert_eq!(c[0].backing, PathBuf::from("/srv/box.img"));
     }
 }

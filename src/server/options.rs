@@ -18,8 +18,12 @@ pub struct ServerOptions {
     /// interface when it is a name).
     pub interface: Option<String>,
     /// The server's IPv4 address (next-server, the iPXE script's TFTP
-    /// source). Default: the iSCSI portal's address.
+    /// source, the portal clients reach when the plan's is loopback).
+    /// Default: the iSCSI portal's address.
     pub server_ip: Option<Ipv4Addr>,
+    /// The subnet `--server-ip ADDR/PREFIX` names (the DHCP subnet unless
+    /// `--subnet` says otherwise).
+    pub server_subnet: Option<Subnet>,
     /// The TFTP server when it is another host (next-server).
     pub tftp_server: Option<Ipv4Addr>,
     /// A DHCP subnet to declare (dhcpd `subnet`, dnsmasq `dhcp-range`).
@@ -49,6 +53,7 @@ impl Default for ServerOptions {
             export_devices: Vec::new(),
             interface: None,
             server_ip: None,
+            server_subnet: None,
             tftp_server: None,
             subnet: None,
             range: None,
@@ -93,6 +98,25 @@ pub enum BootMethod {
     RootPath,
 }
 
+/// `--server-ip ADDR` or `ADDR/PREFIX`: the address, and the subnet it
+/// sits in when the prefix is given.
+pub fn parse_server_ip(s: &str) -> Result<(Ipv4Addr, Option<Subnet>)> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let ip: Ipv4Addr = a
+        .parse()
+        .with_context(|| format!("--server-ip {s:?}: {a:?} is not an IPv4 address"))?;
+    let Some(p) = p else { return Ok((ip, None)) };
+    let prefix: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .with_context(|| format!("--server-ip {s:?}: prefix {p:?} is not 0..=32"))?;
+    Ok((ip, Some(Subnet::containing(ip, prefix))))
+}
+
 /// An IPv4 subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subnet {
@@ -122,6 +146,15 @@ impl Subnet {
             );
         }
         Ok(sn)
+    }
+    /// The subnet `a/prefix` lies in (prefix capped at 32).
+    pub fn containing(a: Ipv4Addr, prefix: u8) -> Subnet {
+        let prefix = prefix.min(32);
+        let network = Subnet { network: a, prefix }.mask_bits() & u32::from(a);
+        Subnet {
+            network: Ipv4Addr::from(network),
+            prefix,
+        }
     }
     fn mask_bits(self) -> u32 {
         if self.prefix == 0 {
@@ -154,5 +187,15 @@ mod tests {
         assert!(e.contains("did you mean 192.0.2.0/24"), "{e}");
         assert!(Subnet::parse("192.0.2.0").is_err());
         assert!(Subnet::parse("192.0.2.0/33").is_err());
+    }
+
+    #[test]
+    fn server_ip_with_and_without_prefix() {
+        let (ip, sn) = parse_server_ip("192.0.2.7/24").unwrap();
+        assert_eq!(ip, Ipv4Addr::new(192, 0, 2, 7));
+        assert_eq!(sn, Some(Subnet::parse("192.0.2.0/24").unwrap()));
+        assert_eq!(parse_server_ip("10.0.0.1").unwrap().1, None);
+        let e = parse_server_ip("10.0.0.1/40").unwrap_err().to_string();
+        assert!(e.contains("--server-ip") && e.contains("0..=32"), "{e}");
     }
 }

@@ -29,7 +29,7 @@ impl Fixture {
   "source": {{ "type": "live" }},
   "target": {{
     "transport": "iscsi", "portal": "127.0.0.1:{port}", "iqn": "iqn.2024-01.org.example:iscsi-client", "lun": 1,
-    "device": "{d}/iscsi.img",
+    "device": "{d}/iscsi.img", "size": "64M",
     "chap": {{ "username": "iscsi-client", "secret_file": "{d}/chap.secret",
               "target_username": "tgt-srv", "target_secret_file": "{d}/tchap.secret" }}
   }},
@@ -49,7 +49,7 @@ impl Fixture {
                 r#"{{
   "version": 1,
   "source": {{ "type": "live" }},
-  "target": {{ "transport": "aoe", "shelf": 0, "slot": 1, "device": "{d}/aoe.img" }},
+  "target": {{ "transport": "aoe", "shelf": 0, "slot": 1, "device": "{d}/aoe.img", "size": "64M" }},
   "layout": {{ "table": "mbr", "firmware": "bios", "partitions": [ {{ "mount": "/", "fs": "xfs", "size": "rest" }} ] }},
   "client": {{ "mac": "52:54:00:AB:CD:EF" }},
   "system": {{ "hostname": "mbr-client" }}
@@ -86,6 +86,11 @@ impl Fixture {
             "--interface",
             "veth0",
         ];
+        // The iSCSI plan's portal is loopback (the test's tgtd): clients
+        // reach the server at the address docs/server.md says to pass.
+        if !extra.contains(&"--server-ip") {
+            args.extend_from_slice(&["--server-ip", "192.0.2.1/24"]);
+        }
         args.extend_from_slice(extra);
         let (code, out, err) = netroot(&args, &[]);
         assert_eq!(code, 0, "netroot server failed:\n{out}\n{err}");
