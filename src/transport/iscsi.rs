@@ -386,10 +386,6 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
 mod tests {
     use super::*;
 
-    fn portal(s: &str) -> Portal {
-        s.parse().unwrap()
-    }
-
     fn fixture(p: &str) -> String {
         std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
