@@ -243,9 +243,10 @@ impl<'a> Rewrite<'a> {
                 "swap file: swap files are not copied to the network disk",
             );
         }
-        let uuid_spec = self.swaps.iter().position(|p| {
-            e.spec == format!("UUID={}", p.fs_uuid.as_deref().unwrap_or_default())
-        });
+        let uuid_spec = self
+            .swaps
+            .iter()
+            .position(|p| e.spec == format!("UUID={}", p.fs_uuid.as_deref().unwrap_or_default()));
         let idx = uuid_spec.or(if self.swaps.is_empty() { None } else { Some(0) });
         match idx {
             Some(i) => {
@@ -274,11 +275,11 @@ impl<'a> Rewrite<'a> {
     /// Planned mounts and swap the old fstab lacks, after a comment.
     fn append_missing(&mut self) {
         let mut added = Vec::new();
-        for p in self
-            .planned
-            .iter()
-            .filter(|p| !self.seen_mounts.contains(p.mount.as_deref().unwrap_or_default()))
-        {
+        for p in self.planned.iter().filter(|p| {
+            !self
+                .seen_mounts
+                .contains(p.mount.as_deref().unwrap_or_default())
+        }) {
             added.push(planned_line(p, None, self.netdev, None));
         }
         for p in &self.swaps {

@@ -381,7 +381,6 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
     });
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,7 +196,10 @@ mod tests {
             record_files(n, "iqn.a:b", &portal("10.0.2.2:3261")),
             vec![n.join("iqn.a:b/10.0.2.2,3261,1")]
         );
-        assert_eq!(record_files(n, "iqn.a:c", &portal("[fd00::1]:3260")).len(), 1);
+        assert_eq!(
+            record_files(n, "iqn.a:c", &portal("[fd00::1]:3260")).len(),
+            1
+        );
         assert!(record_files(n, "iqn.none", &portal("10.0.2.2:3260")).is_empty());
     }
 }

@@ -26,8 +26,8 @@ use crate::host::swaps;
 use crate::plan::{Plan, Source};
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
-use sparse::{sparse_lists, walk_skips};
 use anyhow::{Context, Result};
+use sparse::{sparse_lists, walk_skips};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

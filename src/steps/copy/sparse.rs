@@ -56,7 +56,9 @@ pub fn sparse_files(top: &Path, skip: &[String]) -> Vec<PathBuf> {
 
 /// The two lists rsync reads (NUL-separated): anchored excludes for the
 /// main run, file names for the `-S` run.
-pub(super) fn sparse_lists(files: &[PathBuf]) -> Result<(tempfile::NamedTempFile, tempfile::NamedTempFile)> {
+pub(super) fn sparse_lists(
+    files: &[PathBuf],
+) -> Result<(tempfile::NamedTempFile, tempfile::NamedTempFile)> {
     use std::io::Write;
     use std::os::unix::ffi::OsStrExt;
     let mut excl = tempfile::Builder::new()
