@@ -408,7 +408,9 @@ pub(crate) mod tests {
         flush(&mut cur);
     }
 
-    fn fixture(p: &str) -> String {
+    /// The text of a captured fixture (tests/fixtures/P); the iSCSI tests
+    /// read theirs with it too.
+    pub fn fixture(p: &str) -> String {
         std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
     }

@@ -384,11 +384,7 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(p: &str) -> String {
-        std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-    }
+    use crate::transport::aoe::tests::fixture;
 
     #[test]
     fn by_path_names_match_the_captured_links() {

@@ -231,12 +231,7 @@ pub fn discover(runner: &Runner, paths: &HostPaths, portal_v: &Portal) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::aoe::tests::unpack_catdir;
-
-    fn fixture(p: &str) -> String {
-        std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-    }
+    use crate::transport::aoe::tests::{fixture, unpack_catdir};
 
     #[test]
     fn ibft_from_the_captured_tables() {
