@@ -60,7 +60,7 @@ pub fn mounts() -> Vec<MountEntry> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -77,7 +77,9 @@ mod tests {
         assert_eq!(m[2].fstype, "devtmpfs");
     }
 
-    const MOUNTINFO: &str = "\
+    /// A host mount table with data, pseudo and escaped mounts (the copy
+    /// step's tests plan transfers over it too).
+    pub(crate) const MOUNTINFO: &str = "\
 22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
 23 22 0:5 / /proc rw - proc proc rw
 24 22 0:22 / /run rw shared:5 - tmpfs tmpfs rw

@@ -11,6 +11,7 @@
 //! boot code into the MBR). The probe reads the disk itself.
 
 use super::shared::{inspect_tree, profile_for, target_root};
+use crate::disk::TargetDisk;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::{PartRole, ResolvedLayout, TableKind};
 use crate::profile::{packages, vars, DefaultsMode, Profile};
@@ -180,36 +181,8 @@ impl Step for Bootloader {
         let w = work(ctx, &root, tree.as_deref())?;
         let disk = ctx.disk()?.clone();
         let layout = ctx.layout()?.clone();
-        let fw = ctx.plan.layout.firmware;
-        let parts: Vec<PathBuf> = layout
-            .partitions
-            .iter()
-            .map(|p| disk.part_node(p.number))
-            .collect();
-        // Never the source disk: the mounted root must be a partition of the target.
-        ctx.runner.check("that the root is mounted from the target", || {
-            let src = findmnt::source_at(&ctx.runner, &root)?.unwrap_or_default();
-            if !parts.iter().any(|p| Path::new(&src) == p) {
-                bail!(
-                    "{} is mounted from {src:?}, not from a partition of the target {}: refusing to install GRUB",
-                    root.display(),
-                    disk.node.display()
-                );
-            }
-            Ok(())
-        })?;
-        let mut opts = ChrootOptions {
-            devices: vec![disk.node.clone()],
-            by_uuid: Vec::new(),
-            efivars: fw.uefi(),
-        };
-        for p in &layout.partitions {
-            let node = disk.part_node(p.number);
-            opts.devices.push(node.clone());
-            if let Some(u) = &p.fs_uuid {
-                opts.by_uuid.push((u.clone(), node));
-            }
-        }
+        check_root_on_target(ctx, &root, &disk, &layout)?;
+        let opts = chroot_options(&disk, &layout, ctx.plan.layout.firmware.uefi());
         let chroot = Chroot::enter(&ctx.runner, &root, &opts)?;
         let profile = &w.profile;
         packages::ensure(
@@ -220,73 +193,144 @@ impl Step for Bootloader {
             &profile.packages_for(ctx.plan.target.transport_name()),
         )?;
         chroot.check_interrupted()?;
-        // A dracut CHAP secret is on the kernel command line: keep the
-        // settings file private (grub.cfg and /proc/cmdline still show it).
-        let mode = if w.secrets.is_empty() { 0o644 } else { 0o600 };
-        ctx.runner
-            .write_secret_file(&w.defaults_path, w.defaults.as_bytes(), mode, &w.secrets)?;
-        let grub_dir = root.join(profile.grub.grub_dir.trim_start_matches('/'));
-        if !grub_dir.is_dir() {
-            let g = grub_dir.clone();
-            ctx.runner.effect(
-                &format!("create directory {}", grub_dir.display()),
-                false,
-                move || std::fs::create_dir_all(&g).map_err(Into::into),
-            )?;
+        write_settings(ctx, &root, &w)?;
+        generate_cfg(ctx, &chroot, &root, &w)?;
+        chroot.check_interrupted()?;
+        install_grub(ctx, &chroot, &root, &w, &disk)?;
+        chroot.close()
+    }
+}
+
+/// Never the source disk: the mounted root must be a partition of the target.
+fn check_root_on_target(
+    ctx: &Ctx,
+    root: &Path,
+    disk: &TargetDisk,
+    layout: &ResolvedLayout,
+) -> Result<()> {
+    let parts: Vec<PathBuf> = layout
+        .partitions
+        .iter()
+        .map(|p| disk.part_node(p.number))
+        .collect();
+    ctx.runner.check("that the root is mounted from the target", || {
+        let src = findmnt::source_at(&ctx.runner, root)?.unwrap_or_default();
+        if !parts.iter().any(|p| Path::new(&src) == p) {
+            bail!(
+                "{} is mounted from {src:?}, not from a partition of the target {}: refusing to install GRUB",
+                root.display(),
+                disk.node.display()
+            );
         }
-        let mk = &profile.grub.mkconfig;
-        ctx.runner
-            .run(&chroot.cmd(&mk[0]).args(&mk[1..]))
-            .context("generating grub.cfg in the target")?;
-        ctx.runner.check("the generated grub.cfg", || {
-            let cfg_path = root.join(profile.grub.cfg.trim_start_matches('/'));
-            let cfg = std::fs::read_to_string(&cfg_path)
-                .with_context(|| format!("reading {}", cfg_path.display()))?;
-            let problems = grub::cfg_problems(&cfg, &w.root_uuid, &w.args);
-            if !problems.is_empty() {
+        Ok(())
+    })
+}
+
+/// The chroot's private /dev: the target disk, its partitions and their
+/// by-uuid links (and efivars for UEFI).
+fn chroot_options(disk: &TargetDisk, layout: &ResolvedLayout, efivars: bool) -> ChrootOptions {
+    let mut opts = ChrootOptions {
+        devices: vec![disk.node.clone()],
+        by_uuid: Vec::new(),
+        efivars,
+    };
+    for p in &layout.partitions {
+        let node = disk.part_node(p.number);
+        opts.devices.push(node.clone());
+        if let Some(u) = &p.fs_uuid {
+            opts.by_uuid.push((u.clone(), node));
+        }
+    }
+    opts
+}
+
+/// Write netroot's GRUB settings and make sure GRUB's directory exists.
+fn write_settings(ctx: &Ctx, root: &Path, w: &GrubWork) -> Result<()> {
+    // A dracut CHAP secret is on the kernel command line: keep the
+    // settings file private (grub.cfg and /proc/cmdline still show it).
+    let mode = if w.secrets.is_empty() { 0o644 } else { 0o600 };
+    ctx.runner
+        .write_secret_file(&w.defaults_path, w.defaults.as_bytes(), mode, &w.secrets)?;
+    let grub_dir = root.join(w.profile.grub.grub_dir.trim_start_matches('/'));
+    if !grub_dir.is_dir() {
+        let g = grub_dir.clone();
+        ctx.runner.effect(
+            &format!("create directory {}", grub_dir.display()),
+            false,
+            move || std::fs::create_dir_all(&g).map_err(Into::into),
+        )?;
+    }
+    Ok(())
+}
+
+/// Generate grub.cfg in the chroot and check it boots the planned root
+/// with netroot's kernel arguments.
+fn generate_cfg(ctx: &Ctx, chroot: &Chroot, root: &Path, w: &GrubWork) -> Result<()> {
+    let profile = &w.profile;
+    let mk = &profile.grub.mkconfig;
+    ctx.runner
+        .run(&chroot.cmd(&mk[0]).args(&mk[1..]))
+        .context("generating grub.cfg in the target")?;
+    ctx.runner.check("the generated grub.cfg", || {
+        let cfg_path = root.join(profile.grub.cfg.trim_start_matches('/'));
+        let cfg = std::fs::read_to_string(&cfg_path)
+            .with_context(|| format!("reading {}", cfg_path.display()))?;
+        let problems = grub::cfg_problems(&cfg, &w.root_uuid, &w.args);
+        if !problems.is_empty() {
+            bail!(
+                "{} is wrong: {} (is the root filesystem's UUID the planned {}? grub-mkconfig \
+                 falls back to a device path when /dev/disk/by-uuid lacks it)",
+                profile.grub.cfg,
+                problems.join("; "),
+                w.root_uuid
+            );
+        }
+        Ok(())
+    })
+}
+
+/// grub-install for each firmware the plan boots: into the ESP (UEFI,
+/// removable path, no NVRAM) and onto the target disk (BIOS).
+fn install_grub(
+    ctx: &Ctx,
+    chroot: &Chroot,
+    root: &Path,
+    w: &GrubWork,
+    disk: &TargetDisk,
+) -> Result<()> {
+    let profile = &w.profile;
+    let fw = ctx.plan.layout.firmware;
+    let boot_dir = format!("--boot-directory={}", profile.grub.boot_dir);
+    if fw.uefi() {
+        let esp = root.join("boot/efi");
+        ctx.runner.check("that the ESP is mounted", || {
+            if findmnt::source_at(&ctx.runner, &esp)?.is_none() {
                 bail!(
-                    "{} is wrong: {} (is the root filesystem's UUID the planned {}? grub-mkconfig \
-                     falls back to a device path when /dev/disk/by-uuid lacks it)",
-                    profile.grub.cfg,
-                    problems.join("; "),
-                    w.root_uuid
+                    "the ESP is not mounted at {}: the mount step should have mounted /boot/efi",
+                    esp.display()
                 );
             }
             Ok(())
         })?;
-        chroot.check_interrupted()?;
-        let boot_dir = format!("--boot-directory={}", profile.grub.boot_dir);
-        if fw.uefi() {
-            let esp = root.join("boot/efi");
-            ctx.runner.check("that the ESP is mounted", || {
-                if findmnt::source_at(&ctx.runner, &esp)?.is_none() {
-                    bail!(
-                        "the ESP is not mounted at {}: the mount step should have mounted /boot/efi",
-                        esp.display()
-                    );
-                }
-                Ok(())
-            })?;
-            ctx.runner
-                .run(&chroot.cmd(&profile.grub.install).args([
-                    "--target=x86_64-efi",
-                    "--efi-directory=/boot/efi",
-                    &boot_dir,
-                    "--removable",
-                    "--no-nvram",
-                ]))
-                .context("installing GRUB for UEFI into the ESP")?;
-        }
-        if fw.bios() {
-            ctx.runner
-                .run(
-                    &chroot
-                        .cmd(&profile.grub.install)
-                        .args(["--target=i386-pc", &boot_dir])
-                        .arg(&disk.node),
-                )
-                .with_context(|| format!("installing GRUB for BIOS on {}", disk.node.display()))?;
-        }
-        chroot.close()
+        ctx.runner
+            .run(&chroot.cmd(&profile.grub.install).args([
+                "--target=x86_64-efi",
+                "--efi-directory=/boot/efi",
+                &boot_dir,
+                "--removable",
+                "--no-nvram",
+            ]))
+            .context("installing GRUB for UEFI into the ESP")?;
     }
+    if fw.bios() {
+        ctx.runner
+            .run(
+                &chroot
+                    .cmd(&profile.grub.install)
+                    .args(["--target=i386-pc", &boot_dir])
+                    .arg(&disk.node),
+            )
+            .with_context(|| format!("installing GRUB for BIOS on {}", disk.node.display()))?;
+    }
+    Ok(())
 }

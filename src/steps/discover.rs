@@ -143,30 +143,7 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
                 image.display()
             )
         })?;
-        let path = image.to_path_buf();
-        ctx.runner.effect(
-            &format!(
-                "create the sparse image file {} ({})",
-                image.display(),
-                human(size)
-            ),
-            false,
-            move || {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                f.set_len(size)
-                    .with_context(|| format!("sizing {}", path.display()))?;
-                f.sync_all()?;
-                Ok(())
-            },
-        )?;
+        create_image(ctx, image, size)?;
         if !image.exists() {
             // Only recorded (a dry run): the attach is recorded too, and the
             // disk is the plan's, not yet on any device.
@@ -186,35 +163,7 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
     let size = std::fs::metadata(image)
         .with_context(|| format!("reading {}", image.display()))?
         .len();
-    // Reuse a loop device already backed by this image (a killed run's, or
-    // one mounted by someone: preflight then refuses).
-    let existing = losetup::backing(&ctx.runner, image)?;
-    let reuse = existing.iter().find(|l| !l.ro).map(|l| l.name.clone());
-    let node = match reuse {
-        Some(n) => {
-            tracing::info!("{} is already attached as {}", image.display(), n.display());
-            n
-        }
-        None => {
-            // A dry run records the attach the real run does, and really
-            // attaches read-only (no byte of the image changes) so that the
-            // probes read the image's real table.
-            let out = ctx.runner.run_or_stand_in(
-                &losetup::attach_cmd(image, false),
-                &losetup::attach_cmd(image, true),
-            )?;
-            let node = losetup::parse_show(&out.stdout)
-                .with_context(|| format!("attaching {}", image.display()))?;
-            let runner = ctx.runner.clone();
-            let n = node.clone();
-            ctx.cleanup
-                .push(format!("detach {}", node.display()), move || {
-                    runner.undo(&losetup::detach_cmd(&n))?;
-                    Ok(())
-                });
-            node
-        }
-    };
+    let node = loop_device(ctx, image)?;
     Ok(TargetDisk {
         node,
         size,
@@ -224,4 +173,61 @@ fn image_file(ctx: &mut Ctx, image: &Path) -> Result<TargetDisk> {
         image: Some(image.to_path_buf()),
         attached: true,
     })
+}
+
+/// Create `image` as a sparse file of `size` bytes (and its directory).
+fn create_image(ctx: &Ctx, image: &Path, size: u64) -> Result<()> {
+    let path = image.to_path_buf();
+    ctx.runner.effect(
+        &format!(
+            "create the sparse image file {} ({})",
+            image.display(),
+            human(size)
+        ),
+        false,
+        move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            f.set_len(size)
+                .with_context(|| format!("sizing {}", path.display()))?;
+            f.sync_all()?;
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// The loop device backed by `image`: one already attached read-write (a
+/// killed run's, or one mounted by someone: preflight then refuses), else
+/// a new one, detached at the end of the run.
+fn loop_device(ctx: &mut Ctx, image: &Path) -> Result<PathBuf> {
+    let existing = losetup::backing(&ctx.runner, image)?;
+    if let Some(n) = existing.iter().find(|l| !l.ro).map(|l| l.name.clone()) {
+        tracing::info!("{} is already attached as {}", image.display(), n.display());
+        return Ok(n);
+    }
+    // A dry run records the attach the real run does, and really
+    // attaches read-only (no byte of the image changes) so that the
+    // probes read the image's real table.
+    let out = ctx.runner.run_or_stand_in(
+        &losetup::attach_cmd(image, false),
+        &losetup::attach_cmd(image, true),
+    )?;
+    let node = losetup::parse_show(&out.stdout)
+        .with_context(|| format!("attaching {}", image.display()))?;
+    let runner = ctx.runner.clone();
+    let n = node.clone();
+    ctx.cleanup
+        .push(format!("detach {}", node.display()), move || {
+            runner.undo(&losetup::detach_cmd(&n))?;
+            Ok(())
+        });
+    Ok(node)
 }

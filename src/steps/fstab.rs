@@ -6,14 +6,14 @@
 //! re-run writes the same bytes. The probe is "the target's fstab already is
 //! what would be written". The client's identity is the next step's.
 
-use super::shared::{base_tree, file_is};
+use super::shared::{base_tree, files_as_planned, files_to_write, write_files};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::host::{mountinfo, swaps};
 use crate::plan::Source;
 use crate::system::fstab::{self, Dropped};
 use crate::system::identity::IdentityFile;
 use crate::tools::blkid;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -98,23 +98,10 @@ impl Step for Fstab {
             return Ok(Probe::Todo("the layout is not resolved".into()));
         }
         let w = wanted(ctx)?;
-        let differ: Vec<String> = w
-            .files
-            .iter()
-            .filter(|f| !file_is(&root.join(&f.path), f))
-            .map(|f| f.path.display().to_string())
-            .collect();
-        if !differ.is_empty() {
-            return Ok(Probe::Todo(format!("to write: {}", differ.join(", "))));
+        if let Some(todo) = files_to_write(root, &w.files) {
+            return Ok(todo);
         }
-        Ok(Probe::Done(format!(
-            "{} already as planned",
-            w.files
-                .iter()
-                .map(|f| format!("/{}", f.path.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
+        Ok(files_as_planned(&w.files))
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = ctx.root()?.clone();
@@ -123,14 +110,7 @@ impl Step for Fstab {
             ctx.notes
                 .push(format!("fstab: dropped `{}`: {}", d.line, d.reason));
         }
-        for f in &w.files {
-            let p = root.join(&f.path);
-            if !file_is(&p, f) {
-                ctx.runner
-                    .write_file(&p, f.contents.as_bytes(), f.mode)
-                    .with_context(|| format!("writing /{} in the target", f.path.display()))?;
-            }
-        }
+        write_files(&ctx.runner, &root, &w.files)?;
         Ok(())
     }
 }

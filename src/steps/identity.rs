@@ -9,7 +9,7 @@
 //! files already are what would be written and no copied SSH host key is
 //! left to replace".
 
-use super::shared::{base_tree, file_is};
+use super::shared::{base_tree, files_as_planned, files_to_write, write_files};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::Source;
 use crate::system::identity::{self, IdentityFile};
@@ -83,13 +83,8 @@ impl Step for Identity {
             return Ok(Probe::Todo("the target is not mounted".into()));
         };
         let files = wanted(ctx)?;
-        let differ: Vec<String> = files
-            .iter()
-            .filter(|f| !file_is(&root.join(&f.path), f))
-            .map(|f| f.path.display().to_string())
-            .collect();
-        if !differ.is_empty() {
-            return Ok(Probe::Todo(format!("to write: {}", differ.join(", "))));
+        if let Some(todo) = files_to_write(root, &files) {
+            return Ok(todo);
         }
         let keys = stale_keys(ctx, root);
         if !keys.is_empty() {
@@ -101,25 +96,11 @@ impl Step for Identity {
         if files.is_empty() {
             return Ok(Probe::Done("the plan keeps the source's identity".into()));
         }
-        Ok(Probe::Done(format!(
-            "{} already as planned",
-            files
-                .iter()
-                .map(|f| format!("/{}", f.path.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
+        Ok(files_as_planned(&files))
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = ctx.root()?.clone();
-        for f in &wanted(ctx)? {
-            let p = root.join(&f.path);
-            if !file_is(&p, f) {
-                ctx.runner
-                    .write_file(&p, f.contents.as_bytes(), f.mode)
-                    .with_context(|| format!("writing /{} in the target", f.path.display()))?;
-            }
-        }
+        write_files(&ctx.runner, &root, &wanted(ctx)?)?;
         let hostname = ctx
             .plan
             .system

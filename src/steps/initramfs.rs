@@ -280,8 +280,6 @@ impl Step for Initramfs {
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = target_root(ctx)?;
-        let transport = ctx.plan.target.transport_name();
-        let mode = vars::iscsi_mode(&ctx.plan);
         let tree = inspect_tree(ctx, &root);
         let profile = profile_for(ctx, tree.as_deref())?;
         let chroot = Chroot::enter(&ctx.runner, &root, &ChrootOptions::default())?;
@@ -290,17 +288,7 @@ impl Step for Initramfs {
         let before = work(ctx, tree.as_deref())?;
         write_files(ctx, &root, &before)?;
         let t0 = std::time::SystemTime::now();
-        let installed = packages::ensure(
-            &ctx.runner,
-            &root,
-            tree.as_deref(),
-            &profile,
-            &profile.packages_for(transport),
-        )?;
-        if !installed.is_empty() {
-            ctx.notes
-                .push(format!("installed in the target: {}", installed.join(" ")));
-        }
+        let installed = install_packages(ctx, &root, tree.as_deref(), &profile)?;
         chroot.check_interrupted()?;
         // Packages may have brought kernels or tools: plan again.
         let w = work(ctx, tree.as_deref())?;
@@ -308,37 +296,7 @@ impl Step for Initramfs {
             write_files(ctx, &root, &w)?;
         }
         if w.kernels.is_empty() {
-            // After the copy a target without a kernel cannot boot; a dry run
-            // copied nothing, so it only says what it would build.
-            ctx.runner.check("a kernel in the target", || {
-                bail!(
-                    "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
-                    root.display(),
-                    profile.packages.base.first().cloned().unwrap_or_default()
-                );
-            })?;
-            // Nothing tells yet which kernel the target will have: show
-            // the commands with a placeholder.
-            let mut kv = w.vars.clone();
-            kv.insert("kver".into(), "KVER".into());
-            kv.insert("image".into(), String::new());
-            let image = w.profile.initramfs_build.image_path(&kv)?;
-            kv.insert("image".into(), image.clone());
-            let targs = w
-                .profile
-                .initramfs_build
-                .transport_args
-                .get(transport)
-                .cloned()
-                .unwrap_or_default();
-            let argv = render_cmd(&w.profile.initramfs_build.build, &kv, &targs)?;
-            let list = render_cmd(&w.profile.initramfs_build.list, &kv, &[])?;
-            for a in [argv, list] {
-                ctx.runner.run(&Cmd::in_root(&root, &a[0]).args(&a[1..]))?;
-            }
-            ctx.notes.push(format!(
-                "initramfs: KVER stands for each kernel the target will have; {image} is then listed and checked for the {transport} modules, scripts and NIC drivers"
-            ));
+            without_kernel(ctx, &root, &profile, &w)?;
         }
         let mut stamp = Stamp {
             inputs: w.inputs.clone(),
@@ -348,10 +306,7 @@ impl Step for Initramfs {
             chroot.check_interrupted()?;
             // Installing packages above may have rebuilt it with netroot's
             // files already (their postinst triggers): then only check it.
-            let fresh = !installed.is_empty()
-                && std::fs::metadata(root.join(img.trim_start_matches('/')))
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t >= t0);
+            let fresh = !installed.is_empty() && modified_since(&root, img, t0);
             if fresh {
                 tracing::info!("{img} was rebuilt by the package install; checking it");
             } else {
@@ -360,36 +315,7 @@ impl Step for Initramfs {
                     .run(&build)
                     .with_context(|| format!("building the initramfs of kernel {k}"))?;
             }
-            let checked = ctx.runner.observe(|| {
-                let mut kv = w.vars.clone();
-                kv.insert("kver".into(), k.clone());
-                kv.insert("image".into(), img.clone());
-                let list: Vec<String> = w
-                    .profile
-                    .initramfs_build
-                    .list
-                    .iter()
-                    .map(|a| render_arg(a, &kv).map(Option::unwrap_or_default))
-                    .collect::<Result<_>>()?;
-                let out = ctx
-                    .runner
-                    .query(&Cmd::in_root(&root, &list[0]).args(&list[1..]))
-                    .with_context(|| format!("listing {img}"))?;
-                let listing = tool::parse_listing(&out.stdout);
-                let (mods, files) = requirements(&w, transport, mode, drivers);
-                let miss = tool::missing(&listing, &mods, &files);
-                if !miss.is_empty() {
-                    bail!(
-                        "the initramfs {img} of kernel {k} lacks {} ({} entries listed by {}); \
-                     look at the build output above, fix the target, and run again",
-                        miss.join(", "),
-                        listing.lines,
-                        list[0]
-                    );
-                }
-                image_stamp(&root, img).with_context(|| format!("{img} was not written"))
-            })?;
-            if let Some(s) = checked {
+            if let Some(s) = check_image(ctx, &root, &w, k, img, drivers)? {
                 stamp.images.insert(k.clone(), s);
             }
         }
@@ -400,6 +326,117 @@ impl Step for Initramfs {
         )?;
         chroot.close()
     }
+}
+
+/// Install the profile's packages for the transport the target lacks; the
+/// ones installed, also noted for the report.
+fn install_packages(
+    ctx: &mut Ctx,
+    root: &Path,
+    tree: Option<&Path>,
+    profile: &Profile,
+) -> Result<Vec<String>> {
+    let transport = ctx.plan.target.transport_name();
+    let installed = packages::ensure(
+        &ctx.runner,
+        root,
+        tree,
+        profile,
+        &profile.packages_for(transport),
+    )?;
+    if !installed.is_empty() {
+        ctx.notes
+            .push(format!("installed in the target: {}", installed.join(" ")));
+    }
+    Ok(installed)
+}
+
+/// Whether the image `img` in `root` was written at or after `t0`.
+fn modified_since(root: &Path, img: &str, t0: std::time::SystemTime) -> bool {
+    std::fs::metadata(root.join(img.trim_start_matches('/')))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= t0)
+}
+
+/// A target without a kernel: after the copy it cannot boot (refused); a
+/// dry run copied nothing, so it only says what it would build, with a
+/// placeholder kernel version.
+fn without_kernel(ctx: &mut Ctx, root: &Path, profile: &Profile, w: &InitramfsWork) -> Result<()> {
+    let transport = ctx.plan.target.transport_name();
+    ctx.runner.check("a kernel in the target", || {
+        bail!(
+            "no kernel is installed in the target ({}/lib/modules/*/ with /boot/vmlinuz-*): install one (profile package {})",
+            root.display(),
+            profile.packages.base.first().cloned().unwrap_or_default()
+        );
+    })?;
+    // Nothing tells yet which kernel the target will have: show
+    // the commands with a placeholder.
+    let mut kv = w.vars.clone();
+    kv.insert("kver".into(), "KVER".into());
+    kv.insert("image".into(), String::new());
+    let image = w.profile.initramfs_build.image_path(&kv)?;
+    kv.insert("image".into(), image.clone());
+    let targs = w
+        .profile
+        .initramfs_build
+        .transport_args
+        .get(transport)
+        .cloned()
+        .unwrap_or_default();
+    let argv = render_cmd(&w.profile.initramfs_build.build, &kv, &targs)?;
+    let list = render_cmd(&w.profile.initramfs_build.list, &kv, &[])?;
+    for a in [argv, list] {
+        ctx.runner.run(&Cmd::in_root(root, &a[0]).args(&a[1..]))?;
+    }
+    ctx.notes.push(format!(
+        "initramfs: KVER stands for each kernel the target will have; {image} is then listed and checked for the {transport} modules, scripts and NIC drivers"
+    ));
+    Ok(())
+}
+
+/// List the initramfs `img` of kernel `k` and refuse it unless it holds
+/// the transport's modules, the NIC drivers and the scripts; its stamp, or
+/// `None` when the build was only recorded (a dry run).
+fn check_image(
+    ctx: &Ctx,
+    root: &Path,
+    w: &InitramfsWork,
+    k: &str,
+    img: &str,
+    drivers: &[String],
+) -> Result<Option<ImageStamp>> {
+    let transport = ctx.plan.target.transport_name();
+    let mode = vars::iscsi_mode(&ctx.plan);
+    ctx.runner.observe(|| {
+        let mut kv = w.vars.clone();
+        kv.insert("kver".into(), k.to_string());
+        kv.insert("image".into(), img.to_string());
+        let list: Vec<String> = w
+            .profile
+            .initramfs_build
+            .list
+            .iter()
+            .map(|a| render_arg(a, &kv).map(Option::unwrap_or_default))
+            .collect::<Result<_>>()?;
+        let out = ctx
+            .runner
+            .query(&Cmd::in_root(root, &list[0]).args(&list[1..]))
+            .with_context(|| format!("listing {img}"))?;
+        let listing = tool::parse_listing(&out.stdout);
+        let (mods, files) = requirements(w, transport, mode, drivers);
+        let miss = tool::missing(&listing, &mods, &files);
+        if !miss.is_empty() {
+            bail!(
+                "the initramfs {img} of kernel {k} lacks {} ({} entries listed by {}); \
+                 look at the build output above, fix the target, and run again",
+                miss.join(", "),
+                listing.lines,
+                list[0]
+            );
+        }
+        image_stamp(root, img).with_context(|| format!("{img} was not written"))
+    })
 }
 
 #[cfg(test)]

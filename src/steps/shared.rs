@@ -1,14 +1,16 @@
 //! What more than one step needs, in one place so steps never import each
 //! other: attaching the target from the run's context, the distro profile
 //! and the tree it is read from, where netroot keeps state in the target,
-//! and the size the plan's layout occupies.
+//! and the size the plan's layout occupies, and the probe and write of the
+//! files the fstab and identity steps put in the target.
 
 use crate::disk::TargetDisk;
-use crate::engine::Ctx;
+use crate::engine::{Ctx, Probe};
 use crate::plan::Size;
 use crate::plan::Source;
 use crate::profile::{self, Profile};
 use crate::system::identity::IdentityFile;
+use crate::tools::Runner;
 use crate::transport::{self, AttachEnv, HostPaths};
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
@@ -86,4 +88,40 @@ pub fn file_is(path: &Path, f: &IdentityFile) -> bool {
         (Ok(b), Ok(m)) => b == f.contents.as_bytes() && m.permissions().mode() & 0o7777 == f.mode,
         _ => false,
     }
+}
+
+/// The probe's answer while some of `files` differ from what is in `root`
+/// ("to write: PATHS"); `None` when all are as planned.
+pub fn files_to_write(root: &Path, files: &[IdentityFile]) -> Option<Probe> {
+    let differ: Vec<String> = files
+        .iter()
+        .filter(|f| !file_is(&root.join(&f.path), f))
+        .map(|f| f.path.display().to_string())
+        .collect();
+    (!differ.is_empty()).then(|| Probe::Todo(format!("to write: {}", differ.join(", "))))
+}
+
+/// The probe's answer when all of `files` are as planned.
+pub fn files_as_planned(files: &[IdentityFile]) -> Probe {
+    Probe::Done(format!(
+        "{} already as planned",
+        files
+            .iter()
+            .map(|f| format!("/{}", f.path.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// Write each of `files` into `root` whose contents or mode differ.
+pub fn write_files(runner: &Runner, root: &Path, files: &[IdentityFile]) -> Result<()> {
+    for f in files {
+        let p = root.join(&f.path);
+        if !file_is(&p, f) {
+            runner
+                .write_file(&p, f.contents.as_bytes(), f.mode)
+                .with_context(|| format!("writing /{} in the target", f.path.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@
 //!
 //! The function is a fixpoint: rewriting its own output changes nothing.
 
+use crate::host::escape::unescape_lossy;
 use crate::plan::{FsKind, ResolvedLayout, ResolvedPartition};
 use std::collections::BTreeSet;
 
@@ -52,35 +53,12 @@ fn parse(line: &str) -> Option<Entry<'_>> {
     }
     Some(Entry {
         spec: f[0],
-        file: normalize_mount(&unescape(f[1])),
+        file: normalize_mount(&unescape_lossy(f[1].as_bytes())),
         vfstype: f[2],
         opts: f.get(3).copied().unwrap_or("defaults"),
         freq: f.get(4).copied().unwrap_or("0"),
         passno: f.get(5).copied().unwrap_or("0"),
     })
-}
-
-/// fstab escapes blanks in paths as octal (`\040`).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn normalize_mount(m: &str) -> String {
@@ -177,96 +155,142 @@ pub fn rewrite(
     netdev: bool,
     old_devices: &BTreeSet<String>,
 ) -> (String, Vec<Dropped>) {
-    let planned: Vec<&ResolvedPartition> = layout
-        .mount_order()
-        .into_iter()
-        .filter(|p| p.fs != Some(FsKind::Swap))
-        .collect();
-    let mut swaps: Vec<&ResolvedPartition> = layout
-        .partitions
-        .iter()
-        .filter(|p| p.fs == Some(FsKind::Swap))
-        .collect();
-    let mut seen_mounts: BTreeSet<String> = BTreeSet::new();
-    let mut out: Vec<String> = Vec::new();
-    let mut dropped = Vec::new();
-    let mut skip = |line: &str, reason: &str| {
-        dropped.push(Dropped {
+    let mut r = Rewrite::new(layout, netdev, old_devices);
+    for line in old.lines() {
+        match parse(line) {
+            Some(e) => r.entry(line, &e),
+            None => r.out.push(line.to_string()),
+        }
+    }
+    r.append_missing();
+    let mut text = r.out.join("\n");
+    text.push('\n');
+    (text, r.dropped)
+}
+
+/// A rewrite under way: what of the plan is still to place, and the lines
+/// written and dropped so far.
+struct Rewrite<'a> {
+    /// Planned mounts (swap aside), in mount order.
+    planned: Vec<&'a ResolvedPartition>,
+    /// Planned swap partitions no old entry took yet.
+    swaps: Vec<&'a ResolvedPartition>,
+    netdev: bool,
+    old_devices: &'a BTreeSet<String>,
+    seen_mounts: BTreeSet<String>,
+    out: Vec<String>,
+    dropped: Vec<Dropped>,
+}
+
+impl<'a> Rewrite<'a> {
+    fn new(layout: &'a ResolvedLayout, netdev: bool, old_devices: &'a BTreeSet<String>) -> Self {
+        Rewrite {
+            planned: layout
+                .mount_order()
+                .into_iter()
+                .filter(|p| p.fs != Some(FsKind::Swap))
+                .collect(),
+            swaps: layout
+                .partitions
+                .iter()
+                .filter(|p| p.fs == Some(FsKind::Swap))
+                .collect(),
+            netdev,
+            old_devices,
+            seen_mounts: BTreeSet::new(),
+            out: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    fn skip(&mut self, line: &str, reason: &str) {
+        self.dropped.push(Dropped {
             line: line.trim().to_string(),
             reason: reason.to_string(),
         })
-    };
-    for line in old.lines() {
-        let Some(e) = parse(line) else {
-            out.push(line.to_string());
-            continue;
-        };
+    }
+
+    /// One parsed entry of the old fstab.
+    fn entry(&mut self, line: &str, e: &Entry) {
         if e.vfstype == "swap" {
-            if !e.spec.starts_with('/') || e.spec.starts_with("/dev/") {
-                // A swap device: the plan's next swap partition takes its place.
-                let uuid_spec = swaps.iter().position(|p| {
-                    e.spec == format!("UUID={}", p.fs_uuid.as_deref().unwrap_or_default())
-                });
-                let idx = uuid_spec.or(if swaps.is_empty() { None } else { Some(0) });
-                match idx {
-                    Some(i) => {
-                        let p = swaps.remove(i);
-                        out.push(planned_line(p, Some(&e), netdev, Some(line)));
-                    }
-                    None => skip(
-                        line,
-                        "swap on the old local disk (the plan has no swap partition left for it)",
-                    ),
-                }
-            } else {
-                skip(
-                    line,
-                    "swap file: swap files are not copied to the network disk",
-                );
-            }
-            continue;
+            return self.swap(line, e);
         }
-        if let Some(p) = planned
+        if let Some(p) = self
+            .planned
             .iter()
             .find(|p| p.mount.as_deref() == Some(e.file.as_str()))
+            .copied()
         {
-            if !seen_mounts.insert(e.file.clone()) {
-                skip(line, &format!("a second entry for {}", e.file));
-                continue;
+            if !self.seen_mounts.insert(e.file.clone()) {
+                return self.skip(line, &format!("a second entry for {}", e.file));
             }
-            out.push(planned_line(p, Some(&e), netdev, Some(line)));
-            continue;
+            self.out
+                .push(planned_line(p, Some(e), self.netdev, Some(line)));
+            return;
         }
         if is_block_spec(e.spec) && !has_opt(e.opts, "bind") && !has_opt(e.opts, "rbind") {
-            if old_devices.contains(e.spec) {
-                skip(line, "on the old local disk");
-            } else if has_opt(e.opts, "nofail") || has_opt(e.opts, "noauto") {
-                out.push(line.to_string());
-            } else {
-                skip(line, "a local disk the diskless client may not have (its mount would stop the boot); mark it nofail to keep it");
+            return self.local_disk(line, e);
+        }
+        self.out.push(line.to_string());
+    }
+
+    /// A swap entry: a swap device gives its place to the plan's next swap
+    /// partition (the one with its UUID first); a swap file is dropped.
+    fn swap(&mut self, line: &str, e: &Entry) {
+        if e.spec.starts_with('/') && !e.spec.starts_with("/dev/") {
+            return self.skip(
+                line,
+                "swap file: swap files are not copied to the network disk",
+            );
+        }
+        let uuid_spec = self
+            .swaps
+            .iter()
+            .position(|p| e.spec == format!("UUID={}", p.fs_uuid.as_deref().unwrap_or_default()));
+        let idx = uuid_spec.or(if self.swaps.is_empty() { None } else { Some(0) });
+        match idx {
+            Some(i) => {
+                let p = self.swaps.remove(i);
+                self.out
+                    .push(planned_line(p, Some(e), self.netdev, Some(line)));
             }
-            continue;
+            None => self.skip(
+                line,
+                "swap on the old local disk (the plan has no swap partition left for it)",
+            ),
         }
-        out.push(line.to_string());
     }
-    let mut added = Vec::new();
-    for p in planned
-        .iter()
-        .filter(|p| !seen_mounts.contains(p.mount.as_deref().unwrap_or_default()))
-    {
-        added.push(planned_line(p, None, netdev, None));
-    }
-    for p in swaps {
-        added.push(planned_line(p, None, netdev, None));
-    }
-    if !added.is_empty() {
-        if out.last().is_some_and(|l| !l.trim().is_empty()) {
-            out.push(String::new());
+
+    /// An entry on a local block device the plan does not mount.
+    fn local_disk(&mut self, line: &str, e: &Entry) {
+        if self.old_devices.contains(e.spec) {
+            self.skip(line, "on the old local disk");
+        } else if has_opt(e.opts, "nofail") || has_opt(e.opts, "noauto") {
+            self.out.push(line.to_string());
+        } else {
+            self.skip(line, "a local disk the diskless client may not have (its mount would stop the boot); mark it nofail to keep it");
         }
-        out.push(ADDED_COMMENT.to_string());
-        out.extend(added);
     }
-    let mut text = out.join("\n");
-    text.push('\n');
-    (text, dropped)
+
+    /// Planned mounts and swap the old fstab lacks, after a comment.
+    fn append_missing(&mut self) {
+        let mut added = Vec::new();
+        for p in self.planned.iter().filter(|p| {
+            !self
+                .seen_mounts
+                .contains(p.mount.as_deref().unwrap_or_default())
+        }) {
+            added.push(planned_line(p, None, self.netdev, None));
+        }
+        for p in &self.swaps {
+            added.push(planned_line(p, None, self.netdev, None));
+        }
+        if !added.is_empty() {
+            if self.out.last().is_some_and(|l| !l.trim().is_empty()) {
+                self.out.push(String::new());
+            }
+            self.out.push(ADDED_COMMENT.to_string());
+            self.out.extend(added);
+        }
+    }
 }

@@ -8,9 +8,9 @@
 use super::common::{attach_timeout, need_root, wait_for, AttachEnv, HostPaths};
 use crate::disk::TargetDisk;
 use crate::tools::{aoe as tool, Runner};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An AoE device as the kernel knows it.
@@ -303,49 +303,73 @@ pub fn attach(
     let Some(found) = found else {
         // The module load was only recorded: so is the discover, and the
         // disk is the plan's, not yet here.
-        env.runner.run(&tool::discover())?;
-        env.notes.push(format!(
-            "dry run: AoE {name} is not attached; the run would send aoe-discover and wait for {}",
-            node.display()
-        ));
-        return Ok(TargetDisk {
-            node,
-            size: env.planned_size,
-            identity: name,
-            model: None,
-            serial: None,
-            image: None,
-            attached: false,
-        });
+        return planned_disk(env, name, node);
     };
     match found {
         Some(d) => Ok(disk_of(&d)),
-        None => {
-            let seen = list_devices(paths);
-            let seen = if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.iter()
-                    .map(|d| format!("{} ({})", d.name, d.state.as_deref().unwrap_or("?")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let state = read_device(paths, shelf, slot)
-                .and_then(|d| d.state)
-                .map(|s| format!(" (it exists but its state is {s:?})"))
-                .unwrap_or_default();
-            bail!(
-                "timed out after {} s waiting for {}{state} on {}: is vblade exporting shelf {shelf} \
-                 slot {slot} on the same Ethernet segment, and does its -m list allow this machine's \
-                 MAC? AoE devices seen: {seen}. Set NETROOT_ATTACH_TIMEOUT to wait longer",
-                timeout.as_secs(),
-                node.display(),
-                ifname
-                    .map(|i| format!("interface {i}"))
-                    .unwrap_or_else(|| "any interface".into()),
-            )
-        }
+        None => Err(not_attached(
+            paths,
+            shelf,
+            slot,
+            &node,
+            ifname.as_deref(),
+            timeout,
+        )),
     }
+}
+
+/// What a dry run reports for an attach it only recorded: the discover is
+/// recorded too, and the disk is the plan's.
+fn planned_disk(env: &mut AttachEnv, name: String, node: PathBuf) -> Result<TargetDisk> {
+    env.runner.run(&tool::discover())?;
+    env.notes.push(format!(
+        "dry run: AoE {name} is not attached; the run would send aoe-discover and wait for {}",
+        node.display()
+    ));
+    Ok(TargetDisk {
+        node,
+        size: env.planned_size,
+        identity: name,
+        model: None,
+        serial: None,
+        image: None,
+        attached: false,
+    })
+}
+
+/// The error for a device that did not come up within `timeout`: what the
+/// device's state is, if it exists, and which AoE devices were seen.
+fn not_attached(
+    paths: &HostPaths,
+    shelf: u16,
+    slot: u8,
+    node: &Path,
+    ifname: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Error {
+    let seen = list_devices(paths);
+    let seen = if seen.is_empty() {
+        "none".to_string()
+    } else {
+        seen.iter()
+            .map(|d| format!("{} ({})", d.name, d.state.as_deref().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let state = read_device(paths, shelf, slot)
+        .and_then(|d| d.state)
+        .map(|s| format!(" (it exists but its state is {s:?})"))
+        .unwrap_or_default();
+    anyhow!(
+        "timed out after {} s waiting for {}{state} on {}: is vblade exporting shelf {shelf} \
+         slot {slot} on the same Ethernet segment, and does its -m list allow this machine's \
+         MAC? AoE devices seen: {seen}. Set NETROOT_ATTACH_TIMEOUT to wait longer",
+        timeout.as_secs(),
+        node.display(),
+        ifname
+            .map(|i| format!("interface {i}"))
+            .unwrap_or_else(|| "any interface".into()),
+    )
 }
 
 #[cfg(test)]
@@ -384,7 +408,9 @@ pub(crate) mod tests {
         flush(&mut cur);
     }
 
-    fn fixture(p: &str) -> String {
+    /// The text of a captured fixture (tests/fixtures/P); the iSCSI tests
+    /// read theirs with it too.
+    pub fn fixture(p: &str) -> String {
         std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
     }

@@ -10,6 +10,8 @@ pub mod aoe;
 pub mod attach;
 pub mod common;
 pub mod iscsi;
+pub mod iscsi_listing;
+pub mod iscsi_record;
 pub mod sendtargets;
 
 pub use attach::{attach, verify};

@@ -1,0 +1,323 @@
+//! Step `copy`: copy the system onto the mounted target.
+//!
+//! - `live` and `directory`: rsync, one run per filesystem: each mount of
+//!   the plan, plus each separate filesystem the source has below it that
+//!   the plan folds into its parent (a host `/home` mount copied into the
+//!   target's root filesystem). Pseudo filesystems, volatile directories,
+//!   `lost+found`, swap files and netroot's own state are left out; the
+//!   volatile directories are created empty on the target. A re-run is
+//!   incremental. The source is only read.
+//! - `debootstrap`: a fresh system into the target, with the kernel, GRUB
+//!   and transport packages the profile names.
+//!
+//! This file runs the step; which runs to make and what they exclude is
+//! planned in [`transfers`], and sparse files are found in [`sparse`].
+
+mod sparse;
+mod transfers;
+
+pub use sparse::sparse_files;
+pub use transfers::{fstab_swap_files, transfers, CopyInputs, VOLATILE_DIRS};
+
+use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
+use crate::event::Event;
+use crate::host::mountinfo;
+use crate::host::swaps;
+use crate::plan::{Plan, Source};
+use crate::tools::debootstrap::{self, Debootstrap};
+use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
+use anyhow::{Context, Result};
+use sparse::{sparse_lists, walk_skips};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Copy;
+
+/// The source tree for live and directory sources.
+pub fn source_root(plan: &Plan) -> Option<PathBuf> {
+    match &plan.source {
+        Source::Live => Some(PathBuf::from("/")),
+        Source::Directory { path } => Some(path.clone()),
+        Source::Debootstrap { .. } => None,
+    }
+}
+
+/// The packages a debootstrap source installs: the plan's, then the
+/// profile's for the plan's transport.
+fn debootstrap_packages(plan: &Plan, include: &[String]) -> Result<Vec<String>> {
+    let profile = crate::profile::resolve(plan, None)?;
+    let mut v = include.to_vec();
+    v.extend(profile.packages_for(plan.target.transport_name()));
+    Ok(v)
+}
+
+fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
+    let mut inputs = CopyInputs {
+        host_mounts: mountinfo::mounts(),
+        ..Default::default()
+    };
+    if matches!(ctx.plan.source, Source::Live) {
+        inputs.swap_files = swaps::files(&swaps::active())
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+    }
+    if let Ok(t) = std::fs::read_to_string(src.join("etc/fstab")) {
+        for f in fstab_swap_files(&t) {
+            if !inputs.swap_files.contains(&f) {
+                inputs.swap_files.push(f);
+            }
+        }
+    }
+    inputs.host_excludes = vec![ctx.opts.state_dir.clone(), ctx.opts.work_dir.clone()];
+    if let Some(r) = &ctx.root {
+        inputs.host_excludes.push(r.clone());
+    }
+    inputs
+}
+
+/// Run one rsync, turning its progress lines into byte events.
+fn run_rsync(
+    ctx: &mut Ctx,
+    cmd: &crate::tools::Cmd,
+    t: &Transfer,
+    finished: &mut u64,
+) -> Result<()> {
+    let mut last = Instant::now() - Duration::from_secs(1);
+    let mut latest = rsync::Progress {
+        bytes: 0,
+        percent: 0,
+        rate: 0,
+    };
+    let base = *finished;
+    let ctx_ref: &Ctx = ctx;
+    let out = ctx_ref
+        .runner
+        .run_streaming(cmd, |line| {
+            if let Some(p) = rsync::parse_progress2(line) {
+                latest = p;
+                if last.elapsed() >= Duration::from_millis(250) {
+                    last = Instant::now();
+                    ctx_ref.emit(Event::Bytes {
+                        step: crate::event::StepId::Copy,
+                        done: base + p.bytes,
+                        total: base + p.total_estimate(),
+                        rate: p.rate,
+                    });
+                }
+            }
+        })
+        .with_context(|| format!("copying {} to {}", t.src.display(), t.dst.display()))?;
+    *finished += latest.bytes;
+    ctx.emit(Event::Bytes {
+        step: crate::event::StepId::Copy,
+        done: *finished,
+        total: *finished,
+        rate: latest.rate,
+    });
+    if out.code == EXIT_VANISHED {
+        ctx.notes.push(format!(
+            "copy: files vanished while {} was copied (rsync exit 24); normal for a running system",
+            t.src.display()
+        ));
+    }
+    Ok(())
+}
+
+impl Copy {
+    fn copy_tree(&self, ctx: &mut Ctx, src: &Path) -> Result<()> {
+        let root = ctx.root()?.clone();
+        let layout = ctx.layout()?.clone();
+        if !src.join("etc").is_dir() {
+            anyhow::bail!(
+                "{} does not look like a root tree (no etc/): check source.path",
+                src.display()
+            );
+        }
+        let inputs = gather_inputs(ctx, src);
+        let list = transfers(&ctx.plan, &layout, src, &root, &inputs);
+        let mut finished: u64 = 0;
+        for t in &list {
+            let t = &t;
+            if !t.src.is_dir() {
+                tracing::info!(
+                    "{} is not in the source; nothing to copy there",
+                    t.src.display()
+                );
+                continue;
+            }
+            let sparse = if t.fat {
+                Vec::new()
+            } else {
+                sparse_files(&t.src, &walk_skips(&t.excludes))
+            };
+            if sparse.is_empty() {
+                run_rsync(ctx, &t.cmd(None), t, &mut finished)?;
+            } else {
+                tracing::info!(
+                    "{} sparse files below {} get their own rsync -S",
+                    sparse.len(),
+                    t.src.display()
+                );
+                let (excl, files) = sparse_lists(&sparse)?;
+                run_rsync(ctx, &t.cmd(Some(excl.path())), t, &mut finished)?;
+                run_rsync(ctx, &t.sparse_cmd(files.path()), t, &mut finished)?;
+            }
+        }
+        for (d, mode) in VOLATILE_DIRS {
+            let p = root.join(d);
+            if std::fs::symlink_metadata(&p).is_err() {
+                ctx.runner.effect(
+                    &format!("creating {} (mode {mode:o})", p.display()),
+                    false,
+                    || {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::create_dir(&p)?;
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn debootstrap(&self, ctx: &mut Ctx) -> Result<()> {
+        let Source::Debootstrap {
+            suite,
+            mirror,
+            variant,
+            include,
+        } = ctx.plan.source.clone()
+        else {
+            unreachable!()
+        };
+        let root = ctx.root()?.clone();
+        let packages = debootstrap_packages(&ctx.plan, &include)?;
+        if debootstrap_complete(&root, &packages).is_ok() {
+            ctx.notes.push(format!(
+                "copy: debootstrap had already finished in {}",
+                root.display()
+            ));
+            return Ok(());
+        }
+        let d = Debootstrap {
+            suite,
+            mirror,
+            variant,
+            include: packages,
+            target: root.clone(),
+        };
+        ctx.emit(Event::Message {
+            text: format!("debootstrap into {} (several minutes)", root.display()),
+        });
+        ctx.runner
+            .run_streaming(&d.cmd(), |line| tracing::debug!("debootstrap: {line}"))
+            .context(
+                "installing the system with debootstrap (check source.mirror and the network)",
+            )?;
+        Ok(())
+    }
+}
+
+/// Ok when debootstrap finished in `root` (it removes its own `debootstrap/`
+/// work directory at the end) and dpkg lists every wanted package;
+/// otherwise what is missing.
+fn debootstrap_complete(root: &Path, packages: &[String]) -> std::result::Result<(), String> {
+    if root.join("debootstrap").exists() {
+        return Err(format!(
+            "{} holds an unfinished debootstrap",
+            root.display()
+        ));
+    }
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status"))
+        .map_err(|_| format!("{} has no var/lib/dpkg/status", root.display()))?;
+    let missing = debootstrap::missing_packages(&status, packages);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "packages not installed yet: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
+impl Step for Copy {
+    fn id(&self) -> StepId {
+        StepId::Copy
+    }
+    fn kind(&self) -> StepKind {
+        StepKind::Change
+    }
+    fn describe(&self, ctx: &Ctx) -> String {
+        match &ctx.plan.source {
+            Source::Live => "copy the running system with rsync, filesystem by filesystem".into(),
+            Source::Directory { path } => format!("copy the tree {} with rsync", path.display()),
+            Source::Debootstrap { suite, .. } => format!(
+                "install {suite} with debootstrap, with the kernel, GRUB and {} packages",
+                ctx.plan.target.transport_name()
+            ),
+        }
+    }
+    fn probe(&self, ctx: &Ctx) -> Result<Probe> {
+        let Some(root) = ctx.root.as_ref() else {
+            return Ok(Probe::Todo("the target is not mounted".into()));
+        };
+        if let Source::Debootstrap { include, .. } = &ctx.plan.source {
+            if let Err(why) = debootstrap_complete(root, &debootstrap_packages(&ctx.plan, include)?)
+            {
+                return Ok(Probe::Todo(why));
+            }
+        } else if !root.join("etc/os-release").exists() && !root.join("usr/lib/os-release").exists()
+        {
+            return Ok(Probe::Todo(format!(
+                "{} has no etc/os-release yet",
+                root.display()
+            )));
+        }
+        if !ctx.journal_says_done(StepId::Copy) {
+            return Ok(Probe::Todo(
+                "the journal does not record a finished copy (an interrupted copy resumes incrementally)".into(),
+            ));
+        }
+        Ok(Probe::Done(
+            "the journal records a finished copy and the target tree is complete".into(),
+        ))
+    }
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        match source_root(&ctx.plan) {
+            Some(src) => self.copy_tree(ctx, &src),
+            None => self.debootstrap(ctx),
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::transfers::tests::plan;
+    use super::*;
+
+    #[test]
+    fn debootstrap_completion_needs_every_package_and_no_work_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let pk = vec!["kmod".to_string()];
+        assert!(debootstrap_complete(d.path(), &pk).is_err());
+        std::fs::create_dir_all(d.path().join("var/lib/dpkg")).unwrap();
+        std::fs::write(
+            d.path().join("var/lib/dpkg/status"),
+            "Package: kmod\nStatus: install ok installed\n",
+        )
+        .unwrap();
+        assert!(debootstrap_complete(d.path(), &pk).is_ok());
+        std::fs::create_dir(d.path().join("debootstrap")).unwrap();
+        assert!(debootstrap_complete(d.path(), &pk)
+            .unwrap_err()
+            .contains("unfinished"));
+        let p = plan(r#"{"type": "debootstrap", "suite": "bookworm", "include": ["vim"]}"#);
+        let pk = debootstrap_packages(&p, &["vim".into()]).unwrap();
+        assert_eq!(pk[0], "vim");
+        assert!(pk.contains(&"linux-image-amd64".to_string()));
+        assert!(pk.contains(&"aoetools".to_string()));
+        assert!(!pk.contains(&"open-iscsi".to_string()));
+    }
+}
