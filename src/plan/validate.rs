@@ -389,7 +389,7 @@ fn partition_mount(
             format!("missing: a {} partition needs a mount point", fs.as_str()),
         ),
         (Some(m), fs) => {
-            if !is_normal_mount(m) {
+            if is_not_normal_mount(m) {
                 errs.push(
                     format!("{base}.mount"),
                     format!("{m:?} is not an absolute, normalised path"),
@@ -414,15 +414,16 @@ fn partition_mount(
     is_root
 }
 
-/// An absolute, normalised mount point with no blanks or unsafe characters.
-fn is_normal_mount(m: &str) -> bool {
-    m.starts_with('/')
-        && !m.contains("//")
-        && !(m.len() > 1 && m.ends_with('/'))
-        && !m.contains("/../")
-        && !m.ends_with("/..")
-        && !m.contains(char::is_whitespace)
-        && !has_unsafe_char(m)
+/// Not an absolute, normalised mount point: relative, with empty, `..`
+/// or trailing components, blanks or unsafe characters.
+fn is_not_normal_mount(m: &str) -> bool {
+    !m.starts_with('/')
+        || m.contains("//")
+        || (m.len() > 1 && m.ends_with('/'))
+        || m.contains("/../")
+        || m.ends_with("/..")
+        || m.contains(char::is_whitespace)
+        || has_unsafe_char(m)
 }
 
 /// A partition's label: as long as its filesystem allows, no blanks or
