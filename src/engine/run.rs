@@ -25,119 +25,9 @@ pub fn run_steps(
         Some(Journal::open(&opts.state_dir, &plan)?)
     };
     let mut ctx = Ctx::new(plan, opts, progress);
-    if let Some(j) = &journal {
-        ctx.journal_done = j.data.steps.keys().copied().collect();
-    } else if let Ok(Some(d)) =
-        journal::read(&journal::journal_path(&ctx.opts.state_dir, &ctx.plan))
-    {
-        if d.plan_digest == ctx.plan.digest() {
-            ctx.journal_done = d.steps.keys().copied().collect();
-        }
-    }
+    load_journal_done(&mut ctx, journal.as_ref());
     let mut reports: Vec<StepReport> = Vec::new();
-    let total = steps.len();
-    let result = (|| -> Result<()> {
-        for (i, step) in steps.iter().enumerate() {
-            let id = step.id();
-            if !dry && stop_requested() {
-                return Err(Interrupted(id).into());
-            }
-            ctx.runner.set_step(id.as_str());
-            let description = step.describe(&ctx);
-            ctx.emit(Event::StepStart {
-                step: id,
-                index: i + 1,
-                total,
-                description: description.clone(),
-            });
-            let probe = if step.kind() == StepKind::EveryRun {
-                Probe::Todo("done by every run".into())
-            } else {
-                step.probe(&ctx)
-                    .with_context(|| format!("probing step {id}"))?
-            };
-            let (status, reason) = match probe {
-                Probe::Done(why) => {
-                    if let Some(j) = journal.as_mut() {
-                        if !j.is_done(id) {
-                            j.mark_done(id)?;
-                        }
-                    }
-                    (StepStatus::Done, why)
-                }
-                Probe::Todo(why) => {
-                    if step.kind() == StepKind::Destructive && !dry && !ctx.opts.yes {
-                        return Err(Refused(format!(
-                            "step {id} would destroy data on {}: read the dry run \
-                             (`netroot migrate --plan FILE --dry-run`), then run again with --yes",
-                            ctx.disk
-                                .as_ref()
-                                .map(|d| d.node.display().to_string())
-                                .unwrap_or_else(|| "the target".into())
-                        ))
-                        .into());
-                    }
-                    if let Some(j) = journal.as_mut() {
-                        if j.is_done(id) && step.kind() != StepKind::EveryRun {
-                            tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
-                            j.mark_undone(id)?;
-                            ctx.journal_done.remove(&id);
-                        }
-                    }
-                    step.apply(&mut ctx).with_context(|| format!("step {id}"))?;
-                    if !dry && step.kind() != StepKind::EveryRun {
-                        if let Some(j) = journal.as_mut() {
-                            j.mark_done(id)?;
-                        }
-                        ctx.journal_done.insert(id);
-                        match step
-                            .probe(&ctx)
-                            .with_context(|| format!("checking step {id}"))?
-                        {
-                            Probe::Done(_) => {}
-                            Probe::Todo(why) => {
-                                if let Some(j) = journal.as_mut() {
-                                    j.mark_undone(id)?;
-                                }
-                                anyhow::bail!(
-                                    "step {id} ran but its check says it is not done: {why}"
-                                );
-                            }
-                        }
-                    }
-                    (
-                        if dry {
-                            StepStatus::WouldRun
-                        } else {
-                            StepStatus::Ran
-                        },
-                        why,
-                    )
-                }
-            };
-            let actions = ctx.runner.take_actions();
-            ctx.emit(Event::StepEnd {
-                step: id,
-                status: match status {
-                    StepStatus::Done => StepEnded::Done,
-                    StepStatus::WouldRun => StepEnded::WouldRun,
-                    _ => StepEnded::Ran,
-                },
-            });
-            reports.push(StepReport {
-                step: id,
-                kind: step.kind(),
-                description,
-                status,
-                reason,
-                actions,
-            });
-            if ctx.opts.stop_after == Some(id) {
-                break;
-            }
-        }
-        Ok(())
-    })();
+    let result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);
     let cleanup_errors = ctx.cleanup.run_all();
     result?;
     for e in cleanup_errors {
@@ -165,6 +55,168 @@ pub fn run_steps(
         notes: ctx.notes.clone(),
         journal: journal.as_ref().map(|j| j.path().display().to_string()),
     })
+}
+
+/// What the journal says is done: the open journal's, or in a dry run the
+/// one on disk if it belongs to this plan.
+fn load_journal_done(ctx: &mut Ctx, journal: Option<&Journal>) {
+    if let Some(j) = journal {
+        ctx.journal_done = j.data.steps.keys().copied().collect();
+    } else if let Ok(Some(d)) =
+        journal::read(&journal::journal_path(&ctx.opts.state_dir, &ctx.plan))
+    {
+        if d.plan_digest == ctx.plan.digest() {
+            ctx.journal_done = d.steps.keys().copied().collect();
+        }
+    }
+}
+
+/// Run the steps in order until one fails, Ctrl-C asks to stop, or the
+/// step to stop after has run; each finished step's report is pushed.
+fn run_each(
+    ctx: &mut Ctx,
+    mut journal: Option<&mut Journal>,
+    steps: &[Box<dyn Step>],
+    dry: bool,
+    reports: &mut Vec<StepReport>,
+) -> Result<()> {
+    let total = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        let id = step.id();
+        if !dry && stop_requested() {
+            return Err(Interrupted(id).into());
+        }
+        let report = run_one(
+            ctx,
+            journal.as_deref_mut(),
+            step.as_ref(),
+            i + 1,
+            total,
+            dry,
+        )?;
+        reports.push(report);
+        if ctx.opts.stop_after == Some(id) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One step: announce it, probe it, apply it if it is not done, and
+/// report it.
+fn run_one(
+    ctx: &mut Ctx,
+    mut journal: Option<&mut Journal>,
+    step: &dyn Step,
+    index: usize,
+    total: usize,
+    dry: bool,
+) -> Result<StepReport> {
+    let id = step.id();
+    ctx.runner.set_step(id.as_str());
+    let description = step.describe(ctx);
+    ctx.emit(Event::StepStart {
+        step: id,
+        index,
+        total,
+        description: description.clone(),
+    });
+    let probe = if step.kind() == StepKind::EveryRun {
+        Probe::Todo("done by every run".into())
+    } else {
+        step.probe(ctx)
+            .with_context(|| format!("probing step {id}"))?
+    };
+    let (status, reason) = match probe {
+        Probe::Done(why) => {
+            if let Some(j) = journal.as_deref_mut() {
+                if !j.is_done(id) {
+                    j.mark_done(id)?;
+                }
+            }
+            (StepStatus::Done, why)
+        }
+        Probe::Todo(why) => (apply_step(ctx, journal, step, &why, dry)?, why),
+    };
+    let actions = ctx.runner.take_actions();
+    ctx.emit(Event::StepEnd {
+        step: id,
+        status: match status {
+            StepStatus::Done => StepEnded::Done,
+            StepStatus::WouldRun => StepEnded::WouldRun,
+            _ => StepEnded::Ran,
+        },
+    });
+    Ok(StepReport {
+        step: id,
+        kind: step.kind(),
+        description,
+        status,
+        reason,
+        actions,
+    })
+}
+
+/// Apply a step the probe found not done (`why`): refused if destructive
+/// without --yes; journaled and checked again unless a dry run or done by
+/// every run.
+fn apply_step(
+    ctx: &mut Ctx,
+    mut journal: Option<&mut Journal>,
+    step: &dyn Step,
+    why: &str,
+    dry: bool,
+) -> Result<StepStatus> {
+    let id = step.id();
+    if step.kind() == StepKind::Destructive && !dry && !ctx.opts.yes {
+        return Err(Refused(format!(
+            "step {id} would destroy data on {}: read the dry run \
+             (`netroot migrate --plan FILE --dry-run`), then run again with --yes",
+            ctx.disk
+                .as_ref()
+                .map(|d| d.node.display().to_string())
+                .unwrap_or_else(|| "the target".into())
+        ))
+        .into());
+    }
+    if let Some(j) = journal.as_deref_mut() {
+        if j.is_done(id) && step.kind() != StepKind::EveryRun {
+            tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
+            j.mark_undone(id)?;
+            ctx.journal_done.remove(&id);
+        }
+    }
+    step.apply(ctx).with_context(|| format!("step {id}"))?;
+    if !dry && step.kind() != StepKind::EveryRun {
+        if let Some(j) = journal.as_deref_mut() {
+            j.mark_done(id)?;
+        }
+        ctx.journal_done.insert(id);
+        check_applied(ctx, journal, step)?;
+    }
+    Ok(if dry {
+        StepStatus::WouldRun
+    } else {
+        StepStatus::Ran
+    })
+}
+
+/// Probe a step again after it ran: still not done is an error (and the
+/// journal forgets it).
+fn check_applied(ctx: &Ctx, journal: Option<&mut Journal>, step: &dyn Step) -> Result<()> {
+    let id = step.id();
+    match step
+        .probe(ctx)
+        .with_context(|| format!("checking step {id}"))?
+    {
+        Probe::Done(_) => Ok(()),
+        Probe::Todo(why) => {
+            if let Some(j) = journal {
+                j.mark_undone(id)?;
+            }
+            anyhow::bail!("step {id} ran but its check says it is not done: {why}");
+        }
+    }
 }
 
 pub fn describe_target(plan: &Plan) -> String {

@@ -2,7 +2,7 @@
 //! size (1 MiB alignment), and the UUIDs netroot chooses up front.
 
 use super::size::{human, Size, MIB};
-use super::types::{FsKind, Layout, TableKind};
+use super::types::{FsKind, Layout, PartitionSpec, TableKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -174,20 +174,7 @@ pub fn resolve_layout(
     let mut cursor = MIB;
     let mut number = 1;
     if layout.table == TableKind::Gpt && layout.firmware.bios() {
-        parts.push(ResolvedPartition {
-            number,
-            role: PartRole::BiosGrub,
-            spec_index: None,
-            fs: None,
-            mount: None,
-            label: None,
-            start: cursor,
-            size: BIOS_GRUB_SIZE,
-            fs_uuid: None,
-            type_id: GUID_BIOS_GRUB.to_string(),
-            part_guid: Some(derived_uuid(seed, "part-bios_grub")),
-            bootable: false,
-        });
+        parts.push(bios_grub_partition(number, cursor, seed));
         cursor += BIOS_GRUB_SIZE;
         number += 1;
     }
@@ -196,49 +183,10 @@ pub fn resolve_layout(
         .iter()
         .any(|p| p.mount.as_deref() == Some("/boot"));
     for (i, spec) in layout.partitions.iter().enumerate() {
-        let start = align_up(cursor);
-        let size = match spec.size.get() {
-            Size::Bytes(b) => align_up(b),
-            Size::Rest => end_limit.saturating_sub(start),
-        };
-        if size < MIB || start + size > end_limit {
-            return Err(format!(
-                "the layout needs more than the disk's {}: partition {} ({}) would end at {}",
-                human(disk_size),
-                i,
-                spec.mount.as_deref().unwrap_or("swap"),
-                human(start + size.max(MIB))
-            ));
-        }
+        let (start, size) = place(spec, i, cursor, end_limit, disk_size)?;
         let esp = spec.mount.as_deref() == Some("/boot/efi");
         let role = if esp { PartRole::Esp } else { PartRole::Data };
-        let fs_uuid = Some(if spec.fs == FsKind::Vfat {
-            derived_vfat_id(seed, &format!("fs-{i}"))
-        } else {
-            derived_uuid(seed, &format!("fs-{i}"))
-        });
-        let (type_id, part_guid) = match layout.table {
-            TableKind::Gpt => (
-                match (role, spec.fs) {
-                    (PartRole::Esp, _) => GUID_ESP,
-                    (_, FsKind::Swap) => GUID_SWAP,
-                    _ => GUID_LINUX,
-                }
-                .to_string(),
-                Some(derived_uuid(seed, &format!("part-{i}"))),
-            ),
-            TableKind::Mbr => (
-                format!(
-                    "{:02x}",
-                    match (role, spec.fs) {
-                        (PartRole::Esp, _) => MBR_ESP,
-                        (_, FsKind::Swap) => MBR_SWAP,
-                        _ => MBR_LINUX,
-                    }
-                ),
-                None,
-            ),
-        };
+        let (type_id, part_guid) = partition_type(layout.table, role, spec.fs, seed, i);
         let boot_mount = if has_boot { "/boot" } else { "/" };
         parts.push(ResolvedPartition {
             number,
@@ -249,7 +197,7 @@ pub fn resolve_layout(
             label: spec.label.clone(),
             start,
             size,
-            fs_uuid,
+            fs_uuid: Some(fs_uuid(spec.fs, seed, i)),
             type_id,
             part_guid,
             bootable: layout.table == TableKind::Mbr && spec.mount.as_deref() == Some(boot_mount),
@@ -257,19 +205,109 @@ pub fn resolve_layout(
         cursor = start + size;
         number += 1;
     }
-    let disk_id = match layout.table {
+    Ok(ResolvedLayout {
+        table: layout.table,
+        disk_size,
+        disk_id: disk_id(layout.table, seed),
+        partitions: parts,
+    })
+}
+
+/// GPT's bios_grub partition for BIOS boot, at `start`.
+fn bios_grub_partition(number: u32, start: u64, seed: &[u8]) -> ResolvedPartition {
+    ResolvedPartition {
+        number,
+        role: PartRole::BiosGrub,
+        spec_index: None,
+        fs: None,
+        mount: None,
+        label: None,
+        start,
+        size: BIOS_GRUB_SIZE,
+        fs_uuid: None,
+        type_id: GUID_BIOS_GRUB.to_string(),
+        part_guid: Some(derived_uuid(seed, "part-bios_grub")),
+        bootable: false,
+    }
+}
+
+/// Start and size of the plan's partition `i` placed at `cursor`, or why it
+/// does not fit before `end_limit`.
+fn place(
+    spec: &PartitionSpec,
+    i: usize,
+    cursor: u64,
+    end_limit: u64,
+    disk_size: u64,
+) -> Result<(u64, u64), String> {
+    let start = align_up(cursor);
+    let size = match spec.size.get() {
+        Size::Bytes(b) => align_up(b),
+        Size::Rest => end_limit.saturating_sub(start),
+    };
+    if size < MIB || start + size > end_limit {
+        return Err(format!(
+            "the layout needs more than the disk's {}: partition {} ({}) would end at {}",
+            human(disk_size),
+            i,
+            spec.mount.as_deref().unwrap_or("swap"),
+            human(start + size.max(MIB))
+        ));
+    }
+    Ok((start, size))
+}
+
+/// The filesystem UUID (a volume id for vfat) of the plan's partition `i`.
+fn fs_uuid(fs: FsKind, seed: &[u8], i: usize) -> String {
+    if fs == FsKind::Vfat {
+        derived_vfat_id(seed, &format!("fs-{i}"))
+    } else {
+        derived_uuid(seed, &format!("fs-{i}"))
+    }
+}
+
+/// The partition type (a GPT GUID or an MBR type byte in hex) and, on GPT,
+/// the partition's own GUID.
+fn partition_type(
+    table: TableKind,
+    role: PartRole,
+    fs: FsKind,
+    seed: &[u8],
+    i: usize,
+) -> (String, Option<String>) {
+    match table {
+        TableKind::Gpt => (
+            match (role, fs) {
+                (PartRole::Esp, _) => GUID_ESP,
+                (_, FsKind::Swap) => GUID_SWAP,
+                _ => GUID_LINUX,
+            }
+            .to_string(),
+            Some(derived_uuid(seed, &format!("part-{i}"))),
+        ),
+        TableKind::Mbr => (
+            format!(
+                "{:02x}",
+                match (role, fs) {
+                    (PartRole::Esp, _) => MBR_ESP,
+                    (_, FsKind::Swap) => MBR_SWAP,
+                    _ => MBR_LINUX,
+                }
+            ),
+            None,
+        ),
+    }
+}
+
+/// The disk's identity: a GPT disk GUID or an MBR disk id.
+fn disk_id(table: TableKind, seed: &[u8]) -> String {
+    match table {
         TableKind::Gpt => derived_uuid(seed, "disk"),
         TableKind::Mbr => {
             let b = derive(seed, "disk");
             format!("{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3])
         }
-    };
-    Ok(ResolvedLayout {
-        table: layout.table,
-        disk_size,
-        disk_id,
-        partitions: parts,
-    })
+    }
 }
 
 /// Bytes the layout needs at least (every fixed size, 1 MiB for "rest").

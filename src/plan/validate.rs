@@ -345,77 +345,113 @@ fn layout_semantic(layout: &Layout, errs: &mut Errs) {
     let mut have_root = false;
     for (i, p) in parts.iter().enumerate() {
         let base = format!("layout.partitions[{i}]");
-        match p.size.get() {
-            Size::Rest if i + 1 != parts.len() => errs.push(
-                format!("{base}.size"),
-                "\"rest\" is only allowed on the last partition",
-            ),
-            Size::Bytes(b) if b < MIB => errs.push(
-                format!("{base}.size"),
-                format!("{:?} is smaller than 1M", p.size.as_str()),
-            ),
-            _ => {}
+        partition_size(p, &base, i + 1 == parts.len(), errs);
+        if partition_mount(p, &base, &mut mounts, errs) {
+            have_root = true;
         }
-        match (&p.mount, p.fs) {
-            (Some(_), FsKind::Swap) => {
-                errs.push(format!("{base}.mount"), "swap has no mount point")
-            }
-            (None, FsKind::Swap) => {}
-            (None, fs) => errs.push(
-                format!("{base}.mount"),
-                format!("missing: a {} partition needs a mount point", fs.as_str()),
-            ),
-            (Some(m), fs) => {
-                if !m.starts_with('/')
-                    || m.contains("//")
-                    || (m.len() > 1 && m.ends_with('/'))
-                    || m.contains("/../")
-                    || m.ends_with("/..")
-                    || m.contains(char::is_whitespace)
-                    || has_unsafe_char(m)
-                {
-                    errs.push(
-                        format!("{base}.mount"),
-                        format!("{m:?} is not an absolute, normalised path"),
-                    );
-                } else if !mounts.insert(m.clone()) {
-                    errs.push(format!("{base}.mount"), format!("{m:?} is mounted twice"));
-                }
-                if m == "/" {
-                    have_root = true;
-                    if fs == FsKind::Vfat {
-                        errs.push(format!("{base}.fs"), "the root cannot be vfat");
-                    }
-                }
-                if m == "/boot/efi" && fs != FsKind::Vfat {
-                    errs.push(format!("{base}.fs"), "the ESP (/boot/efi) must be vfat");
-                }
-                if fs == FsKind::Vfat && m != "/boot/efi" && !m.starts_with("/boot") {
-                    // allowed but unusual; no error
-                }
-            }
-        }
-        if let Some(l) = &p.label {
-            if l.is_empty() || l.len() > p.fs.max_label() {
-                errs.push(
-                    format!("{base}.label"),
-                    format!(
-                        "{l:?}: a {} label is 1 to {} characters",
-                        p.fs.as_str(),
-                        p.fs.max_label()
-                    ),
-                );
-            } else if l.contains(char::is_whitespace) || l.contains('"') {
-                errs.push(
-                    format!("{base}.label"),
-                    format!("{l:?}: no spaces or quotes in labels"),
-                );
-            }
-        }
+        partition_label(p, &base, errs);
     }
     if !have_root {
         errs.push("layout.partitions", "no partition is mounted at \"/\"");
     }
+    layout_table(layout, &mounts, errs);
+}
+
+/// A partition's size: "rest" only on the last one, at least 1M.
+fn partition_size(p: &PartitionSpec, base: &str, last: bool, errs: &mut Errs) {
+    match p.size.get() {
+        Size::Rest if !last => errs.push(
+            format!("{base}.size"),
+            "\"rest\" is only allowed on the last partition",
+        ),
+        Size::Bytes(b) if b < MIB => errs.push(
+            format!("{base}.size"),
+            format!("{:?} is smaller than 1M", p.size.as_str()),
+        ),
+        _ => {}
+    }
+}
+
+/// A partition's mount point (and the filesystems the root and the ESP
+/// may have); records it in `mounts`. Returns whether it is the root.
+fn partition_mount(
+    p: &PartitionSpec,
+    base: &str,
+    mounts: &mut BTreeSet<String>,
+    errs: &mut Errs,
+) -> bool {
+    let mut is_root = false;
+    match (&p.mount, p.fs) {
+        (Some(_), FsKind::Swap) => errs.push(format!("{base}.mount"), "swap has no mount point"),
+        (None, FsKind::Swap) => {}
+        (None, fs) => errs.push(
+            format!("{base}.mount"),
+            format!("missing: a {} partition needs a mount point", fs.as_str()),
+        ),
+        (Some(m), fs) => {
+            if is_not_normal_mount(m) {
+                errs.push(
+                    format!("{base}.mount"),
+                    format!("{m:?} is not an absolute, normalised path"),
+                );
+            } else if !mounts.insert(m.clone()) {
+                errs.push(format!("{base}.mount"), format!("{m:?} is mounted twice"));
+            }
+            if m == "/" {
+                is_root = true;
+                if fs == FsKind::Vfat {
+                    errs.push(format!("{base}.fs"), "the root cannot be vfat");
+                }
+            }
+            if m == "/boot/efi" && fs != FsKind::Vfat {
+                errs.push(format!("{base}.fs"), "the ESP (/boot/efi) must be vfat");
+            }
+            if fs == FsKind::Vfat && m != "/boot/efi" && !m.starts_with("/boot") {
+                // allowed but unusual; no error
+            }
+        }
+    }
+    is_root
+}
+
+/// Not an absolute, normalised mount point: relative, with empty, `..`
+/// or trailing components, blanks or unsafe characters.
+fn is_not_normal_mount(m: &str) -> bool {
+    !m.starts_with('/')
+        || m.contains("//")
+        || (m.len() > 1 && m.ends_with('/'))
+        || m.contains("/../")
+        || m.ends_with("/..")
+        || m.contains(char::is_whitespace)
+        || has_unsafe_char(m)
+}
+
+/// A partition's label: as long as its filesystem allows, no blanks or
+/// quotes.
+fn partition_label(p: &PartitionSpec, base: &str, errs: &mut Errs) {
+    if let Some(l) = &p.label {
+        if l.is_empty() || l.len() > p.fs.max_label() {
+            errs.push(
+                format!("{base}.label"),
+                format!(
+                    "{l:?}: a {} label is 1 to {} characters",
+                    p.fs.as_str(),
+                    p.fs.max_label()
+                ),
+            );
+        } else if l.contains(char::is_whitespace) || l.contains('"') {
+            errs.push(
+                format!("{base}.label"),
+                format!("{l:?}: no spaces or quotes in labels"),
+            );
+        }
+    }
+}
+
+/// What the table and the firmware ask of the layout: UEFI on GPT with an
+/// ESP, at most 4 partitions on MBR.
+fn layout_table(layout: &Layout, mounts: &BTreeSet<String>, errs: &mut Errs) {
+    let parts = &layout.partitions;
     if layout.firmware.uefi() {
         if layout.table == TableKind::Mbr {
             errs.push(

@@ -3,7 +3,7 @@
 
 use super::template::{render_arg, Vars};
 use super::Profile;
-use crate::plan::{Addressing, IscsiConfigMode, Plan, Portal, Source, Target};
+use crate::plan::{Addressing, Chap, IscsiConfigMode, Plan, Portal, Source, Target};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -60,6 +60,39 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
     let mut secrets = Vec::new();
     set(&mut v, "transport", plan.target.transport_name());
     set(&mut v, "iscsi_config", iscsi_mode(plan));
+    let iface = boot_interface(plan);
+    target_vars(&mut v, &mut secrets, plan, iface.as_deref())?;
+    let hostname = plan
+        .system
+        .hostname
+        .as_ref()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let ifname = iface.clone().filter(|i| !i.contains(':'));
+    address_vars(
+        &mut v,
+        &plan.boot.network.address,
+        &hostname,
+        ifname.as_deref(),
+    );
+    set(&mut v, "hostname", hostname);
+    nic_match_vars(&mut v, iface);
+    set(&mut v, "nic_drivers", "");
+    set(&mut v, "dracut_modules", "");
+    set(&mut v, "dracut_omit", "");
+    set(&mut v, "kver", "");
+    set(&mut v, "image", "");
+    Ok((v, secrets))
+}
+
+/// The target's variables: the AoE device and interface, or the iSCSI
+/// portal, name, LUN, initiator and CHAP; the other transport's are empty.
+fn target_vars(
+    v: &mut Vars,
+    secrets: &mut Vec<String>,
+    plan: &Plan,
+    iface: Option<&str>,
+) -> Result<()> {
     for k in [
         "aoe_device",
         "aoe_if",
@@ -74,13 +107,12 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
         "iscsi_in_password",
         "iscsi_chap",
     ] {
-        set(&mut v, k, "");
+        set(v, k, "");
     }
-    let iface = boot_interface(plan);
     match &plan.target {
         Target::Aoe { shelf, slot, .. } => {
-            set(&mut v, "aoe_device", format!("e{shelf}.{slot}"));
-            set(&mut v, "aoe_if", iface.clone().unwrap_or_default());
+            set(v, "aoe_device", format!("e{shelf}.{slot}"));
+            set(v, "aoe_if", iface.unwrap_or_default());
         }
         Target::Iscsi {
             portal,
@@ -90,12 +122,12 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
             ..
         } => {
             let (ip, port) = portal_parts(portal);
-            set(&mut v, "iscsi_target_ip", ip);
-            set(&mut v, "iscsi_target_port", port);
-            set(&mut v, "iscsi_target_name", iqn.clone());
-            set(&mut v, "iscsi_lun", lun.to_string());
+            set(v, "iscsi_target_ip", ip);
+            set(v, "iscsi_target_port", port);
+            set(v, "iscsi_target_name", iqn.clone());
+            set(v, "iscsi_lun", lun.to_string());
             set(
-                &mut v,
+                v,
                 "iscsi_initiator",
                 plan.client
                     .initiator_name
@@ -104,38 +136,42 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
                     .unwrap_or_default(),
             );
             if let Some(c) = chap {
-                let pw = c.secret_file.read("target.chap.secret_file")?;
-                secrets.push(pw.clone());
-                let mut chap_s = format!("{}:{pw}", c.username);
-                set(&mut v, "iscsi_username", c.username.clone());
-                set(&mut v, "iscsi_password", pw);
-                if let (Some(u), Some(f)) = (&c.target_username, &c.target_secret_file) {
-                    let tpw = f.read("target.chap.target_secret_file")?;
-                    secrets.push(tpw.clone());
-                    chap_s = format!("{chap_s}:{u}:{tpw}");
-                    set(&mut v, "iscsi_in_username", u.clone());
-                    set(&mut v, "iscsi_in_password", tpw);
-                }
-                set(&mut v, "iscsi_chap", format!("{chap_s}@"));
+                chap_vars(v, secrets, c)?;
             }
         }
     }
-    // Addressing: the ip= form initramfs-tools (klibc) and dracut share:
-    // client::gateway:netmask:hostname:interface:off
-    let hostname = plan
-        .system
-        .hostname
-        .as_ref()
-        .map(|h| h.to_string())
-        .unwrap_or_default();
-    let ifname = iface.clone().filter(|i| !i.contains(':'));
-    match &plan.boot.network.address {
+    Ok(())
+}
+
+/// The CHAP variables (and mutual CHAP's), reading the secrets from their
+/// files into `secrets`.
+fn chap_vars(v: &mut Vars, secrets: &mut Vec<String>, c: &Chap) -> Result<()> {
+    let pw = c.secret_file.read("target.chap.secret_file")?;
+    secrets.push(pw.clone());
+    let mut chap_s = format!("{}:{pw}", c.username);
+    set(v, "iscsi_username", c.username.clone());
+    set(v, "iscsi_password", pw);
+    if let (Some(u), Some(f)) = (&c.target_username, &c.target_secret_file) {
+        let tpw = f.read("target.chap.target_secret_file")?;
+        secrets.push(tpw.clone());
+        chap_s = format!("{chap_s}:{u}:{tpw}");
+        set(v, "iscsi_in_username", u.clone());
+        set(v, "iscsi_in_password", tpw);
+    }
+    set(v, "iscsi_chap", format!("{chap_s}@"));
+    Ok(())
+}
+
+/// Addressing: the ip= form initramfs-tools (klibc) and dracut share:
+/// client::gateway:netmask:hostname:interface:off
+fn address_vars(v: &mut Vars, address: &Addressing, hostname: &str, ifname: Option<&str>) {
+    match address {
         Addressing::Dhcp => {
-            set(&mut v, "ip_static", "");
-            set(&mut v, "ip_arg", "dhcp");
-            set(&mut v, "static_address", "");
-            set(&mut v, "static_gateway", "");
-            set(&mut v, "nd_dhcp", "yes");
+            set(v, "ip_static", "");
+            set(v, "ip_arg", "dhcp");
+            set(v, "static_address", "");
+            set(v, "static_gateway", "");
+            set(v, "nd_dhcp", "yes");
         }
         Addressing::Static {
             address, gateway, ..
@@ -145,33 +181,31 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
                 "{addr}::{}:{}:{hostname}:{}:off",
                 gateway.clone().unwrap_or_default(),
                 netmask(prefix),
-                ifname.clone().unwrap_or_default()
+                ifname.unwrap_or_default()
             );
-            set(&mut v, "ip_static", s.clone());
-            set(&mut v, "ip_arg", s);
-            set(&mut v, "static_address", address.to_string());
-            set(
-                &mut v,
-                "static_gateway",
-                gateway.clone().unwrap_or_default(),
-            );
-            set(&mut v, "nd_dhcp", "no");
+            set(v, "ip_static", s.clone());
+            set(v, "ip_arg", s);
+            set(v, "static_address", address.to_string());
+            set(v, "static_gateway", gateway.clone().unwrap_or_default());
+            set(v, "nd_dhcp", "no");
         }
     }
-    set(&mut v, "hostname", hostname);
-    // Network managers: match the boot NIC by name or MAC, else any ethernet.
+}
+
+/// Network managers: match the boot NIC by name or MAC, else any ethernet.
+fn nic_match_vars(v: &mut Vars, iface: Option<String>) {
     let (name, mac) = match &iface {
         Some(i) if i.contains(':') => (String::new(), i.clone()),
         Some(i) => (i.clone(), String::new()),
         None => (String::new(), String::new()),
     };
     set(
-        &mut v,
+        v,
         "nd_match_any",
         if iface.is_none() { "ether" } else { "" },
     );
     set(
-        &mut v,
+        v,
         "nm_match",
         if !name.is_empty() {
             format!("interface-name:{name}")
@@ -181,20 +215,10 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
             "type:ethernet".to_string()
         },
     );
-    set(
-        &mut v,
-        "nm_unmanage",
-        if iface.is_some() { "yes" } else { "" },
-    );
-    set(&mut v, "nd_match_name", name);
-    set(&mut v, "nd_match_mac", mac);
-    set(&mut v, "iface", iface.unwrap_or_default());
-    set(&mut v, "nic_drivers", "");
-    set(&mut v, "dracut_modules", "");
-    set(&mut v, "dracut_omit", "");
-    set(&mut v, "kver", "");
-    set(&mut v, "image", "");
-    Ok((v, secrets))
+    set(v, "nm_unmanage", if iface.is_some() { "yes" } else { "" });
+    set(v, "nd_match_name", name);
+    set(v, "nd_match_mac", mac);
+    set(v, "iface", iface.unwrap_or_default());
 }
 
 /// The kernel arguments netroot adds: the profile's for this transport,

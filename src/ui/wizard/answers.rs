@@ -219,64 +219,10 @@ fn typed<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result<T, S
 /// the caller (and, for the defaults, by the tests). An answer that is not
 /// a valid plan value (the questions check them, so a bug) is an error.
 pub fn build_plan(a: &Answers) -> Result<Plan, String> {
-    let (device, size) = match &a.image {
-        Some(i) => (Some(i.path.clone()), Some(typed("image size", &i.size)?)),
-        None => (None, None),
-    };
-    let target = match &a.transport {
-        TransportAnswer::Iscsi {
-            portal,
-            iqn,
-            lun,
-            chap,
-        } => Target::Iscsi {
-            portal: typed("portal", portal)?,
-            iqn: typed("IQN", iqn)?,
-            lun: *lun,
-            chap: match chap {
-                None => None,
-                Some(c) => Some(Chap {
-                    username: c.username.clone(),
-                    secret_file: typed("CHAP secret file", &c.secret_file.to_string_lossy())?,
-                    target_username: None,
-                    target_secret_file: None,
-                }),
-            },
-            device,
-            size,
-        },
-        TransportAnswer::Aoe {
-            shelf,
-            slot,
-            interface,
-        } => Target::Aoe {
-            shelf: *shelf,
-            slot: *slot,
-            interface: interface
-                .as_deref()
-                .map(|i| typed("AoE interface", i))
-                .transpose()?,
-            device,
-            size,
-        },
-    };
+    let target = build_target(a)?;
     let iscsi = matches!(a.transport, TransportAnswer::Iscsi { .. });
     let host = a.hostname.clone().unwrap_or_else(|| "client".into());
-    let mut partitions = Vec::new();
-    if a.layout.firmware.uefi() {
-        partitions.push(PartitionSpec {
-            mount: Some("/boot/efi".into()),
-            fs: FsKind::Vfat,
-            size: SizeSpec::new("512M"),
-            label: Some("ESP".into()),
-        });
-    }
-    partitions.push(PartitionSpec {
-        mount: Some("/".into()),
-        fs: a.fs,
-        size: SizeSpec::new("rest"),
-        label: Some("netroot".into()),
-    });
+    let partitions = build_partitions(a);
     let nic_mac = a
         .boot_nic
         .as_ref()
@@ -325,6 +271,71 @@ pub fn build_plan(a: &Answers) -> Result<Plan, String> {
             },
         },
     })
+}
+
+/// The target the answers name: a network disk, or an image file on it.
+fn build_target(a: &Answers) -> Result<Target, String> {
+    let (device, size) = match &a.image {
+        Some(i) => (Some(i.path.clone()), Some(typed("image size", &i.size)?)),
+        None => (None, None),
+    };
+    Ok(match &a.transport {
+        TransportAnswer::Iscsi {
+            portal,
+            iqn,
+            lun,
+            chap,
+        } => Target::Iscsi {
+            portal: typed("portal", portal)?,
+            iqn: typed("IQN", iqn)?,
+            lun: *lun,
+            chap: match chap {
+                None => None,
+                Some(c) => Some(Chap {
+                    username: c.username.clone(),
+                    secret_file: typed("CHAP secret file", &c.secret_file.to_string_lossy())?,
+                    target_username: None,
+                    target_secret_file: None,
+                }),
+            },
+            device,
+            size,
+        },
+        TransportAnswer::Aoe {
+            shelf,
+            slot,
+            interface,
+        } => Target::Aoe {
+            shelf: *shelf,
+            slot: *slot,
+            interface: interface
+                .as_deref()
+                .map(|i| typed("AoE interface", i))
+                .transpose()?,
+            device,
+            size,
+        },
+    })
+}
+
+/// The partitions: an ESP for UEFI, then the root filling the rest.
+fn build_partitions(a: &Answers) -> Vec<PartitionSpec> {
+    let mut partitions = Vec::new();
+    if a.layout.firmware.uefi() {
+        partitions.push(PartitionSpec {
+            mount: Some("/boot/efi".into()),
+            fs: FsKind::Vfat,
+            size: SizeSpec::new("512M"),
+            label: Some("ESP".into()),
+        });
+    }
+    partitions.push(PartitionSpec {
+        mount: Some("/".into()),
+        fs: a.fs,
+        size: SizeSpec::new("rest"),
+        label: Some("netroot".into()),
+    });
+    partitions
 }
 
 /// What the person must type to confirm: the image path for an image

@@ -6,7 +6,7 @@ use super::answers::*;
 use crate::plan::parse_size;
 use crate::plan::size::MIB;
 use crate::plan::validate::{is_valid_hostname, is_valid_iqn};
-use crate::plan::Portal;
+use crate::plan::{FsKind, Portal};
 use crate::tools::Runner;
 use crate::transport::aoe::{self, AoeDevice};
 use crate::transport::{iscsi, HostPaths};
@@ -111,8 +111,19 @@ pub fn ask(
     out: &Path,
 ) -> Result<Answers> {
     let mut a = defaults.clone();
+    let used = ask_source(&mut a, facts, runner)?;
+    let host = a.hostname.clone().unwrap_or_else(|| "client".into());
+    (a.image, a.transport) = ask_destination(facts, defaults, aoe, runner, out, &host, used)?;
+    a.layout = ask_layout(facts, defaults)?;
+    a.fs = ask_fs(defaults)?;
+    a.hostname = Some(ask_hostname(&host)?);
+    a.boot_nic = ask_boot_nic(facts)?;
+    Ok(a)
+}
 
-    // What to copy.
+/// What to copy: sets `a.source` (and the tree's own hostname as the better
+/// default); returns the bytes the source uses.
+fn ask_source(a: &mut Answers, facts: &Facts, runner: &Runner) -> Result<u64> {
     let src = select(
         "What should be copied?",
         &[
@@ -138,9 +149,19 @@ pub fn ask(
         }
         a.source = SourceAnswer::Directory(dir);
     }
+    Ok(used)
+}
 
-    // Where it goes.
-    let host = a.hostname.clone().unwrap_or_else(|| "client".into());
+/// Where it goes: the image file (if one) and the transport.
+fn ask_destination(
+    facts: &Facts,
+    defaults: &Answers,
+    aoe: &[AoeDevice],
+    runner: &Runner,
+    out: &Path,
+    host: &str,
+    used: u64,
+) -> Result<(Option<ImageAnswer>, TransportAnswer)> {
     let kinds = [
         "an iSCSI target (scan a portal)".to_string(),
         format!(
@@ -157,62 +178,68 @@ pub fn ask(
         &kinds,
         if aoe.is_empty() { 2 } else { 1 },
     )?;
-    match kind {
-        0 => {
-            a.image = None;
-            a.transport = ask_iscsi(runner, &host, out)?;
-        }
-        1 => {
-            a.image = None;
-            a.transport = ask_aoe(facts, aoe, runner)?;
-        }
+    Ok(match kind {
+        0 => (None, ask_iscsi(runner, host, out)?),
+        1 => (None, ask_aoe(facts, aoe, runner)?),
         _ => {
-            let path = input(
-                "Image file",
-                defaults
-                    .image
-                    .as_ref()
-                    .map(|i| i.path.display().to_string()),
-                check_image_path,
-            )?;
-            let size = input("Image size", Some(default_image_size(used)), check_size)?;
-            a.image = Some(ImageAnswer {
-                path: PathBuf::from(path),
-                size,
-            });
-            let how = select(
-                "How will the server export it?",
-                &["iSCSI (tgt or LIO)".to_string(), "AoE (vblade)".to_string()],
-                0,
-            )?;
-            a.transport = if how == 0 {
-                let iqn = input("IQN to export it as", Some(default_iqn(&host)), check_iqn)?;
-                let portal = input(
-                    "Portal the server will listen on (ADDR[:PORT])",
-                    Some(DEFAULT_PORTAL.into()),
-                    |s| s.parse::<Portal>().map(|_| ()),
-                )?;
-                TransportAnswer::Iscsi {
-                    portal,
-                    iqn,
-                    lun: 1,
-                    chap: None,
-                }
-            } else {
-                let id = input("AoE address to export it as", Some("e0.1".into()), |s| {
-                    parse_aoe_id(s).map(|_| ())
-                })?;
-                let (shelf, slot) = parse_aoe_id(&id).map_err(anyhow::Error::msg)?;
-                TransportAnswer::Aoe {
-                    shelf,
-                    slot,
-                    interface: None,
-                }
-            };
+            let image = ask_image(defaults, used)?;
+            (Some(image), ask_image_export(host)?)
         }
-    }
+    })
+}
 
-    // Layout.
+/// The image file and its size.
+fn ask_image(defaults: &Answers, used: u64) -> Result<ImageAnswer> {
+    let path = input(
+        "Image file",
+        defaults
+            .image
+            .as_ref()
+            .map(|i| i.path.display().to_string()),
+        check_image_path,
+    )?;
+    let size = input("Image size", Some(default_image_size(used)), check_size)?;
+    Ok(ImageAnswer {
+        path: PathBuf::from(path),
+        size,
+    })
+}
+
+/// How the server will export the image file.
+fn ask_image_export(host: &str) -> Result<TransportAnswer> {
+    let how = select(
+        "How will the server export it?",
+        &["iSCSI (tgt or LIO)".to_string(), "AoE (vblade)".to_string()],
+        0,
+    )?;
+    if how == 0 {
+        let iqn = input("IQN to export it as", Some(default_iqn(host)), check_iqn)?;
+        let portal = input(
+            "Portal the server will listen on (ADDR[:PORT])",
+            Some(DEFAULT_PORTAL.into()),
+            |s| s.parse::<Portal>().map(|_| ()),
+        )?;
+        Ok(TransportAnswer::Iscsi {
+            portal,
+            iqn,
+            lun: 1,
+            chap: None,
+        })
+    } else {
+        let id = input("AoE address to export it as", Some("e0.1".into()), |s| {
+            parse_aoe_id(s).map(|_| ())
+        })?;
+        let (shelf, slot) = parse_aoe_id(&id).map_err(anyhow::Error::msg)?;
+        Ok(TransportAnswer::Aoe {
+            shelf,
+            slot,
+            interface: None,
+        })
+    }
+}
+
+/// The partition layout, the one this machine's firmware wants marked.
+fn ask_layout(facts: &Facts, defaults: &Answers) -> Result<LayoutChoice> {
     let fw = facts.firmware();
     let items: Vec<String> = LayoutChoice::ALL
         .iter()
@@ -232,9 +259,11 @@ pub fn ask(
         .iter()
         .position(|l| *l == defaults.layout)
         .unwrap_or(0);
-    a.layout = LayoutChoice::ALL[select("Partition layout", &items, def)?];
+    Ok(LayoutChoice::ALL[select("Partition layout", &items, def)?])
+}
 
-    // Filesystem.
+/// The root filesystem.
+fn ask_fs(defaults: &Answers) -> Result<FsKind> {
     let items: Vec<String> = ROOT_FILESYSTEMS
         .iter()
         .map(|f| f.as_str().to_string())
@@ -243,19 +272,26 @@ pub fn ask(
         .iter()
         .position(|f| *f == defaults.fs)
         .unwrap_or(0);
-    a.fs = ROOT_FILESYSTEMS[select("Root filesystem", &items, def)?];
+    Ok(ROOT_FILESYSTEMS[select("Root filesystem", &items, def)?])
+}
 
-    // Hostname.
-    let h = input("Hostname of the migrated system", Some(host.clone()), |s| {
-        if is_valid_hostname(s) {
-            Ok(())
-        } else {
-            Err(format!("{s:?} is not a hostname"))
-        }
-    })?;
-    a.hostname = Some(h);
+/// The migrated system's hostname.
+fn ask_hostname(host: &str) -> Result<String> {
+    input(
+        "Hostname of the migrated system",
+        Some(host.to_string()),
+        |s| {
+            if is_valid_hostname(s) {
+                Ok(())
+            } else {
+                Err(format!("{s:?} is not a hostname"))
+            }
+        },
+    )
+}
 
-    // Boot interface.
+/// The NIC the firmware PXE-boots from, or none (decided at boot).
+fn ask_boot_nic(facts: &Facts) -> Result<Option<BootNic>> {
     let nics = facts.boot_nics();
     let mut items: Vec<String> = nics
         .iter()
@@ -275,11 +311,10 @@ pub fn ask(
         &items,
         0,
     )?;
-    a.boot_nic = nics.get(i).map(|n| BootNic {
+    Ok(nics.get(i).map(|n| BootNic {
         name: n.name.clone(),
         mac: n.mac.clone(),
-    });
-    Ok(a)
+    }))
 }
 
 fn ask_iscsi(runner: &Runner, host: &str, out: &Path) -> Result<TransportAnswer> {

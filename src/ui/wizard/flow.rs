@@ -14,6 +14,7 @@ use crate::ui::machine;
 use crate::ui::progress::Bars;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,28 +60,60 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     print!("{}", facts_text(&facts, &aoe));
     println!();
 
-    let defaults = Answers::defaults(&facts, &out);
-    let answers = match ask::ask(&facts, &defaults, &aoe, &runner, &out) {
+    let plan = match plan_from_questions(&facts, &aoe, &runner, &out)? {
+        ControlFlow::Continue(p) => p,
+        ControlFlow::Break(code) => return Ok(code),
+    };
+    if let ControlFlow::Break(code) = show_dry_run(&plan, &opts) {
+        return Ok(code);
+    }
+    if let ControlFlow::Break(code) = confirm_target(&plan)? {
+        return Ok(code);
+    }
+
+    let plan_path = save_plan(&plan, &out)?;
+    let server_dir = write_server_files(&plan, &plan_path, &out);
+    if let Some(l) = &opts.log_file {
+        println!("Log: {}", l.display());
+    }
+    let resume = format!("netroot migrate --plan {} --yes", plan_path.display());
+    migrate(&plan, &opts, &plan_path, server_dir.as_deref(), &resume)
+}
+
+/// Ask the questions and build a valid plan from the answers; breaks with
+/// the exit code when the person aborted or the plan is invalid.
+fn plan_from_questions(
+    facts: &machine::Facts,
+    aoe: &[AoeDevice],
+    runner: &Runner,
+    out: &Path,
+) -> Result<ControlFlow<i32, Plan>> {
+    let defaults = Answers::defaults(facts, out);
+    let answers = match ask::ask(facts, &defaults, aoe, runner, out) {
         Ok(a) => a,
-        Err(e) if is_ctrl_c(&e) => return Ok(aborted_at_a_question()),
+        Err(e) if is_ctrl_c(&e) => return Ok(ControlFlow::Break(aborted_at_a_question())),
         Err(e) => return Err(e),
     };
     // Ctrl-C at a prompt that reads whole lines (the CHAP secret).
     if outcome::stop_requested() {
-        return Ok(aborted_at_a_question());
+        return Ok(ControlFlow::Break(aborted_at_a_question()));
     }
     let plan = match build_plan(&answers) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("netroot: the answers give an invalid plan (a bug in the wizard): {e}");
-            return Ok(EXIT_INVALID);
+            return Ok(ControlFlow::Break(EXIT_INVALID));
         }
     };
     if let Err(e) = validate_plan(&plan) {
         eprint!("netroot: the answers give an invalid plan (a bug in the wizard):\n{e}");
-        return Ok(EXIT_INVALID);
+        return Ok(ControlFlow::Break(EXIT_INVALID));
     }
+    Ok(ControlFlow::Continue(plan))
+}
 
+/// Print the dry run of `plan`; breaks with the exit code when it failed.
+fn show_dry_run(plan: &Plan, opts: &WizardOptions) -> ControlFlow<i32> {
     println!("\nThe dry run: what netroot will do (nothing is changed yet)\n");
     let dry = RunOptions {
         dry_run: true,
@@ -92,14 +125,19 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         Err(e) => {
             eprintln!("netroot: the dry run failed: {e:#}");
             println!("Nothing was written. Fix the cause and start the wizard again.");
-            return Ok(EXIT_FAILED);
+            return ControlFlow::Break(EXIT_FAILED);
         }
     }
+    ControlFlow::Continue(())
+}
 
-    let id = confirm_identity(&plan);
+/// Ask the person to type the target's identity; breaks with the exit code
+/// unless they did.
+fn confirm_target(plan: &Plan) -> Result<ControlFlow<i32>> {
+    let id = confirm_identity(plan);
     println!(
         "\nNext: erase this target and write the system onto it:\n  {}",
-        engine::describe_target(&plan)
+        engine::describe_target(plan)
     );
     let typed: String =
         match dialoguer::Input::with_theme(&dialoguer::theme::ColorfulTheme::default())
@@ -109,30 +147,40 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
         {
             Ok(t) => t,
             Err(dialoguer::Error::IO(io)) if io.kind() == std::io::ErrorKind::Interrupted => {
-                return Ok(aborted_at_a_question())
+                return Ok(ControlFlow::Break(aborted_at_a_question()))
             }
             Err(e) => return Err(anyhow::Error::new(e).context("reading the confirmation")),
         };
     if outcome::stop_requested() {
-        return Ok(aborted_at_a_question());
+        return Ok(ControlFlow::Break(aborted_at_a_question()));
     }
-    if !identity_confirmed(&plan, &typed) {
+    if !identity_confirmed(plan, &typed) {
         println!("Aborted: {typed:?} is not {id:?}. Nothing was written.");
-        return Ok(EXIT_REFUSED);
+        return Ok(ControlFlow::Break(EXIT_REFUSED));
     }
+    Ok(ControlFlow::Continue(()))
+}
 
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+/// Save `plan` as `out/plan.json`; returns its path.
+fn save_plan(plan: &Plan, out: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let plan_path = out.join("plan.json");
-    let text = serde_json::to_string_pretty(&plan)? + "\n";
+    let text = serde_json::to_string_pretty(plan)? + "\n";
     crate::tools::runner::write_atomic(&plan_path, text.as_bytes(), 0o644)
         .with_context(|| format!("saving the plan to {}", plan_path.display()))?;
     println!("Plan saved: {}", plan_path.display());
-    let server_dir = write_server_files(&plan, &plan_path, &out);
-    if let Some(l) = &opts.log_file {
-        println!("Log: {}", l.display());
-    }
-    let resume = format!("netroot migrate --plan {} --yes", plan_path.display());
+    Ok(plan_path)
+}
 
+/// Run the migration with progress bars; returns the exit code, printing
+/// `resume` (the command that continues) when it stopped or failed.
+fn migrate(
+    plan: &Plan,
+    opts: &WizardOptions,
+    plan_path: &Path,
+    server_dir: Option<&Path>,
+    resume: &str,
+) -> Result<i32> {
     println!("\nMigrating (Ctrl-C stops at a safe point)\n");
     let bars = Arc::new(Bars::new());
     let run = RunOptions {
@@ -145,27 +193,7 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
     let step = bars.current_step();
     bars.finish();
     match result {
-        Ok(report) => {
-            use crate::engine::StepStatus;
-            if let Some(last) = opts.stop_after.filter(|_| {
-                report
-                    .steps
-                    .iter()
-                    .any(|s| s.status == StepStatus::NotReached)
-            }) {
-                println!("\nStopped after step {last}, as asked; continue with: {resume}");
-                return Ok(EXIT_OK);
-            }
-            println!("\nThe migration is complete.");
-            for s in &report.steps {
-                println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
-            }
-            for n in &report.notes {
-                println!("  note: {n}");
-            }
-            println!("\n{}", next_steps(&plan, &plan_path, server_dir.as_deref()));
-            Ok(EXIT_OK)
-        }
+        Ok(report) => Ok(finished(&report, plan, opts, plan_path, server_dir, resume)),
         Err(e) if outcome::stop_requested() => {
             tracing::info!("stopped by Ctrl-C: {e:#}");
             println!("\ninterrupted at a safe point; resume with: {resume}");
@@ -184,6 +212,36 @@ pub fn run(opts: WizardOptions) -> Result<i32> {
             })
         }
     }
+}
+
+/// Print how a run that ended without an error went, and what comes next.
+fn finished(
+    report: &engine::RunReport,
+    plan: &Plan,
+    opts: &WizardOptions,
+    plan_path: &Path,
+    server_dir: Option<&Path>,
+    resume: &str,
+) -> i32 {
+    use crate::engine::StepStatus;
+    if let Some(last) = opts.stop_after.filter(|_| {
+        report
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::NotReached)
+    }) {
+        println!("\nStopped after step {last}, as asked; continue with: {resume}");
+        return EXIT_OK;
+    }
+    println!("\nThe migration is complete.");
+    for s in &report.steps {
+        println!("  {:<11} {}", s.step.as_str(), s.status.as_str());
+    }
+    for n in &report.notes {
+        println!("  note: {n}");
+    }
+    println!("\n{}", next_steps(plan, plan_path, server_dir));
+    EXIT_OK
 }
 
 /// Ctrl-C at a question: console reports it as an interrupted read.
