@@ -24,8 +24,23 @@ fn fixture(p: &str) -> String {
 const FAKE_ISCSIADM: &str = r#"#!/bin/bash
 S="$FAKE_STATE"
 echo "iscsiadm $*" >> "$S/argv.log"
-record() { mkdir -p "$FAKE_NODES/$1/$2"; printf '# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.session.auth.authmethod = None\n# END RECORD\n' "$1" > "$FAKE_NODES/$1/$2/default"; }
+# record IQN ADDR,PORT,TPGT [IFACE]: a node record file, named after its
+# iface as open-iscsi names it.
+record() { mkdir -p "$FAKE_NODES/$1/$2"; printf '# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.session.auth.authmethod = None\n# END RECORD\n' "$1" > "$FAKE_NODES/$1/$2/${3:-default}"; }
+IFACES="$FAKE_NODES/../ifaces"
 case "$*" in
+  "-m iface -I "*" -o new") mkdir -p "$IFACES"; echo "iface.iscsi_ifacename = $4" > "$IFACES/$4"; exit 0;;
+  "-m iface -I "*" -o update -n iface.initiatorname -v "*) echo "iface.initiatorname = ${10}" >> "$IFACES/$4"; exit 0;;
+  "-m iface -I "*" -o delete") rm -f "$IFACES/$4"; exit 0;;
+  "-m discovery -t st -p "*" -I "*)
+    cat "$S/offered.txt"
+    while read -r p iqn; do a=${p%,*}; record "$iqn" "${a%:*},${a##*:},${p##*,}" "$8"; done < "$S/offered.txt"
+    exit 0;;
+  "-m node -o new -T "*" -I "*) record "$6" "${8%:*},${8##*:},-1" "${10}"; exit 0;;
+  "-m node -T "*" --login -I "*)
+    # The name this login presents: its iface's.
+    sed -n 's/^iface.initiatorname = //p' "$IFACES/$9" > "$S/presented"
+    touch "$S/logged-in"; exit 0;;
   "-m session -P 3")
     if [ -e "$S/logged-in" ]; then cat "$S/session-P3.txt"; exit 0; fi
     echo "iscsiadm: No active sessions." >&2; exit 21;;
@@ -167,6 +182,8 @@ impl Fake {
     fn reset(&self) {
         let _ = std::fs::remove_file(self.state.join("argv.log"));
         let _ = std::fs::remove_file(self.state.join("logged-in"));
+        let _ = std::fs::remove_file(self.state.join("presented"));
+        let _ = std::fs::remove_dir_all(self.paths.iscsi_nodes.with_file_name("ifaces"));
         let _ = std::fs::remove_dir_all(&self.paths.iscsi_nodes);
         let _ = std::fs::remove_dir_all(self.paths.sys.join("block"));
         let _ = std::fs::remove_dir_all(self.paths.sys.join("module"));
@@ -221,17 +238,29 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
     assert_eq!(disk.identity, format!("{IQN} lun 1 at 10.0.2.2:3260"));
     assert_eq!(disk.model.as_deref(), Some("IET VIRTUAL-DISK"));
     let q = format!("iscsiadm -m node -T {IQN} -p 10.0.2.2:3260");
+    // The plan's initiator name (derived: the plan names none), the one
+    // `netroot server`'s ACL admits, through netroot's own iface.
+    let name = netroot::plan::identity::initiator_name(&c.plan);
     assert_eq!(
         f.argv(),
         vec![
             "iscsiadm -m session -P 3".to_string(),
-            "iscsiadm -m discovery -t st -p 10.0.2.2:3260".into(),
-            format!("iscsiadm -m node -o new -T {IQN} -p 10.0.2.2:3260"),
+            "iscsiadm -m iface -I netroot -o new".into(),
+            format!("iscsiadm -m iface -I netroot -o update -n iface.initiatorname -v {name}"),
+            "iscsiadm -m discovery -t st -p 10.0.2.2:3260 -I netroot".into(),
+            format!("iscsiadm -m node -o new -T {IQN} -p 10.0.2.2:3260 -I netroot"),
             format!("{q} --op update -n node.session.auth.authmethod -v CHAP"),
             format!("{q} --op update -n node.session.auth.username -v client1"),
-            format!("{q} --login"),
+            format!("{q} --login -I netroot"),
             "iscsiadm -m session -P 3".into(),
         ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.state.join("presented"))
+            .unwrap()
+            .trim(),
+        name,
+        "the login presents the plan's initiator name"
     );
     // The secret went into the record netroot made for the plan's portal,
     // mode 0600, and never onto an argv.
@@ -239,7 +268,7 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
         .paths
         .iscsi_nodes
         .join(IQN)
-        .join("10.0.2.2,3260,-1/default");
+        .join("10.0.2.2,3260,-1/netroot");
     let text = std::fs::read_to_string(&rec).unwrap();
     assert!(
         text.contains(&format!(
@@ -255,7 +284,7 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
         .paths
         .iscsi_nodes
         .join(IQN)
-        .join("127.0.0.1,3260,1/default");
+        .join("127.0.0.1,3260,1/netroot");
     assert!(!std::fs::read_to_string(other).unwrap().contains(SECRET));
     let report = format!("{:?}", c.runner.take_actions());
     assert!(!report.contains(SECRET), "{report}");
@@ -266,12 +295,19 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
     assert!(c.cleanup.run_all().is_empty());
     let argv = f.argv();
     assert_eq!(
-        &argv[argv.len() - 2..],
+        &argv[argv.len() - 3..],
         &[
             format!("{q} --logout"),
             format!("iscsiadm -m node -o delete -T {IQN} -p 10.0.2.2:3260"),
+            "iscsiadm -m iface -I netroot -o delete".to_string(),
         ]
     );
+    assert!(!f
+        .paths
+        .iscsi_nodes
+        .with_file_name("ifaces")
+        .join("netroot")
+        .exists());
     assert!(!f.paths.iscsi_nodes.join(IQN).exists());
     assert!(!transport::iscsi::session_marker(&c.opts.state_dir, IQN, "10.0.2.2:3260").exists());
 }

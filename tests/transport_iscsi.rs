@@ -290,3 +290,106 @@ fn dry_run_migrate_checks_the_iqn_is_offered() {
     );
     assert_eq!(iscsi_db_snapshot(), before, "a dry run changed /etc/iscsi");
 }
+
+/// The migration presents the plan's initiator name — the one `netroot
+/// server`'s ACL admits — not this machine's: a target whose ACL names
+/// only that (derived) name is offered to a dry run, and one that names
+/// another initiator is not.
+#[test]
+fn dry_run_presents_the_plans_initiator_name() {
+    if !common::require_root() {
+        return;
+    }
+    let scratch = common::Scratch::new("transport-iscsi-name");
+    let mut tgt = Tgtd::start();
+    std::fs::create_dir_all(scratch.join("root/etc")).unwrap();
+    std::fs::write(scratch.join("root/etc/hostname"), "src\n").unwrap();
+    let portal = format!("127.0.0.1:{}", tgt.port);
+    let plan_for = |iqn: &str| {
+        let v = serde_json::json!({
+            "version": 1,
+            "source": {"type": "directory", "path": scratch.join("root")},
+            "target": {"transport": "iscsi", "portal": portal, "iqn": iqn, "lun": 1},
+            "layout": {"table": "gpt", "firmware": "bios",
+                       "partitions": [{"mount": "/", "fs": "ext4", "size": "rest"}]}
+        });
+        let p = scratch.join(&format!("plan-{}.json", iqn.rsplit(':').next().unwrap()));
+        std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let name = netroot::plan::identity::initiator_name(&serde_json::from_value(v).unwrap());
+        (p, name)
+    };
+    let mine = "iqn.2024-01.test.netroot:mine";
+    let theirs = "iqn.2024-01.test.netroot:theirs";
+    let (p_mine, name) = plan_for(mine);
+    let (p_theirs, _) = plan_for(theirs);
+    for (tid, iqn, who) in [
+        (1, mine, name.as_str()),
+        (2, theirs, "iqn.2024-01.org.example:someone-else"),
+    ] {
+        let t = tid.to_string();
+        let img = scratch.join(&format!("{tid}.img"));
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        tgt.tgtadm(&["--op", "new", "--mode", "target", "--tid", &t, "-T", iqn]);
+        tgt.tids.push(tid);
+        tgt.tgtadm(&[
+            "--op",
+            "new",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            &t,
+            "--lun",
+            "1",
+            "-b",
+            img.to_str().unwrap(),
+        ]);
+        tgt.tgtadm(&[
+            "--op",
+            "bind",
+            "--mode",
+            "target",
+            "--tid",
+            &t,
+            "--initiator-name",
+            who,
+        ]);
+    }
+    let state = scratch.join("state");
+    let run = |p: &Path| {
+        netroot(&[
+            "migrate",
+            "--plan",
+            p.to_str().unwrap(),
+            "--dry-run",
+            "--stop-after",
+            "discover",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+    };
+    let out = run(&p_mine);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{portal} offers {mine}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("iface.initiatorname -v {name}")),
+        "the run would log in with the plan's name:\n{stdout}"
+    );
+    let out = run(&p_theirs);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -129,11 +129,7 @@ fn target_vars(
             set(
                 v,
                 "iscsi_initiator",
-                plan.client
-                    .initiator_name
-                    .as_ref()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
+                crate::plan::identity::initiator_name(plan),
             );
             if let Some(c) = chap {
                 chap_vars(v, secrets, c)?;

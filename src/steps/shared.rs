@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 /// Attach the plan's network target with the run's runner, notes and undo
 /// list (`paths`: the host trees; [`HostPaths::default`] on a real machine).
 pub fn attach_with(ctx: &mut Ctx, paths: &HostPaths) -> Result<TargetDisk> {
+    let initiator = crate::plan::identity::initiator_name(&ctx.plan);
     let mut env = AttachEnv {
         runner: &ctx.runner,
         state_dir: &ctx.opts.state_dir,
         notes: &mut ctx.notes,
         cleanup: &mut ctx.cleanup,
         planned_size: transport::common::planned_size(&ctx.plan.target),
+        initiator: Some(&initiator),
     };
     transport::attach(&mut env, &ctx.plan.target, paths)
 }

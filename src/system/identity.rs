@@ -25,13 +25,10 @@ pub fn machine_id(plan: &Plan) -> String {
 
 /// The migrated system's iSCSI initiator name: the plan's
 /// `client.initiator_name`, else one in Debian's generated form, stable for
-/// this plan's target.
+/// this plan's target — the same name `netroot server`'s ACL admits and
+/// the migration logs in with ([`crate::plan::identity`]).
 pub fn initiator_name(plan: &Plan) -> String {
-    if let Some(n) = &plan.client.initiator_name {
-        return n.to_string();
-    }
-    let h = derived_uuid(&plan.layout_seed(), "initiator-name").replace('-', "");
-    format!("iqn.1993-08.org.debian:01:{}", &h[..12])
+    crate::plan::identity::initiator_name(plan)
 }
 
 /// /etc/iscsi/initiatorname.iscsi as open-iscsi writes it.
@@ -89,9 +86,10 @@ pub fn files(plan: &Plan, base_hosts: Option<&str>, has_iscsi: bool) -> Vec<Iden
             mode: 0o444,
         });
     }
-    if (r.initiator_name || plan.client.initiator_name.is_some())
-        && (has_iscsi || plan.target.transport_name() == "iscsi")
-    {
+    // On an iSCSI target the name is always the plan's: the target's ACL
+    // admits that one, and the initramfs logs in with it.
+    let iscsi_target = plan.target.transport_name() == "iscsi";
+    if iscsi_target || ((r.initiator_name || plan.client.initiator_name.is_some()) && has_iscsi) {
         v.push(IdentityFile {
             path: "etc/iscsi/initiatorname.iscsi".into(),
             contents: initiatorname_file(&initiator_name(plan)),
@@ -226,10 +224,25 @@ mod tests {
         p.system.hostname = None;
         p.client.initiator_name = None;
         p.system.regenerate.initiator_name = false;
+        // An iSCSI target gets the plan's (derived) name even so: the ACL
+        // `netroot server` writes admits that name only.
+        let f = files(&p, None, true);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].path, PathBuf::from("etc/machine-id"));
+        assert_eq!(f[0].contents.len(), 33);
+        assert!(f[1]
+            .contents
+            .contains(&format!("InitiatorName={}\n", initiator_name(&p))));
+        // On AoE nothing asks for one.
+        p.target = crate::plan::parse_plan(
+            r#"{"version":1,"source":{"type":"live"},"target":{"transport":"aoe","shelf":1,"slot":0},
+               "layout":{"table":"gpt","firmware":"bios","partitions":[{"mount":"/","fs":"ext4","size":"rest"}]}}"#,
+        )
+        .unwrap()
+        .target;
         let f = files(&p, None, true);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].path, PathBuf::from("etc/machine-id"));
-        assert_eq!(f[0].contents.len(), 33);
     }
 
     #[test]

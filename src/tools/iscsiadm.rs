@@ -39,6 +39,38 @@ pub fn explain_status(code: i32) -> Option<&'static str> {
     })
 }
 
+/// `CMD -I IFACE` when an iface is given: a node or discovery command
+/// bound to that iface (and so to its initiator name).
+pub fn via(cmd: Cmd, iface: Option<&str>) -> Cmd {
+    match iface {
+        Some(i) => cmd.args(["-I", i]),
+        None => cmd,
+    }
+}
+
+/// `iscsiadm -m iface -I NAME -o new`: an iface record (transport tcp).
+pub fn iface_new(name: &str) -> Cmd {
+    Cmd::new("iscsiadm").args(["-m", "iface", "-I", name, "-o", "new"])
+}
+
+/// `iscsiadm -m iface -I NAME -o update -n KEY -v VALUE`.
+pub fn iface_update(name: &str, key: &str, value: &str) -> Cmd {
+    Cmd::new("iscsiadm").args([
+        "-m", "iface", "-I", name, "-o", "update", "-n", key, "-v", value,
+    ])
+}
+
+/// `iscsiadm -m iface -I NAME -o delete`, at the end of a run: an iface
+/// that is gone already (a resumed run's, deleted by hand) or still bound
+/// to another session is no reason to fail the run, so every status counts
+/// as done.
+pub fn iface_delete(name: &str) -> Cmd {
+    let all: Vec<i32> = (0..=255).collect();
+    Cmd::new("iscsiadm")
+        .args(["-m", "iface", "-I", name, "-o", "delete"])
+        .ok_codes(&all)
+}
+
 /// `iscsiadm -m discovery -t st -p PORTAL`: SendTargets discovery; stores
 /// node records for what it finds (needed before login).
 pub fn discovery(portal: &str) -> Cmd {

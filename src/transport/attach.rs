@@ -194,6 +194,7 @@ mod dry_tests {
                 notes: &mut self.notes,
                 cleanup: &mut self.cleanup,
                 planned_size: planned_size(&self.plan.target),
+                initiator: None,
             }
         }
     }

@@ -22,6 +22,9 @@ pub struct AttachEnv<'a> {
     /// The size reported for a disk a dry run did not attach (the plan's
     /// `target.size`, else 0).
     pub planned_size: u64,
+    /// The iSCSI initiator name to log in with (the plan's, which the
+    /// target's ACL admits); `None`: this machine's own.
+    pub initiator: Option<&'a str>,
 }
 
 /// Where the kernel's and open-iscsi's trees are. Real runs use the

@@ -135,11 +135,12 @@ fn offered_targets(
     env: &mut AttachEnv,
     portal_v: &Portal,
     iqn: &str,
+    iface: Option<&str>,
 ) -> Result<Option<Vec<tool::NodeEntry>>> {
     let portal = portal_v.to_string();
     let out = env
         .runner
-        .run(&tool::discovery(&portal))
+        .run(&tool::via(tool::discovery(&portal), iface))
         .map_err(|e| explain(e, &format!("sendtargets discovery at {portal}")))?;
     if let Some(offered) = env
         .runner
@@ -147,7 +148,7 @@ fn offered_targets(
     {
         return Ok(Some(offered));
     }
-    match super::sendtargets::send_targets(portal_v, Duration::from_secs(10)) {
+    match super::sendtargets::send_targets(portal_v, Duration::from_secs(10), env.initiator) {
         Ok(offered) => {
             if offered.iter().any(|n| n.iqn == iqn) {
                 env.notes.push(format!(
@@ -192,8 +193,20 @@ pub fn attach(
         need_root("logging in to an iSCSI target")
     })?;
     let had_record = !record_files(&paths.iscsi_nodes, iqn, portal_v).is_empty();
-    prepare_node(env, paths, portal_v, iqn, chap)?;
-    log_in(env, iqn, &portal, existing.is_none(), had_record, marker)?;
+    let iface = match env.initiator {
+        Some(name) => Some(use_iface(env, paths, name)?),
+        None => None,
+    };
+    prepare_node(env, paths, portal_v, iqn, chap, iface)?;
+    log_in(
+        env,
+        iqn,
+        &portal,
+        iface,
+        existing.is_none(),
+        had_record,
+        marker,
+    )?;
     let timeout = attach_timeout();
     let Some(found) = wait_for_lun(env, paths, iqn, lun, &portal, timeout)? else {
         return Ok(planned_disk(env, paths, iqn, lun, &portal));
@@ -230,6 +243,26 @@ fn reuse_session(
     Ok(Some(d))
 }
 
+/// The open-iscsi iface netroot logs in through: it carries the plan's
+/// initiator name (the one the target's ACL admits) without touching this
+/// machine's own /etc/iscsi/initiatorname.iscsi. Made if missing and
+/// deleted again at the end of the run.
+pub const IFACE: &str = "netroot";
+
+fn use_iface(env: &mut AttachEnv, paths: &HostPaths, name: &str) -> Result<&'static str> {
+    let ifaces = paths
+        .iscsi_nodes
+        .parent()
+        .map(|d| d.join("ifaces"))
+        .unwrap_or_else(|| PathBuf::from("/etc/iscsi/ifaces"));
+    if !ifaces.join(IFACE).exists() {
+        env.runner.run(&tool::iface_new(IFACE))?;
+    }
+    env.runner
+        .run(&tool::iface_update(IFACE, "iface.initiatorname", name))?;
+    Ok(IFACE)
+}
+
 /// The node record to log in with: discovery (refusing a portal that does
 /// not offer the IQN), a record for the plan's portal when the target
 /// announces another, and CHAP.
@@ -239,14 +272,16 @@ fn prepare_node(
     portal_v: &Portal,
     iqn: &str,
     chap: Option<&Chap>,
+    iface: Option<&str>,
 ) -> Result<()> {
     let portal = portal_v.as_str();
-    if let Some(offered) = offered_targets(env, portal_v, iqn)? {
+    if let Some(offered) = offered_targets(env, portal_v, iqn, iface)? {
         check_offered(&offered, portal, iqn)?;
         // Behind NAT the target may announce another address than the one
         // we reach it by: make a record for the plan's portal.
         if !offered.iter().any(|n| n.iqn == iqn && n.portal == portal) {
-            env.runner.run(&tool::node_new(iqn, portal))?;
+            env.runner
+                .run(&tool::via(tool::node_new(iqn, portal), iface))?;
         }
     }
     if let Some(c) = chap {
@@ -262,6 +297,7 @@ fn log_in(
     env: &mut AttachEnv,
     iqn: &str,
     portal: &str,
+    iface: Option<&str>,
     new_session: bool,
     had_record: bool,
     marker: PathBuf,
@@ -277,7 +313,7 @@ fn log_in(
             0o600,
         )?;
     }
-    if let Err(e) = env.runner.run(&tool::login(iqn, portal)) {
+    if let Err(e) = env.runner.run(&tool::via(tool::login(iqn, portal), iface)) {
         if new_session {
             let _ = env.runner.remove_state(&marker);
         }
@@ -372,10 +408,14 @@ fn push_logout(env: &mut AttachEnv, iqn: &str, portal: &str, had_record: bool, m
     } else {
         format!("logging out of {iqn} at {portal} and deleting its node record")
     };
+    let via_iface = env.initiator.is_some();
     env.cleanup.push(what, move || {
         r.run(&tool::logout(&i, &p))?;
         if !had_record {
             r.run(&tool::node_delete(&i, &p))?;
+        }
+        if via_iface {
+            r.run(&tool::iface_delete(IFACE))?;
         }
         r.remove_state(&marker)
     });

@@ -184,7 +184,7 @@ pub fn discover(runner: &Runner, paths: &HostPaths, portal_v: &Portal) -> Result
                 "iscsiadm cannot run discovery here ({}); using netroot's own SendTargets session",
                 unusable_why(&e)
             );
-            let v = super::sendtargets::send_targets(portal_v, Duration::from_secs(10))
+            let v = super::sendtargets::send_targets(portal_v, Duration::from_secs(10), None)
                 .with_context(|| format!("sendtargets discovery at {portal}"))?;
             (v, "sendtargets")
         }

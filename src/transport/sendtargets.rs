@@ -133,8 +133,12 @@ pub fn parse_send_targets(pairs: &[(String, String)], default_portal: &str) -> V
     out
 }
 
-/// The initiator name to present: this machine's, else a neutral one.
-fn initiator_name() -> String {
+/// The initiator name to present: the given one (the plan's), else this
+/// machine's, else a neutral one.
+fn initiator_name(given: Option<&str>) -> String {
+    if let Some(n) = given {
+        return n.to_string();
+    }
     std::fs::read_to_string("/etc/iscsi/initiatorname.iscsi")
         .ok()
         .and_then(|s| {
@@ -146,7 +150,11 @@ fn initiator_name() -> String {
 }
 
 /// Ask the portal which targets it offers.
-pub fn send_targets(portal: &Portal, timeout: Duration) -> Result<Vec<NodeEntry>> {
+pub fn send_targets(
+    portal: &Portal,
+    timeout: Duration,
+    initiator: Option<&str>,
+) -> Result<Vec<NodeEntry>> {
     let addr = (portal.host().addr().as_str(), portal.port())
         .to_socket_addrs()
         .with_context(|| format!("resolving the portal {portal}"))?
@@ -166,7 +174,7 @@ pub fn send_targets(portal: &Portal, timeout: Duration) -> Result<Vec<NodeEntry>
         let mut body = Vec::new();
         if first {
             body.extend(keys(&[
-                ("InitiatorName", &initiator_name()),
+                ("InitiatorName", &initiator_name(initiator)),
                 ("SessionType", "Discovery"),
             ]));
         }
