@@ -276,8 +276,14 @@ fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathB
             Some(dir)
         }
         Err(e) => {
+            // The server's address, prefix and NIC are facts of the server,
+            // not of this machine: say the command that supplies them.
+            let aoe = plan.target.transport_name() == "aoe";
             println!(
-                "The server files were not written ({e:#}); write them later with netroot server."
+                "The server files were not written here ({e:#}).\nWrite them with what the server is, e.g.:\n  netroot server --plan {} --out {} --server-ip SERVER-ADDR/PREFIX{}\n(docs/server.md; on the server itself `netroot server apply` takes the same options).",
+                plan_path.display(),
+                dir.display(),
+                if aoe { " --interface SERVER-NIC" } else { "" }
             );
             None
         }
