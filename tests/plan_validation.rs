@@ -432,7 +432,26 @@ fn schema_is_generated_from_the_types() {
 /// field, including the characters that would break generated configs.
 #[test]
 fn bad_typed_values_are_rejected_naming_the_field() {
-    let cases: Vec<(&str, Value, &str, &str)> = vec![
+    let cases = typed_cases();
+    for (ptr, new, path, text) in cases {
+        let mut v = base();
+        set(&mut v, ptr, new.clone());
+        let errs = validate_value(&v).expect_err(&format!("{ptr} = {new} should be rejected"));
+        let hit = errs.0.iter().find(|e| e.path == path);
+        let Some(hit) = hit else {
+            panic!("{ptr} = {new}: no error names {path:?}; got:\n{errs}");
+        };
+        assert!(
+            hit.message.contains(text),
+            "{ptr} = {new}: error for {path} says {:?}, expected {text:?}",
+            hit.message
+        );
+    }
+}
+
+/// Typed values a parser refuses: (pointer, value, path, text).
+fn typed_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
+    vec![
         (
             "/target/portal",
             json!("999.1.1.1:3260"),
@@ -538,21 +557,7 @@ fn bad_typed_values_are_rejected_naming_the_field() {
             "layout.partitions[0].mount",
             "absolute",
         ),
-    ];
-    for (ptr, new, path, text) in cases {
-        let mut v = base();
-        set(&mut v, ptr, new.clone());
-        let errs = validate_value(&v).expect_err(&format!("{ptr} = {new} should be rejected"));
-        let hit = errs.0.iter().find(|e| e.path == path);
-        let Some(hit) = hit else {
-            panic!("{ptr} = {new}: no error names {path:?}; got:\n{errs}");
-        };
-        assert!(
-            hit.message.contains(text),
-            "{ptr} = {new}: error for {path} says {:?}, expected {text:?}",
-            hit.message
-        );
-    }
+    ]
 }
 
 /// A bad typed value does not hide the other errors of its section.
@@ -610,4 +615,162 @@ fn a_key_given_twice_is_refused_with_its_path() {
     assert!(e.to_string().contains("given twice"), "{e}");
     // The same plan written once is fine.
     parse_plan(&base().to_string()).unwrap();
+}
+
+mod common;
+
+/// Plans only this machine can refuse (`plan validate` and `migrate` check
+/// them before any write): (pointer, value, path, text). `{D}` in a string
+/// is the scratch directory.
+fn machine_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
+    vec![
+        (
+            "/source",
+            json!({"type": "directory", "path": "/nonexistent/netroot-tree"}),
+            "source.path",
+            "must exist",
+        ),
+        (
+            "/source",
+            json!({"type": "directory", "path": "{D}/plain-file"}),
+            "source.path",
+            "not a directory",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "{D}/missing.secret"}),
+            "target.chap.secret_file",
+            "No such file",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "{D}/short.secret"}),
+            "target.chap.secret_file",
+            "12 to 16",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "{D}/blank.secret"}),
+            "target.chap.secret_file",
+            "blank",
+        ),
+        (
+            "/target/chap",
+            json!({"username": "u", "secret_file": "{D}/good.secret",
+                   "target_username": "t", "target_secret_file": "{D}/missing.secret"}),
+            "target.chap.target_secret_file",
+            "No such file",
+        ),
+        // The layout must fit the image: 8G of partitions on 64M.
+        (
+            "/layout/partitions",
+            json!([{"mount": "/", "fs": "ext4", "size": "8G"}]),
+            "layout.partitions",
+            "more than the disk",
+        ),
+        // 1GB is 10^9 bytes (util-linux), less than a 1G (2^30) partition.
+        (
+            "/target/size",
+            json!("1GB"),
+            "layout.partitions",
+            "more than the disk",
+        ),
+        (
+            "/boot",
+            json!({"serial_console": "ttyS0;reboot"}),
+            "boot.serial_console",
+            "serial console",
+        ),
+    ]
+}
+
+fn fill(v: &mut Value, dir: &str) {
+    match v {
+        Value::String(s) => *s = s.replace("{D}", dir),
+        Value::Array(a) => a.iter_mut().for_each(|x| fill(x, dir)),
+        Value::Object(m) => m.values_mut().for_each(|x| fill(x, dir)),
+        _ => {}
+    }
+}
+
+/// The corpus on the user's path: every malformed plan is refused by
+/// `netroot plan validate` and by `netroot migrate --yes` with exit 2 and a
+/// message naming its field, and the image the plan names is not touched.
+#[test]
+fn the_malformed_plan_corpus_is_refused_by_the_cli_and_touches_nothing() {
+    let scratch = common::Scratch::new("plan-corpus");
+    let d = scratch.path.display().to_string();
+    std::fs::write(scratch.join("plain-file"), "").unwrap();
+    std::fs::write(scratch.join("short.secret"), "abc\n").unwrap();
+    std::fs::write(scratch.join("blank.secret"), "has a blank 1\n").unwrap();
+    std::fs::write(scratch.join("good.secret"), "Sup3r-Secret-42\n").unwrap();
+    let image = scratch.join("disk.img");
+    std::fs::write(&image, vec![0x5a; 1 << 20]).unwrap();
+    let stamp = |p: &std::path::Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.len(), m.modified().unwrap(), std::fs::read(p).unwrap())
+    };
+    let before = stamp(&image);
+    let mut all = cases();
+    all.extend(typed_cases());
+    all.extend(machine_cases());
+    let mut n = 0;
+    for (i, (ptr, new, path, text)) in all.into_iter().enumerate() {
+        let mut v = base();
+        let mut new = new.clone();
+        fill(&mut new, &d);
+        set(&mut v, ptr, new.clone());
+        // The plan names the image (unless the case is about the target's
+        // device or size itself).
+        if let Some(t) = v.get_mut("target").and_then(|t| t.as_object_mut()) {
+            if !t.contains_key("device") && ptr != "/target/size" && ptr != "/target/device" {
+                t.insert("device".into(), json!(image));
+                t.insert("size".into(), json!("64M"));
+            } else if ptr == "/target/size" && path == "layout.partitions" {
+                t.insert("device".into(), json!(image));
+                v["layout"]["partitions"] = json!([{"mount": "/", "fs": "ext4", "size": "1G"}]);
+            }
+        }
+        let file = scratch.join(&format!("case-{i}.json"));
+        std::fs::write(&file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let f = file.display().to_string();
+        let state = scratch.join("state").display().to_string();
+        for args in [
+            vec!["plan", "validate", f.as_str()],
+            vec!["migrate", "--plan", &f, "--yes", "--state-dir", &state],
+        ] {
+            let (code, out, err) = common::netroot(&args, &[]);
+            assert_eq!(
+                code,
+                2,
+                "{ptr} = {new}: `netroot {}` exited {code}:\n{out}{err}",
+                args.join(" ")
+            );
+            assert!(
+                err.contains(path) && err.contains(text),
+                "{ptr} = {new}: `netroot {}` does not name {path:?} with {text:?}:\n{err}",
+                args.join(" ")
+            );
+        }
+        assert!(stamp(&image) == before, "{ptr} = {new}: the image changed");
+        n += 1;
+    }
+    // A key given twice (serde would keep the last one silently).
+    let dup = scratch.join("dup.json");
+    let mut text = serde_json::to_string_pretty(&base()).unwrap();
+    text = text.replacen("\"lun\": 1", "\"lun\": 1, \"lun\": 2", 1);
+    std::fs::write(&dup, text).unwrap();
+    let (code, _, err) = common::netroot(&["plan", "validate", &dup.display().to_string()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("target.lun") && err.contains("twice"), "{err}");
+    n += 1;
+    assert!(n >= 80, "the corpus has {n} plans");
+    assert!(
+        !scratch.join("state").exists()
+            || std::fs::read_dir(scratch.join("state"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a refused run wrote state"
+    );
 }

@@ -255,7 +255,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Plan(PlanCommand::Validate { file }) => {
-            let p = plan::load_plan(&file)?;
+            let p = plan::load_plan_here(&file)?;
             println!(
                 "{}: valid plan (version {}), {} → {}",
                 file.display(),
@@ -266,7 +266,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Migrate(a) => {
-            let p = plan::load_plan(&a.plan)?;
+            let p = plan::load_plan_here(&a.plan)?;
             let opts = RunOptions {
                 dry_run: a.dry_run,
                 yes: a.yes,

@@ -5,6 +5,7 @@ pub mod diff;
 mod dupkeys;
 pub mod errors;
 mod fields;
+mod here;
 pub mod identity;
 pub mod layout;
 pub mod schema;
@@ -34,6 +35,18 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
         .with_context(|| format!("reading plan {}", path.display()))?;
     parse_plan(&text).map_err(|e| anyhow::Error::new(e).context(format!("plan {}", path.display())))
 }
+
+/// [`load_plan`], then the checks that need this machine (the source tree
+/// exists, the CHAP secrets are readable and well-formed): what `plan
+/// validate` and `migrate` accept is what can run here.
+pub fn load_plan_here(path: &Path) -> Result<Plan> {
+    let plan = load_plan(path)?;
+    here::check_here(&plan)
+        .map_err(|e| anyhow::Error::new(e).context(format!("plan {}", path.display())))?;
+    Ok(plan)
+}
+
+pub use here::check_here;
 
 impl Plan {
     /// The plan's canonical JSON (field order of the types, defaults filled in).

@@ -92,7 +92,9 @@ impl JsonSchema for SizeSpec {
     }
 }
 
-/// Parse "512M", "20G", "1.5GiB", "4096", "rest". Units are binary (K = 1024).
+/// Parse "512M", "20G", "1.5GiB", "4096", "rest". As util-linux reads
+/// them: K, M, G, T and KiB, MiB, GiB, TiB are binary (K = 1024); KB, MB,
+/// GB, TB are decimal (GB = 10^9).
 pub fn parse_size(s: &str) -> Result<Size, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("rest") {
@@ -108,10 +110,14 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     }
     let mult = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
-        "K" | "KB" | "KIB" => KIB,
-        "M" | "MB" | "MIB" => MIB,
-        "G" | "GB" | "GIB" => GIB,
-        "T" | "TB" | "TIB" => TIB,
+        "K" | "KIB" => KIB,
+        "M" | "MIB" => MIB,
+        "G" | "GIB" => GIB,
+        "T" | "TIB" => TIB,
+        "KB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "TB" => 1000 * 1000 * 1000 * 1000,
         _ => return Err(bad()),
     };
     let bytes = if let Some((int, frac)) = num.split_once('.') {
@@ -169,6 +175,17 @@ mod tests {
         assert_eq!(parse_size("1k"), Ok(Size::Bytes(1024)));
         assert_eq!(parse_size("rest"), Ok(Size::Rest));
         assert_eq!(parse_size("REST"), Ok(Size::Rest));
+    }
+
+    #[test]
+    fn decimal_units_as_util_linux_reads_them() {
+        // sfdisk, lsblk and truncate: GB is 10^9, G and GiB are 2^30.
+        assert_eq!(parse_size("20GB"), Ok(Size::Bytes(20_000_000_000)));
+        assert_eq!(parse_size("500MB"), Ok(Size::Bytes(500_000_000)));
+        assert_eq!(parse_size("4kB"), Ok(Size::Bytes(4000)));
+        assert_eq!(parse_size("1TB"), Ok(Size::Bytes(1_000_000_000_000)));
+        assert_eq!(parse_size("1.5GB"), Ok(Size::Bytes(1_500_000_000)));
+        assert_ne!(parse_size("20GB"), parse_size("20G"));
     }
 
     #[test]

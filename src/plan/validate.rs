@@ -64,12 +64,34 @@ pub fn validate_value(value: &Value) -> Result<Plan, PlanErrors> {
     if !errs.0.is_empty() {
         return Err(PlanErrors(errs.0));
     }
-    serde_json::from_value(value.clone()).map_err(|e| {
+    let plan: Plan = serde_json::from_value(value.clone()).map_err(|e| {
         PlanErrors(vec![PlanError {
             path: String::new(),
             message: e.to_string(),
         }])
-    })
+    })?;
+    layout_fits(&plan, &mut errs);
+    if !errs.0.is_empty() {
+        return Err(PlanErrors(errs.0));
+    }
+    Ok(plan)
+}
+
+/// With `target.size` known up front (an image file), the layout must fit
+/// it: the same placement the partition step computes, on that size.
+fn layout_fits(plan: &Plan, errs: &mut Errs) {
+    let Some(spec) = plan.target.size() else {
+        return;
+    };
+    let Size::Bytes(bytes) = spec.get() else {
+        return;
+    };
+    if let Err(e) = super::layout::resolve_layout(&plan.layout, bytes, b"validate") {
+        errs.push(
+            "layout.partitions",
+            format!("{e} (target.size is {spec}, {bytes} bytes)"),
+        );
+    }
 }
 
 /// The meaning checks of every section whose structure is sound (no
