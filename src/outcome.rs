@@ -42,11 +42,21 @@ pub struct Interrupted(pub StepId);
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// The exit code for an error that ended a command: 3 for a refusal, 1 for
-/// everything else (an interrupted run is a failed one that resumes).
+/// Bad input found before anything was touched: a plan file that cannot
+/// be read, a command-line value that does not parse, a fact `netroot
+/// server` needs and was not given (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// The exit code for an error that ended a command: 2 for bad input, 3 for
+/// a refusal, 1 for everything else (an interrupted run is a failed one
+/// that resumes).
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     if e.downcast_ref::<Refused>().is_some() {
         EXIT_REFUSED
+    } else if e.downcast_ref::<Invalid>().is_some() {
+        EXIT_INVALID
     } else {
         EXIT_FAILED
     }
@@ -65,5 +75,9 @@ mod tests {
         );
         assert_eq!(exit_code(&Interrupted(StepId::Copy).into()), EXIT_FAILED);
         assert_eq!(exit_code(&anyhow::anyhow!("boom")), EXIT_FAILED);
+        assert_eq!(
+            exit_code(&anyhow::Error::new(Invalid("bad".into())).context("plan x")),
+            EXIT_INVALID
+        );
     }
 }

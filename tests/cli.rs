@@ -88,3 +88,53 @@ fn status_of_an_untouched_target_is_all_pending() {
         "{out}"
     );
 }
+
+/// docs/cli.md's exit-code table on the user's path: bad input is 2
+/// whatever the command (a plan file that is not there, a value that does
+/// not parse, a fact `netroot server` needs), a refusal 3.
+#[test]
+fn exit_codes_follow_the_documented_table() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples");
+    let aoe = format!("{examples}/aoe-gpt-bios.json");
+    for (args, want) in [
+        (vec!["plan", "validate", "/nonexistent/plan.json"], 2),
+        (
+            vec!["migrate", "--plan", "/nonexistent/plan.json", "--dry-run"],
+            2,
+        ),
+        (vec!["status", "--plan", "/nonexistent/plan.json"], 2),
+        (vec!["discover", "iscsi", "--portal", "127.0.0.1:99999"], 2),
+        (
+            vec!["server", "--plan", &aoe, "--out", "/nonexistent/srv"],
+            2,
+        ),
+        (vec!["server", "apply", "--plan", &aoe, "--dry-run"], 2),
+        (vec!["migrate", "--bogus-option"], 2),
+    ] {
+        let (code, out, err) = netroot(&args, &[]);
+        assert_eq!(code, want, "netroot {}:\n{out}{err}", args.join(" "));
+        assert!(
+            err.starts_with("netroot") || err.starts_with("error"),
+            "netroot {}: {err}",
+            args.join(" ")
+        );
+    }
+}
+
+/// A report whose reader went away (`| head`) ends the command quietly,
+/// as shell tools do: no panic, no exit 101.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::netroot_bin())
+        .args(["plan", "schema"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -678,7 +678,7 @@ fn apply_dry_run_lists_everything() {
         "would write /srv/tftp/netroot/mbr-client.ipxe",
         // The disks the clients migrate onto, sparse, of the plans' target.size.
         "would create",
-        "iscsi.img (67108864 bytes, sparse)",
+        "iscsi.img (1073741824 bytes, sparse)",
         "would run: install -D -m 0644 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe",
         "would run: chown dnsmasq /srv/tftp/netroot/iscsi-client.ipxe",
         "vblade@netroot-mbr-client.service",

@@ -203,8 +203,10 @@ fn discover_iscsi_at_a_dead_portal_fails_clearly() {
         stderr.contains("sendtargets discovery at 127.0.0.1:9"),
         "{stderr}"
     );
+    // A value that does not parse is bad input, as docs/cli.md's exit-code
+    // table says: 2, nothing touched.
     let out = netroot(&["discover", "iscsi", "--portal", "127.0.0.1:notaport"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("--portal") && stderr.contains("not a portal"),

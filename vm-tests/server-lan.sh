@@ -144,7 +144,8 @@ if [ ! -e /var/lib/netroot-vm-applied ]; then
   fact apply-rc \$?
   /run/netroot-vm/netroot server apply --plan /run/netroot-vm/plan.json ${opts[*]} 2>&1 | grep -v '^unchanged' | sed 's/^/again: /'
   for f in /etc/tgt/conf.d/netroot-$host.conf /etc/vblade.conf.d/netroot-$host.conf /etc/dnsmasq.d/netroot.conf /srv/tftp/netroot/$host.ipxe; do
-    [ -e "\$f" ] && fact installed "\$f \$(sha256sum < "\$f" | cut -c1-16)"
+    # Comments name the plan file, whose path differs here.
+    [ -e "\$f" ] && fact installed "\$f \$(grep -v '^#' "\$f" | sha256sum | cut -c1-16)"
   done
   touch /var/lib/netroot-vm-applied
   sync
@@ -181,7 +182,7 @@ EOS
     tftp/netroot/$host.ipxe:/srv/tftp/netroot/$host.ipxe; do
     dest=${rel#*:} rel=${rel%%:*}
     [ -f "$SCEN_OUT/srv/$rel" ] || continue
-    sum=$(sha256sum <"$SCEN_OUT/srv/$rel" | cut -c1-16)
+    sum=$(grep -v '^#' "$SCEN_OUT/srv/$rel" | sha256sum | cut -c1-16)
     expect "server: $dest is the $rel netroot server wrote on the host" \
       contains "$installed" "$dest $sum"
   done

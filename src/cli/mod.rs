@@ -14,7 +14,6 @@ pub use args::{
 
 use crate::engine::{self, RunOptions};
 use crate::event::{JsonLines, NullSink, ProgressSink};
-use crate::outcome::Refused;
 pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
 use crate::ui::progress::Bars;
@@ -86,7 +85,7 @@ fn discover(what: DiscoverCommand) -> Result<i32> {
         DiscoverCommand::Iscsi { portal, format } => {
             let portal: crate::plan::Portal = portal
                 .parse()
-                .map_err(|e| anyhow::anyhow!("--portal: {e}"))?;
+                .map_err(|e| crate::outcome::Invalid(format!("--portal: {e}")))?;
             let l = transport::iscsi::discover(&runner, &paths, &portal)?;
             match format {
                 Format::Json => {
@@ -128,6 +127,17 @@ fn print_actions(actions: &[crate::tools::Action]) {
     }
 }
 
+/// Bad input, kept as an error chain (plan errors keep their own type and
+/// exit code).
+fn invalid(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<PlanErrors>().is_some()
+        || e.downcast_ref::<crate::outcome::Invalid>().is_some()
+    {
+        return e;
+    }
+    anyhow::Error::new(crate::outcome::Invalid(format!("{e:#}")))
+}
+
 fn run_server(a: ServerArgs) -> Result<i32> {
     use crate::tools::Runner;
     match a.command {
@@ -136,9 +146,15 @@ fn run_server(a: ServerArgs) -> Result<i32> {
             let Some(out) = &a.gen.out else {
                 anyhow::bail!("--out DIR is required: the directory to write the server files into (or use `netroot server apply`)");
             };
-            let opts = c.options()?;
-            let clients = c.clients(&opts)?;
-            let files = crate::server::generate(&clients, &opts)?;
+            // Every fact is checked before a file is written: what is
+            // missing or wrong is bad input (exit 2).
+            let (clients, files) = (|| {
+                let opts = c.options()?;
+                let clients = c.clients(&opts)?;
+                let files = crate::server::generate(&clients, &opts)?;
+                anyhow::Ok((clients, files))
+            })()
+            .map_err(invalid)?;
             let runner = if c.dry_run {
                 Runner::dry()
             } else {
@@ -161,8 +177,9 @@ fn run_server(a: ServerArgs) -> Result<i32> {
         }
         Some(ServerCommand::Apply(ap)) => {
             let c = &ap.common;
-            let opts = c.options()?;
-            let clients = c.clients(&opts)?;
+            let opts = c.options().map_err(invalid)?;
+            let clients = c.clients(&opts).map_err(invalid)?;
+            crate::server::generate(&clients, &opts).map_err(invalid)?;
             let runner = if c.dry_run {
                 Runner::dry()
             } else {
@@ -212,6 +229,18 @@ pub fn main() -> i32 {
         }
     }
     let _guard = logging::init(cli.verbose, cli.quiet, cli.log_file.as_deref());
+    // Commands that only report die quietly when their reader goes away
+    // (`netroot server --dry-run | head`), as shell tools do. A migration
+    // keeps SIGPIPE ignored: a closed pipe must not kill it between two
+    // steps of a run.
+    if !matches!(
+        cli.command,
+        Some(Command::Migrate(_)) | Some(Command::Wizard(_)) | None
+    ) {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -221,11 +250,7 @@ pub fn main() -> i32 {
                 return EXIT_INVALID;
             }
             eprintln!("netroot: error: {e:#}");
-            if e.downcast_ref::<Refused>().is_some() {
-                EXIT_REFUSED
-            } else {
-                EXIT_FAILED
-            }
+            crate::outcome::exit_code(&e)
         }
     }
 }

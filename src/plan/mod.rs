@@ -25,14 +25,14 @@ pub use values::{
     Cidr, Hostname, IfName, Interface, Iqn, Mac, Portal, PortalHost, SecretFile, ISCSI_DEFAULT_PORT,
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Read and validate a plan file. Errors list every problem with its path.
 pub fn load_plan(path: &Path) -> Result<Plan> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading plan {}", path.display()))?;
+        .map_err(|e| crate::outcome::Invalid(format!("reading plan {}: {e}", path.display())))?;
     parse_plan(&text).map_err(|e| anyhow::Error::new(e).context(format!("plan {}", path.display())))
 }
 

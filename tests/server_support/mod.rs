@@ -29,7 +29,7 @@ impl Fixture {
   "source": {{ "type": "live" }},
   "target": {{
     "transport": "iscsi", "portal": "127.0.0.1:{port}", "iqn": "iqn.2024-01.org.example:iscsi-client", "lun": 1,
-    "device": "{d}/iscsi.img", "size": "64M",
+    "device": "{d}/iscsi.img", "size": "1G",
     "chap": {{ "username": "iscsi-client", "secret_file": "{d}/chap.secret",
               "target_username": "tgt-srv", "target_secret_file": "{d}/tchap.secret" }}
   }},
