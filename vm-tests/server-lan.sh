@@ -46,6 +46,17 @@ build_server_image() {
     sed -i "s/^iface $GUEST_IF inet dhcp\$/iface $GUEST_IF inet static\n  address $SERVER_IP\/24/" \
       "$tree/etc/network/interfaces"
     grep -q "address $SERVER_IP/24" "$tree/etc/network/interfaces" || die "no static address in the server tree"
+    # A server with a serial console, as its admin set it up: apply
+    # installs ipxe, whose postinst runs update-grub; the menu it writes
+    # must keep the serial console (QEMU here has no display at all).
+    mkdir -p "$tree/etc/default/grub.d"
+    cat >"$tree/etc/default/grub.d/netroot-vm.cfg" <<'EOG'
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"
+GRUB_TIMEOUT=0
+GRUB_DISABLE_OS_PROBER=true
+EOG
     hand_image "$tree" "$SERVER_IMAGE" netroot-server local
     rm -rf --one-file-system "$tree"
     touch "$SERVER_IMAGE.complete"
