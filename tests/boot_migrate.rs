@@ -546,7 +546,12 @@ fn aoe_dracut_gpt_bios() {
         args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
         private_initrd: false,
         kills: &[],
-        contents: &[("etc/udev/rules.d/61-netroot-etherd.rules", "etherd!*")],
+        // udev names AoE devices "etherd/eS.SpP" ('!' becomes '/'): a rule
+        // on "etherd!*" never matches.
+        contents: &[
+            ("etc/udev/rules.d/61-netroot-etherd.rules", "KERNEL==\"etherd*\""),
+            ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-partuuid"),
+        ],
     });
 }
 
