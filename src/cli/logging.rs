@@ -1,7 +1,45 @@
 //! tracing setup: stderr at the chosen level, plus a debug log file.
+//!
+//! At the default level stderr gets plain sentences (`netroot: warning:
+//! …`), no timestamps; `-v` and more get the full log format. Colour only
+//! on a terminal and never with `NO_COLOR` set (no-color.org).
 
 use std::path::Path;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::{format, FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
+
+/// Whether output may be coloured: a terminal, and no `NO_COLOR`.
+pub fn colour_wanted(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `netroot: warning: MESSAGE` — what a user reads at the default level.
+struct Sentences;
+
+impl<S, N> FormatEvent<S, N> for Sentences
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: format::Writer<'_>,
+        ev: &Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *ev.metadata().level() {
+            Level::ERROR => "error",
+            Level::WARN => "warning",
+            Level::INFO => "note",
+            _ => "debug",
+        };
+        write!(w, "netroot: {level}: ")?;
+        ctx.field_format().format_fields(w.by_ref(), ev)?;
+        writeln!(w)
+    }
+}
 
 pub struct LogGuard;
 
@@ -18,12 +56,26 @@ pub fn init(verbose: u8, quiet: bool, file: Option<&Path>) -> LogGuard {
     };
     let stderr_filter =
         EnvFilter::try_from_env("NETROOT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let stderr_layer = fmt::layer()
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: logs piped to a file stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .with_filter(stderr_filter);
+    let colour = colour_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if !colour {
+        dialoguer::console::set_colors_enabled(false);
+        dialoguer::console::set_colors_enabled_stderr(false);
+    }
+    let stderr_layer = if verbose == 0 {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .event_format(Sentences)
+            .with_filter(stderr_filter)
+            .boxed()
+    } else {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(colour)
+            .with_target(false)
+            .with_filter(stderr_filter)
+            .boxed()
+    };
     let file_layer = file.and_then(|p| {
         if let Some(d) = p.parent() {
             let _ = std::fs::create_dir_all(d);
