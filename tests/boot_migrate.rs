@@ -549,8 +549,14 @@ fn aoe_dracut_gpt_bios() {
         // udev names AoE devices "etherd/eS.SpP" ('!' becomes '/'): a rule
         // on "etherd!*" never matches.
         contents: &[
-            ("etc/udev/rules.d/61-netroot-etherd.rules", "KERNEL==\"etherd*\""),
-            ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-partuuid"),
+            (
+                "etc/udev/rules.d/61-netroot-etherd.rules",
+                "KERNEL==\"etherd*\"",
+            ),
+            (
+                "etc/udev/rules.d/61-netroot-etherd.rules",
+                "disk/by-partuuid",
+            ),
         ],
     });
 }

@@ -138,3 +138,17 @@ fn a_closed_stdout_is_no_panic() {
     assert_ne!(out.status.code(), Some(101), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--plan` works on `plan validate` as on every other command.
+#[test]
+fn plan_validate_takes_plan_like_every_command() {
+    let ex = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/iscsi-gpt-bios.json"
+    );
+    let (code, out, err) = netroot(&["plan", "validate", "--plan", ex], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid plan"), "{out}");
+    let (code, out, err) = netroot(&["plan", "validate", ex], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}

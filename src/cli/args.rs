@@ -169,10 +169,20 @@ fn parse_step(s: &str) -> Result<StepId, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
-    /// Validate a plan; prints every error with its field path.
+    /// Validate a plan; prints every error with its field path. Also
+    /// checks what needs this machine: the source tree exists, the CHAP
+    /// secret files are readable (exit 2 when not).
     Validate {
+        /// The plan file (or `--plan FILE`, as every other command takes it).
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "plan",
+            conflicts_with = "plan"
+        )]
+        file: Option<PathBuf>,
         /// The plan file.
-        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
     },
     /// Print the JSON Schema of the plan format.
     Schema,

@@ -279,7 +279,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{}", plan::schema::plan_schema_pretty());
             Ok(EXIT_OK)
         }
-        Command::Plan(PlanCommand::Validate { file }) => {
+        Command::Plan(PlanCommand::Validate { file, plan: flag }) => {
+            let file = file.or(flag).expect("clap requires one");
             let p = plan::load_plan_here(&file)?;
             println!(
                 "{}: valid plan (version {}), {} → {}",
