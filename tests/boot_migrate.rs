@@ -36,6 +36,51 @@ fn manifest(dir: &Path) -> String {
 
 /// The paths in an initramfs image, read with host tools (this host has
 /// neither lsinitramfs nor lsinitrd): one compressed cpio archive.
+/// After a finished run, a dry run and `status` read the journal alike:
+/// every recorded step done, a one-line summary; a changed plan is refused
+/// by both, naming the changed field and how to start over.
+fn finished_run_reads_the_same_in_a_dry_run_and_status(
+    pf: &str,
+    envs: &[(&str, &str)],
+    s: &common::Scratch,
+) {
+    let (code, out, err) = common::netroot(
+        &["migrate", "--plan", pf, "--dry-run", "--format", "json"],
+        envs,
+    );
+    assert_eq!(code, 0, "dry run after the run:\n{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).expect("JSON report");
+    for st in r["steps"].as_array().unwrap() {
+        if st["kind"] != "every_run" {
+            assert_eq!(
+                st["status"], "done",
+                "a finished step is not done in the dry run: {st}"
+            );
+        }
+    }
+    let (code, out, err) = common::netroot(&["status", "--plan", pf], envs);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("finished: every step is done"), "{out}");
+    let changed = s.join("changed.json");
+    let text = std::fs::read_to_string(pf).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let mut v = v;
+    v["system"]["hostname"] = Value::from("another-name");
+    std::fs::write(&changed, serde_json::to_vec(&v).unwrap()).unwrap();
+    let c = changed.display().to_string();
+    for args in [
+        vec!["migrate", "--plan", &c, "--dry-run"],
+        vec!["status", "--plan", &c],
+    ] {
+        let (code, out, err) = common::netroot(&args, envs);
+        assert_eq!(code, 3, "{args:?}:\n{out}\n{err}");
+        assert!(
+            err.contains("changed: system.hostname") && err.contains("to start over"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 fn list_initramfs(img: &Path) -> String {
     let magic = std::fs::read(img).unwrap()[..6].to_vec();
     let decompress = match magic.as_slice() {
@@ -282,6 +327,7 @@ fn run_case(c: &Case) {
         "the report shows the CHAP secret"
     );
     let report: Value = serde_json::from_str(&out).expect("JSON report");
+    finished_run_reads_the_same_in_a_dry_run_and_status(&pf, &envs, &s);
     let layout = report["layout"].clone();
     let root_uuid = layout["partitions"]
         .as_array()

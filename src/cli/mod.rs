@@ -13,7 +13,7 @@ pub use args::{
 };
 
 use crate::engine::{self, RunOptions};
-use crate::event::{JsonLines, NullSink, ProgressSink};
+use crate::event::{JsonLines, NullSink, ProgressSink, StepId};
 pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
 use crate::ui::progress::Bars;
@@ -98,6 +98,58 @@ fn discover(what: DiscoverCommand) -> Result<i32> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// `netroot status` as text: a one-line summary, then each step (the
+/// steps every run repeats say so instead of "pending"), then where the
+/// journal is and how to start over.
+fn status_text(p: &plan::Plan, opts: &RunOptions, st: &[(StepId, Option<String>)]) -> String {
+    let every_run: Vec<StepId> = crate::steps::all()
+        .iter()
+        .filter(|s| s.kind() == crate::engine::StepKind::EveryRun)
+        .map(|s| s.id())
+        .collect();
+    let recorded: Vec<&(StepId, Option<String>)> = st
+        .iter()
+        .filter(|(id, _)| !every_run.contains(id))
+        .collect();
+    let done = recorded.iter().filter(|(_, t)| t.is_some()).count();
+    let journal = engine::journal::journal_path(&opts.state_dir, p);
+    let mut out = String::new();
+    let summary = if !journal.exists() {
+        "no journal yet: nothing has run for this target (start with `netroot migrate --plan FILE --dry-run`)".to_string()
+    } else if done == recorded.len() {
+        "finished: every step is done; running the plan again changes nothing".to_string()
+    } else {
+        let next = recorded
+            .iter()
+            .find(|(_, t)| t.is_none())
+            .map(|(id, _)| id.as_str())
+            .unwrap_or("?");
+        format!(
+            "{done} of {} steps done; the next run resumes at {next} (`netroot migrate --plan FILE --yes`)",
+            recorded.len()
+        )
+    };
+    out.push_str(&format!("{summary}\n"));
+    out.push_str(&format!("target {}\n", engine::describe_target(p)));
+    for (id, t) in st {
+        let what = match t {
+            Some(t) => format!("finished {t}"),
+            None if every_run.contains(id) => {
+                "every run (repeated by each run, not recorded)".to_string()
+            }
+            None => "pending".to_string(),
+        };
+        out.push_str(&format!("  {:<11} {what}\n", id.as_str()));
+    }
+    if journal.exists() {
+        out.push_str(&format!(
+            "journal {} (to start over: remove it; netroot then probes the disk again)\n",
+            journal.display()
+        ));
+    }
+    out
 }
 
 /// Print recorded actions of a dry run (file contents already redacted).
@@ -327,15 +379,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }
-                Format::Text => {
-                    println!("target {}", engine::describe_target(&p));
-                    for (id, t) in st {
-                        match t {
-                            Some(t) => println!("  {:<11} finished {t}", id.as_str()),
-                            None => println!("  {:<11} pending", id.as_str()),
-                        }
-                    }
-                }
+                Format::Text => print!("{}", status_text(&p, &opts, &st)),
             }
             Ok(EXIT_OK)
         }

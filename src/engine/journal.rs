@@ -27,6 +27,29 @@ pub struct JournalData {
     pub steps: BTreeMap<StepId, String>,
 }
 
+/// The refusal for a journal that belongs to another plan of the same
+/// target: which fields changed and the way out. The same words from a
+/// run, a dry run and `status`.
+pub fn different_plan(path: &Path, d: &JournalData, plan: &Plan) -> crate::outcome::Refused {
+    let mut shape = plan.clone();
+    shape.layout.wipe = false;
+    let now = serde_json::to_value(&shape).unwrap_or_default();
+    let changed = changed_paths(&d.plan, &now);
+    crate::outcome::Refused(format!(
+        "refusing: the journal {} belongs to a different plan for this target \
+         (started {}); changed: {}.\n  Finish with the original plan, or, to start \
+         over with this one, remove {} (netroot then probes the disk again).",
+        path.display(),
+        d.created,
+        if changed.is_empty() {
+            "(formatting only)".to_string()
+        } else {
+            changed.join(", ")
+        },
+        path.display()
+    ))
+}
+
 /// An open journal; holds the lock while alive.
 pub struct Journal {
     path: PathBuf,
@@ -95,23 +118,7 @@ impl Journal {
         let plan_value = serde_json::to_value(&shape)?;
         let data = match read(&path)? {
             Some(d) if d.plan_digest == digest => d,
-            Some(d) => {
-                let changed = changed_paths(&d.plan, &plan_value);
-                return Err(crate::outcome::Refused(format!(
-                    "refusing: the journal {} belongs to a different plan for this target \
-                     (started {}); changed: {}.\n  Finish with the original plan, or, to start \
-                     over with this one, remove {} (netroot then probes the disk again).",
-                    path.display(),
-                    d.created,
-                    if changed.is_empty() {
-                        "(formatting only)".to_string()
-                    } else {
-                        changed.join(", ")
-                    },
-                    path.display()
-                ))
-                .into());
-            }
+            Some(d) => return Err(different_plan(&path, &d, plan).into()),
             None => JournalData {
                 format: JOURNAL_FORMAT,
                 netroot_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -25,7 +25,7 @@ pub fn run_steps(
         Some(Journal::open(&opts.state_dir, &plan)?)
     };
     let mut ctx = Ctx::new(plan, opts, progress);
-    load_journal_done(&mut ctx, journal.as_ref());
+    load_journal_done(&mut ctx, journal.as_ref())?;
     let mut reports: Vec<StepReport> = Vec::new();
     let result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);
     let cleanup_errors = ctx.cleanup.run_all();
@@ -59,16 +59,22 @@ pub fn run_steps(
 
 /// What the journal says is done: the open journal's, or in a dry run the
 /// one on disk if it belongs to this plan.
-fn load_journal_done(ctx: &mut Ctx, journal: Option<&Journal>) {
+fn load_journal_done(ctx: &mut Ctx, journal: Option<&Journal>) -> Result<()> {
     if let Some(j) = journal {
         ctx.journal_done = j.data.steps.keys().copied().collect();
-    } else if let Ok(Some(d)) =
-        journal::read(&journal::journal_path(&ctx.opts.state_dir, &ctx.plan))
-    {
-        if d.plan_digest == ctx.plan.digest() {
+        return Ok(());
+    }
+    // A dry run reads the journal as a run and `status` do: a journal of
+    // another plan is refused with the changed fields, like the run would.
+    let path = journal::journal_path(&ctx.opts.state_dir, &ctx.plan);
+    match journal::read(&path)? {
+        Some(d) if d.plan_digest == ctx.plan.digest() => {
             ctx.journal_done = d.steps.keys().copied().collect();
         }
+        Some(d) => return Err(journal::different_plan(&path, &d, &ctx.plan).into()),
+        None => {}
     }
+    Ok(())
 }
 
 /// Run the steps in order until one fails, Ctrl-C asks to stop, or the
@@ -123,6 +129,10 @@ fn run_one(
     });
     let probe = if step.kind() == StepKind::EveryRun {
         Probe::Todo("done by every run".into())
+    } else if dry && ctx.journal_done.contains(&id) {
+        // What the journal records as finished is reported so; a dry run
+        // does not mount the target to look again (the run's probe does).
+        Probe::Done("finished, as the journal records".into())
     } else {
         step.probe(ctx)
             .with_context(|| format!("probing step {id}"))?
@@ -257,11 +267,7 @@ pub fn status(plan: &Plan, opts: &RunOptions) -> Result<Vec<(StepId, Option<Stri
     let data = journal::read(&path)?;
     let data = match data {
         Some(d) if d.plan_digest != plan.digest() => {
-            return Err(Refused(format!(
-                "the journal {} belongs to a different plan for this target",
-                path.display()
-            ))
-            .into())
+            return Err(journal::different_plan(&path, &d, plan).into())
         }
         d => d,
     };
