@@ -1042,9 +1042,23 @@ fn shipped_examples_serve_with_the_documented_options() {
             let conf = std::fs::read_dir(out.join("aoe"))
                 .unwrap()
                 .map(|e| e.unwrap().path())
-                .find(|p| p.extension().is_some_and(|x| x == "conf"))
+                .find(|p| {
+                    p.extension().is_some_and(|x| x == "conf")
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("netroot-"))
+                })
                 .unwrap();
             let c = std::fs::read_to_string(conf).unwrap();
+            let dropin = std::fs::read_dir(out.join("aoe"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().contains(".service.d-"))
+                .expect("a vblade@ drop-in");
+            let d = std::fs::read_to_string(dropin).unwrap();
+            assert!(
+                d.contains("After=sys-subsystem-net-devices-eth1.device"),
+                "{name}: vblade waits for the server's NIC:\n{d}"
+            );
             assert!(
                 c.contains("netif=eth1\n"),
                 "{name}: vblade on the server's NIC:\n{c}"

@@ -62,6 +62,7 @@ fn did(runner: &Runner, done: &'static str) -> &'static str {
         "started  " => "would start",
         "restarted" => "would restart",
         "created  " => "would create",
+        "reloaded " => "would reload",
         other => other,
     }
 }
@@ -241,6 +242,13 @@ fn other_dhcp(f: &GeneratedFile, dhcp: DhcpServer) -> bool {
 /// The service that reads an installed file.
 fn unit_of(f: &GeneratedFile, target: &Path) -> Option<String> {
     match f.rel_path.as_str() {
+        // A drop-in (…/vblade@X.service.d/netroot.conf) belongs to its unit.
+        p if p.starts_with("aoe/") && target.to_string_lossy().contains(".service.d/") => target
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".d"))
+            .map(str::to_string),
         p if p.starts_with("aoe/") => Some(format!(
             "vblade@{}.service",
             target
@@ -407,6 +415,16 @@ fn start_services(
             units.extend(["isc-dhcp-server.service".into(), "tftpd-hpa.service".into()])
         }
         DhcpServer::None => {}
+    }
+    // systemd reads a unit's drop-ins and its SourcePath (vblade's
+    // /etc/vblade.conf.d file) at load time: without a reload a changed
+    // one is refused ("changed on disk").
+    if !changed_units.is_empty() {
+        runner.run(&Cmd::new("systemctl").arg("daemon-reload"))?;
+        rep.note(format!(
+            "{} systemd (daemon-reload: unit configuration changed)",
+            did(runner, "reloaded ")
+        ));
     }
     for u in &units {
         service(runner, rep, u, changed_units.contains(u))?;

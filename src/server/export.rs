@@ -2,6 +2,7 @@
 //! `/etc/vblade.conf.d` for `vblade@.service`), tgt for iSCSI
 //! (`targets.conf` block and the same as tgtadm commands) and a targetcli
 //! (LIO) script. The texts are the templates `profiles/server/vblade.conf.j2`,
+//! `vblade-unit.conf.j2` (a drop-in ordering vblade after its NIC),
 //! `run-vblade.sh.j2`, `targets.conf.j2`, `tgtadm.sh.j2` and `targetcli.sh.j2`.
 
 use super::context::ClientCtx;
@@ -50,6 +51,14 @@ fn aoe_files(c: &ClientSpec, shelf: u16, slot: u8) -> Result<Vec<GeneratedFile>>
             render_for("vblade.conf.j2", c)?,
         )
         .to(format!("/etc/vblade.conf.d/{inst}.conf")),
+        GeneratedFile::text(
+            format!("aoe/vblade@{inst}.service.d-netroot.conf"),
+            format!("systemd drop-in: vblade@{inst}.service starts once its NIC is up"),
+            render_for("vblade-unit.conf.j2", c)?,
+        )
+        .to(format!(
+            "/etc/systemd/system/vblade@{inst}.service.d/netroot.conf"
+        )),
         GeneratedFile::text(
             format!("aoe/run-vblade-{}.sh", c.name),
             "the same export as one vblade command (foreground)",

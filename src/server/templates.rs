@@ -19,6 +19,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../profiles/server/vblade.conf.j2"),
     ),
     (
+        "vblade-unit.conf.j2",
+        include_str!("../../profiles/server/vblade-unit.conf.j2"),
+    ),
+    (
         "run-vblade.sh.j2",
         include_str!("../../profiles/server/run-vblade.sh.j2"),
     ),
