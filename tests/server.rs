@@ -681,7 +681,9 @@ fn apply_dry_run_lists_everything() {
         "iscsi.img (1073741824 bytes, sparse)",
         "would run: install -D -m 0644 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe",
         "would run: chown dnsmasq /srv/tftp/netroot/iscsi-client.ipxe",
-        "vblade@netroot-mbr-client.service",
+        // The instance escaped as systemd-escape does: unescaped, %I would
+        // name /etc/vblade.conf.d/netroot/mbr/client.conf.
+        "vblade@netroot\\x2dmbr\\x2dclient.service",
         "tgt.service",
         "dnsmasq.service",
     ] {
@@ -1046,6 +1048,7 @@ fn shipped_examples_serve_with_the_documented_options() {
                     p.extension().is_some_and(|x| x == "conf")
                         && p.file_name()
                             .is_some_and(|n| n.to_string_lossy().starts_with("netroot-"))
+                        && !p.to_string_lossy().contains(".service.d-")
                 })
                 .unwrap();
             let c = std::fs::read_to_string(conf).unwrap();

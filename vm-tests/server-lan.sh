@@ -163,7 +163,11 @@ if [ ! -e /var/lib/netroot-vm-applied ]; then
   echo NETROOT-SERVER-APPLIED
   systemctl poweroff
 else
-  for u in tgt dnsmasq vblade@netroot-$host; do fact "active-\$u" "\$(systemctl is-enabled \$u 2>&1)/\$(systemctl is-active \$u 2>&1)"; done
+  state() { echo "\$(systemctl is-enabled "\$1" 2>&1)/\$(systemctl is-active "\$1" 2>&1)"; }
+  fact active-tgt "\$(state tgt)"
+  fact active-dnsmasq "\$(state dnsmasq)"
+  # The instance escaped as systemd does ('-' is \\x2d).
+  fact active-vblade "\$(state "vblade@\$(systemd-escape netroot-$host).service")"
   fact tgt-show "\$(tgtadm --lld iscsi --mode target --op show 2>&1 | grep -E 'Target|Backing store path|iqn' | tr '\n' ';')"
   echo NETROOT-SERVER-READY
   sleep 3000
@@ -206,7 +210,7 @@ EOS
     return 0
   fi
   local units=(dnsmasq)
-  [ "$transport" = iscsi ] && units+=(tgt) || units+=("vblade@netroot-$host")
+  [ "$transport" = iscsi ] && units+=(tgt) || units+=(vblade)
   local u
   for u in "${units[@]}"; do
     expect "server: $u is enabled and active after a reboot ($(fact "active-$u" "$s2"))" \

@@ -251,10 +251,12 @@ fn unit_of(f: &GeneratedFile, target: &Path) -> Option<String> {
             .map(str::to_string),
         p if p.starts_with("aoe/") => Some(format!(
             "vblade@{}.service",
-            target
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
+            super::model::systemd_escape(
+                target
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+            )
         )),
         p if p.starts_with("iscsi/") => Some("tgt.service".to_string()),
         "dhcp/dnsmasq-netroot.conf" => Some("dnsmasq.service".to_string()),
@@ -400,7 +402,7 @@ fn start_services(
     let mut units: Vec<String> = Vec::new();
     for c in clients {
         if matches!(c.export, ExportSpec::Aoe { .. }) {
-            units.push(format!("vblade@{}.service", c.vblade_instance()));
+            units.push(c.vblade_unit());
         }
     }
     if clients

@@ -24,6 +24,8 @@ pub struct ClientCtx {
     pub san_uri: String,
     pub script_path: String,
     pub vblade_instance: String,
+    /// `vblade@ESCAPED.service`, the unit name systemctl takes.
+    pub vblade_unit: String,
     pub tgt_conf_name: String,
     /// The initiator name iPXE presents (iSCSI), else `none`.
     pub initiator: Option<String>,
@@ -126,6 +128,7 @@ impl From<&ClientSpec> for ClientCtx {
             san_uri: c.san_uri(),
             script_path: c.script_path(),
             vblade_instance: c.vblade_instance(),
+            vblade_unit: c.vblade_unit(),
             tgt_conf_name: c.tgt_conf_name(),
             initiator,
             aoe,

@@ -44,21 +44,20 @@ pub fn files(c: &ClientSpec, _opts: &ServerOptions) -> Result<Vec<GeneratedFile>
 
 fn aoe_files(c: &ClientSpec, shelf: u16, slot: u8) -> Result<Vec<GeneratedFile>> {
     let inst = c.vblade_instance();
+    let unit = c.vblade_unit();
     Ok(vec![
         GeneratedFile::text(
             format!("aoe/{inst}.conf"),
-            format!("vblade config for vblade@{inst}.service (AoE e{shelf}.{slot})"),
+            format!("vblade config for {unit} (AoE e{shelf}.{slot})"),
             render_for("vblade.conf.j2", c)?,
         )
         .to(format!("/etc/vblade.conf.d/{inst}.conf")),
         GeneratedFile::text(
-            format!("aoe/vblade@{inst}.service.d-netroot.conf"),
-            format!("systemd drop-in: vblade@{inst}.service starts once its NIC is up"),
+            format!("aoe/{inst}.service.d-netroot.conf"),
+            format!("systemd drop-in: {unit} starts once its NIC is up"),
             render_for("vblade-unit.conf.j2", c)?,
         )
-        .to(format!(
-            "/etc/systemd/system/vblade@{inst}.service.d/netroot.conf"
-        )),
+        .to(format!("/etc/systemd/system/{unit}.d/netroot.conf")),
         GeneratedFile::text(
             format!("aoe/run-vblade-{}.sh", c.name),
             "the same export as one vblade command (foreground)",

@@ -125,6 +125,13 @@ impl ClientSpec {
     pub fn vblade_instance(&self) -> String {
         format!("netroot-{}", self.name)
     }
+    /// The vblade unit of this export: `vblade@` and the instance escaped
+    /// the way systemd escapes it (`systemd-escape`: '-' is `\x2d`).
+    /// Unescaped, `%I` in vblade@.service would turn `netroot-box` into
+    /// `netroot/box` and look for /etc/vblade.conf.d/netroot/box.conf.
+    pub fn vblade_unit(&self) -> String {
+        format!("vblade@{}.service", systemd_escape(&self.vblade_instance()))
+    }
     /// The tgt config file name in /etc/tgt/conf.d.
     pub fn tgt_conf_name(&self) -> String {
         format!("netroot-{}.conf", self.name)
@@ -149,6 +156,22 @@ impl ClientSpec {
             self.backing.display().to_string(),
         ])
     }
+}
+
+/// A string escaped as `systemd-escape` does for a unit instance: ASCII
+/// letters, digits, ':', '_' and (not first) '.' kept, '/' as '-', every
+/// other byte as `\xNN`.
+pub fn systemd_escape(s: &str) -> String {
+    let mut out = String::new();
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i > 0 => out.push('.'),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 /// Resolve every plan into a client, reading CHAP secret files. Errors name
@@ -474,6 +497,16 @@ mod uri_tests {
                 chap: None,
             }),
         }
+    }
+
+    #[test]
+    fn vblade_units_are_escaped_as_systemd_does() {
+        // `systemd-escape netroot-box-1` prints netroot\x2dbox\x2d1.
+        assert_eq!(systemd_escape("netroot-box-1"), "netroot\\x2dbox\\x2d1");
+        assert_eq!(systemd_escape("a/b.c"), "a-b.c");
+        assert_eq!(systemd_escape(".x"), "\\x2ex");
+        let c = iscsi(1, 3260);
+        assert_eq!(c.vblade_unit(), "vblade@netroot\\x2dc.service");
     }
 
     #[test]
