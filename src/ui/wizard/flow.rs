@@ -265,14 +265,19 @@ fn aborted_at_a_question() -> i32 {
 /// directory, or None (with the reason printed) when that failed.
 fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathBuf> {
     let dir = out.join("server");
-    let r = crate::server::generate_from_plans(
-        &[(plan_path.to_path_buf(), plan.clone())],
-        &crate::server::ServerOptions::default(),
-    )
-    .and_then(|files| crate::server::write(&Runner::real(), &files, &dir));
+    let (opts, assumed) = server_options(plan);
+    let r = crate::server::generate_from_plans(&[(plan_path.to_path_buf(), plan.clone())], &opts)
+        .and_then(|files| crate::server::write(&Runner::real(), &files, &dir));
     match r {
         Ok(()) => {
             println!("Server files: {}", dir.display());
+            if let Some(a) = assumed {
+                println!(
+                    "  (the server is the portal {a}; its LAN was taken to be {a}/24. If the clients' LAN differs:\n   netroot server --plan {} --out {} --server-ip {a}/PREFIX)",
+                    plan_path.display(),
+                    dir.display()
+                );
+            }
             Some(dir)
         }
         Err(e) => {
@@ -288,6 +293,24 @@ fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathB
             None
         }
     }
+}
+
+/// The server options the wizard can give: an iSCSI portal given as an
+/// IPv4 address is the server, and its LAN is taken to be its /24 (said
+/// on screen and in the README, with the command for another prefix).
+/// Returns the address when that assumption was made.
+fn server_options(plan: &Plan) -> (crate::server::ServerOptions, Option<std::net::Ipv4Addr>) {
+    let mut opts = crate::server::ServerOptions::default();
+    if let crate::plan::Target::Iscsi { portal, .. } = &plan.target {
+        if let Some(std::net::IpAddr::V4(a)) = portal.host().ip() {
+            if !a.is_loopback() && !a.is_unspecified() {
+                opts.server_ip = Some(a);
+                opts.server_subnet = Some(crate::server::Subnet::containing(a, 24));
+                return (opts, Some(a));
+            }
+        }
+    }
+    (opts, None)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
