@@ -600,11 +600,15 @@ fn debootstrap_source_installs_the_profile_packages() {
         "linux-image-amd64",
         "initramfs-tools",
         "grub-pc-bin",
-        "grub-efi-amd64-bin",
         "aoetools",
+        // A debootstrapped tree has no network stack: it gets one.
         "ifupdown",
     ] {
         assert!(have.contains(p), "{p} not installed");
+    }
+    // A BIOS-only layout never runs GRUB for UEFI; an AoE root no open-iscsi.
+    for p in ["grub-efi-amd64-bin", "open-iscsi"] {
+        assert!(!have.contains(p), "{p} installed for a BIOS AoE plan");
     }
     let fstab = std::fs::read_to_string(m.mnt.join("etc/fstab")).unwrap();
     let root = layout.root().fs_uuid.clone().unwrap();

@@ -122,12 +122,23 @@ pub struct Match {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Packages {
-    /// Always needed in the migrated system: kernel, initramfs tool, GRUB, network.
+    /// Always needed in the migrated system: kernel, initramfs tool,
+    /// GRUB's common files, the tools the initramfs checks use.
     pub base: Vec<String>,
     /// Needed for an iSCSI root.
     pub iscsi: Vec<String>,
     /// Needed for an AoE root.
     pub aoe: Vec<String>,
+    /// GRUB for BIOS boot (firmware "bios" or "both").
+    #[serde(default)]
+    pub bios: Vec<String>,
+    /// GRUB for UEFI boot (firmware "uefi" or "both").
+    #[serde(default)]
+    pub uefi: Vec<String>,
+    /// A network stack, only for a tree that has none of `network`
+    /// (a debootstrapped one): a system keeps the stack it has.
+    #[serde(default)]
+    pub no_network_stack: Vec<String>,
     /// Query command; package names are appended. Prints "NAME installed"
     /// for each installed package.
     pub installed: Vec<String>,
@@ -303,17 +314,12 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Packages the migrated system needs for `transport` ("iscsi"/"aoe").
-    pub fn packages_for(&self, transport: &str) -> Vec<String> {
-        let mut v = self.packages.base.clone();
-        v.extend(match transport {
-            "iscsi" => self.packages.iscsi.clone(),
-            "aoe" => self.packages.aoe.clone(),
-            _ => Vec::new(),
-        });
-        let mut seen = std::collections::BTreeSet::new();
-        v.retain(|p| seen.insert(p.clone()));
-        v
+    /// The network managers of `network` the tree at `root` uses.
+    pub fn network_stacks(&self, root: &Path) -> Vec<&NetworkManager> {
+        self.network
+            .iter()
+            .filter(|m| m.detect.iter().any(|d| root.join(d).exists()))
+            .collect()
     }
 }
 
@@ -471,7 +477,7 @@ mod tests {
     fn inheritance_overrides_and_keeps() {
         let d = load("debian-dracut").unwrap();
         assert_eq!(d.initramfs, InitramfsTool::Dracut);
-        assert!(d.packages_for("iscsi").contains(&"dracut".to_string()));
+        assert!(d.packages.base.contains(&"dracut".to_string()));
         // Inherited from debian.
         assert_eq!(d.grub.install, "grub-install");
         assert!(d.fstab.netdev);

@@ -190,7 +190,12 @@ impl Step for Bootloader {
             &root,
             tree.as_deref(),
             profile,
-            &profile.packages_for(ctx.plan.target.transport_name()),
+            &packages::wanted(
+                profile,
+                ctx.plan.target.transport_name(),
+                ctx.plan.layout.firmware,
+                Some(&root),
+            ),
         )?;
         chroot.check_interrupted()?;
         write_settings(ctx, &root, &w)?;

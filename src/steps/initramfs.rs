@@ -243,10 +243,18 @@ impl Step for Initramfs {
             &ctx.runner,
             &root,
             &w.profile,
-            &w.profile.packages_for(ctx.plan.target.transport_name()),
+            &packages::wanted(
+                &w.profile,
+                ctx.plan.target.transport_name(),
+                ctx.plan.layout.firmware,
+                Some(&root),
+            ),
         )?;
         if !miss.is_empty() {
-            return Ok(Probe::Todo(format!("the target lacks {}", miss.join(", "))));
+            return Ok(Probe::Todo(format!(
+                "the target lacks {}",
+                packages::describe(&miss)
+            )));
         }
         if w.kernels.is_empty() {
             return Ok(Probe::Todo("no kernel is installed in the target".into()));
@@ -337,18 +345,20 @@ fn install_packages(
     profile: &Profile,
 ) -> Result<Vec<String>> {
     let transport = ctx.plan.target.transport_name();
-    let installed = packages::ensure(
-        &ctx.runner,
-        root,
-        tree,
-        profile,
-        &profile.packages_for(transport),
-    )?;
+    let wanted = packages::wanted(profile, transport, ctx.plan.layout.firmware, tree);
+    let installed = packages::ensure(&ctx.runner, root, tree, profile, &wanted)?;
     if !installed.is_empty() {
-        ctx.notes
-            .push(format!("installed in the target: {}", installed.join(" ")));
+        let verb = if ctx.runner.is_dry() {
+            "would install"
+        } else {
+            "installed"
+        };
+        ctx.notes.push(format!(
+            "{verb} in the target: {}",
+            packages::describe(&installed)
+        ));
     }
-    Ok(installed)
+    Ok(installed.into_iter().map(|w| w.name).collect())
 }
 
 /// Whether the image `img` in `root` was written at or after `t0`.

@@ -24,6 +24,7 @@ use crate::event::Event;
 use crate::host::mountinfo;
 use crate::host::swaps;
 use crate::plan::{Plan, Source};
+use crate::profile::packages;
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
 use anyhow::{Context, Result};
@@ -43,11 +44,18 @@ pub fn source_root(plan: &Plan) -> Option<PathBuf> {
 }
 
 /// The packages a debootstrap source installs: the plan's, then the
-/// profile's for the plan's transport.
+/// profile's for the plan's transport and firmware (and a network stack:
+/// a debootstrapped tree has none).
 fn debootstrap_packages(plan: &Plan, include: &[String]) -> Result<Vec<String>> {
     let profile = crate::profile::resolve(plan, None)?;
     let mut v = include.to_vec();
-    v.extend(profile.packages_for(plan.target.transport_name()));
+    let wanted = packages::wanted(
+        &profile,
+        plan.target.transport_name(),
+        plan.layout.firmware,
+        None,
+    );
+    v.extend(wanted.into_iter().map(|w| w.name));
     Ok(v)
 }
 
