@@ -385,6 +385,33 @@ fn run_case(c: &Case) {
         for f in c.files {
             assert!(names.contains(f), "{f} is not in {}", image.display());
         }
+        if c.boot.contains(r#""profile": "debian""#) {
+            // Lean (MODULES=list): the root's pieces, not every driver
+            // (MODULES=most carries ~750 modules, usb-storage and nouveau
+            // among them).
+            let kos = names.iter().filter(|n| n.contains(".ko")).count();
+            let has = |m: &str| names.iter().any(|n| n.starts_with(&format!("{m}.ko")));
+            let mut wanted = vec!["ext4", "usbhid"];
+            if c.modules.contains(&"iscsi_tcp") {
+                wanted.push("sd_mod");
+            }
+            for m in wanted {
+                assert!(has(m), "module {m} is not in {}", image.display());
+            }
+            for m in ["usb-storage", "nouveau", "btrfs"] {
+                assert!(
+                    !has(m),
+                    "{m} is in the lean {} ({kos} modules)",
+                    image.display()
+                );
+            }
+            assert!(kos < 250, "{} holds {kos} modules", image.display());
+            eprintln!(
+                "{}: {kos} modules, {} bytes",
+                image.display(),
+                std::fs::metadata(&image).unwrap().len()
+            );
+        }
 
         // GRUB: boot code in the MBR, core image where it belongs.
         let head = sh(&format!(

@@ -45,6 +45,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/initramfs-tools/conf-secrets"),
     ),
     (
+        "initramfs-tools/conf-modules",
+        include_str!("../../profiles/files/initramfs-tools/conf-modules"),
+    ),
+    (
         "initramfs-tools/iscsi.initramfs.ibft",
         include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.ibft"),
     ),
@@ -177,6 +181,11 @@ pub struct InitramfsBuild {
     /// dracut modules to leave out, per transport (`@dracut_omit@`).
     #[serde(default)]
     pub dracut_omit: BTreeMap<String, String>,
+    /// Kernel modules a lean initramfs carries besides the NIC drivers and
+    /// the layout's filesystems: under "always" and per transport
+    /// (template `@root_modules@`, checked in every image built).
+    #[serde(default)]
+    pub modules: BTreeMap<String, Vec<String>>,
 }
 
 /// A condition on the plan; every given field must match.

@@ -3,7 +3,7 @@
 
 use super::template::{render_arg, Vars};
 use super::Profile;
-use crate::plan::{Addressing, Chap, IscsiConfigMode, Plan, Portal, Source, Target};
+use crate::plan::{Addressing, Chap, FsKind, IscsiConfigMode, Plan, Portal, Source, Target};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -78,6 +78,7 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
     set(&mut v, "hostname", hostname);
     nic_match_vars(&mut v, iface);
     set(&mut v, "nic_drivers", "");
+    set(&mut v, "root_modules", "");
     set(&mut v, "dracut_modules", "");
     set(&mut v, "dracut_omit", "");
     set(&mut v, "kver", "");
@@ -288,6 +289,38 @@ pub fn nic_drivers(profile: &Profile, plan: &Plan, root: &Path, kver: &str) -> V
     let mut seen = BTreeSet::new();
     want.into_iter()
         .filter(|d| have.contains(d) && seen.insert(d.clone()))
+        .collect()
+}
+
+/// The other modules the initramfs of kernel `kver` must carry to reach
+/// and mount the root: the profile's (always and the transport's) and the
+/// filesystems of the layout's partitions that the initramfs or early boot
+/// mounts (not vfat: the ESP is mounted from the real root) — those the
+/// kernel has as modules (a built-in one needs nothing).
+pub fn root_modules(profile: &Profile, plan: &Plan, root: &Path, kver: &str) -> Vec<String> {
+    let have = kernel_modules(root, kver);
+    root_modules_wanted(profile, plan)
+        .into_iter()
+        .filter(|d| have.contains(d))
+        .collect()
+}
+
+/// The modules of [`root_modules`] before asking any kernel.
+pub fn root_modules_wanted(profile: &Profile, plan: &Plan) -> Vec<String> {
+    let m = &profile.initramfs_build.modules;
+    let mut want: Vec<String> = ["always", plan.target.transport_name()]
+        .iter()
+        .flat_map(|k| m.get(*k).cloned().unwrap_or_default())
+        .collect();
+    for p in &plan.layout.partitions {
+        if !matches!(p.fs, FsKind::Vfat | FsKind::Swap) {
+            want.push(p.fs.as_str().to_string());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    want.into_iter()
+        .map(|d| d.replace('-', "_"))
+        .filter(|d| seen.insert(d.clone()))
         .collect()
 }
 

@@ -64,9 +64,19 @@ pub(crate) struct InitramfsWork {
     pub vars: Vars,
     pub secrets: Vec<String>,
     pub files: Vec<PlannedFile>,
-    /// (kernel, image path, build argv, nic drivers)
+    /// (kernel, image path, build argv, modules it must carry: the NIC
+    /// drivers and the root's)
     pub kernels: Vec<(String, String, Vec<String>, Vec<String>)>,
     pub inputs: String,
+}
+
+/// Append to `all` the items of `more` it lacks, in order.
+fn union(all: &mut Vec<String>, more: &[String]) {
+    for d in more {
+        if !all.contains(d) {
+            all.push(d.clone());
+        }
+    }
 }
 
 fn planned(spec: &FileSpec, vars: &Vars) -> Result<PlannedFile> {
@@ -89,6 +99,7 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<InitramfsWork> {
     let kvers = tree.map(kernels).unwrap_or_default();
     let mut kernels = Vec::new();
     let mut all_drivers: Vec<String> = Vec::new();
+    let mut all_root: Vec<String> = Vec::new();
     let targs = profile
         .initramfs_build
         .transport_args
@@ -104,17 +115,20 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<InitramfsWork> {
         kv.insert("image".into(), image.clone());
         kv.insert("nic_drivers".into(), drivers.join(" "));
         let argv = render_cmd(&profile.initramfs_build.build, &kv, &targs)?;
-        for d in &drivers {
-            if !all_drivers.contains(d) {
-                all_drivers.push(d.clone());
-            }
-        }
-        kernels.push((k.clone(), image, argv, drivers));
+        let root_mods = vars::root_modules(&profile, plan, tree.unwrap(), k);
+        union(&mut all_drivers, &drivers);
+        union(&mut all_root, &root_mods);
+        kernels.push((k.clone(), image, argv, [drivers, root_mods].concat()));
     }
     if all_drivers.is_empty() {
         all_drivers = profile.nic_drivers.clone();
     }
+    if kvers.is_empty() {
+        // No kernel yet (a dry run before the copy): the list unfiltered.
+        all_root = vars::root_modules_wanted(&profile, plan);
+    }
     vars.insert("nic_drivers".into(), all_drivers.join(" "));
+    vars.insert("root_modules".into(), all_root.join(" "));
     let b = &profile.initramfs_build;
     for (k, m) in [
         ("dracut_modules", &b.dracut_modules),
@@ -314,7 +328,11 @@ impl Step for Initramfs {
             chroot.check_interrupted()?;
             // Installing packages above may have rebuilt it with netroot's
             // files already (their postinst triggers): then only check it.
-            let fresh = !installed.is_empty() && modified_since(&root, img, t0);
+            // Not when the files changed after the install (a kernel came
+            // with it): its build ran with the files planned without it.
+            let fresh = !installed.is_empty()
+                && w.inputs == before.inputs
+                && modified_since(&root, img, t0);
             if fresh {
                 tracing::info!("{img} was rebuilt by the package install; checking it");
             } else {
@@ -497,7 +515,8 @@ mod tests {
             r.join("lib/modules/6.1.0-9-amd64/modules.dep"),
             "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko\n\
              kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko:\n\
-             kernel/drivers/block/aoe/aoe.ko:\n",
+             kernel/drivers/block/aoe/aoe.ko:\n\
+             kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko\n",
         )
         .unwrap();
         d
@@ -514,8 +533,10 @@ mod tests {
         assert_eq!(k, "6.1.0-9-amd64");
         assert_eq!(img, "/boot/initrd.img-6.1.0-9-amd64");
         assert_eq!(argv, &["update-initramfs", "-c", "-k", "6.1.0-9-amd64"]);
-        // Only the drivers this kernel has, in the profile's order.
-        assert_eq!(drivers, &["virtio_net", "e1000e"]);
+        // Only the drivers this kernel has, in the profile's order; then
+        // the transport's and the root filesystem's modules (no usbhid,
+        // xhci_pci…: this kernel lacks them).
+        assert_eq!(drivers, &["virtio_net", "e1000e", "aoe", "ext4"]);
         let paths: Vec<&str> = w.files.iter().map(|f| f.path.as_str()).collect();
         assert!(paths.contains(&"/etc/initramfs-tools/scripts/local-top/netroot-aoe"));
         assert!(paths.contains(&"/etc/initramfs-tools/scripts/local-top/aoe"));
@@ -526,9 +547,21 @@ mod tests {
             .find(|f| f.path.ends_with("hooks/netroot"))
             .unwrap();
         assert!(
-            hook.contents.contains("for m in virtio_net e1000e; do"),
+            hook.contents
+                .contains("for m in virtio_net e1000e aoe ext4; do"),
             "{}",
             hook.contents
+        );
+        // A lean initramfs: nothing but what the hook adds.
+        let conf = w
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/initramfs-tools/conf.d/netroot-modules")
+            .unwrap();
+        assert!(
+            conf.contents.contains("\nMODULES=list\n"),
+            "{}",
+            conf.contents
         );
         let nm = w
             .files
