@@ -29,6 +29,7 @@ scenario_aoe-boot-swap() {
   aoe_boot boot "$SCEN_OUT/plan.json" "$host"
   assert_booted boot "$BOOT_RC"
   assert_migrated boot "$img" "$host"
+  assert_waits_for_target boot
   assert_aoe_root boot 7 1
   assert_layout_mounted boot
 }
@@ -41,6 +42,7 @@ scenario_iscsi-boot-swap() {
   iscsi_boot boot "$SCEN_OUT/plan.json" "$host" bios
   assert_booted boot "$BOOT_RC"
   assert_migrated boot "$img" "$host"
+  assert_waits_for_target boot
   assert_iscsi_root boot "$iqn"
   assert_layout_mounted boot
 }

@@ -257,6 +257,19 @@ assert_migrated() {
     bash -c 'grep -q "NETROOT-FACT failed-units=[[:space:]]*$" "$1"' _ "$serial"
 }
 
+# assert_waits_for_target NAME: netroot's boot settings make a server
+# reboot stall the root's I/O instead of failing it (a day at most).
+assert_waits_for_target() {
+  local name=$1 serial=$SCEN_OUT/$1.serial
+  if [ -n "$(fact etherd "$serial" | tr -d ' ')" ]; then
+    expect "$name: AoE waits a day for a dead target (aoe_deadsecs $(fact aoe-deadsecs "$serial"))" \
+      test "$(fact aoe-deadsecs "$serial")" = 86400
+  else
+    expect "$name: the root's iSCSI session waits a day to recover (recovery_tmo $(fact iscsi-recovery-tmo "$serial"))" \
+      test "$(fact iscsi-recovery-tmo "$serial" | tr -d ' ')" = 86400
+  fi
+}
+
 # show_tail NAME: the end of a serial log, for failures.
 show_tail() {
   local f=$SCEN_OUT/$1.serial

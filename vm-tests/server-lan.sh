@@ -225,6 +225,7 @@ EOS
   stop_pid "$SERVER_QEMU_PID"
   assert_booted boot "$BOOT_RC"
   assert_migrated boot "$img" "$host"
+  assert_waits_for_target boot
   if [ "$transport" = iscsi ]; then
     assert_iscsi_root boot "$iqn"
   else

@@ -61,6 +61,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/dracut/netroot.conf"),
     ),
     (
+        "udev/62-netroot-iscsi-root.rules",
+        include_str!("../../profiles/files/udev/62-netroot-iscsi-root.rules"),
+    ),
+    (
         "udev/61-netroot-etherd.rules",
         include_str!("../../profiles/files/udev/61-netroot-etherd.rules"),
     ),

@@ -364,6 +364,8 @@ mod tests {
             vec![
                 "netroot.aoe=e3.1",
                 "netroot.aoe_if=52:54:00:ab:cd:ef",
+                // A server reboot must not fail the root for good.
+                "aoe.aoe_deadsecs=86400",
                 "console=ttyS0,115200n8"
             ]
         );

@@ -67,6 +67,17 @@ else
   full=1
 fi
 
+# initrd_size: bytes of the initramfs on the image's root (partition 2).
+initrd_size() {
+  local l
+  l=$(losetup -f -P --show "$img")
+  for _ in $(seq 100); do [ -b "${l}p2" ] && break; partx -u "$l" 2>/dev/null || true; sleep 0.05; done
+  mount -o ro "${l}p2" "$mnt"
+  stat -c %s "$mnt"/boot/initrd.img-* 2>/dev/null | head -1
+  umount "$mnt"; losetup -d "$l"
+}
+nr_initrd=0 hand_initrd=0
+
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 declare -a t_nr_whole t_nr_copy t_hand_whole t_hand_rsync t_dd
 bytes=0
@@ -81,6 +92,7 @@ for r in $(seq 1 "$rounds"); do
   fresh
   a=$(now); nr "${whole_args[@]}"; b=$(now)
   t_nr_whole+=("$(el "$a" "$b")")
+  [ "$full" = 1 ] && nr_initrd=$(initrd_size)
 
   # By hand, as the recipes do it.
   fresh
@@ -102,6 +114,7 @@ for r in $(seq 1 "$rounds"); do
     chroot "$mnt" grub-install --target=i386-pc "$loop" >/dev/null 2>&1
     chroot "$mnt" grub-mkconfig -o /boot/grub/grub.cfg >/dev/null 2>&1
     for d in run sys proc dev; do umount "$mnt/$d"; done
+    hand_initrd=$(stat -c %s "$mnt"/boot/initrd.img-* | head -1)
   fi
   bytes=$(df --output=used -B1 "$mnt" | tail -1)
   umount "$mnt"; losetup -d "$loop"
@@ -134,3 +147,6 @@ echo "  copy step / plain rsync:      $(ratio "$nc" "$hr")   (goal <= 1.10)"
 echo "  whole netroot / by hand:      $(ratio "$nw" "$hw")   (goal <= 1.00)"
 echo "  plain rsync / dd:             $(ratio "$hr" "$dd_")"
 echo "  netroot copy step / dd:       $(ratio "$nc" "$dd_")"
+if [ "$full" = 1 ] && [ "$hand_initrd" -gt 0 ]; then
+  echo "  initramfs netroot / by hand:  $(ratio "$nr_initrd" "$hand_initrd")   ($((nr_initrd / 1048576)) MiB / $((hand_initrd / 1048576)) MiB; goal <= 0.50)"
+fi
