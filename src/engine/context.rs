@@ -25,6 +25,11 @@ pub struct RunOptions {
     pub stop_after: Option<StepId>,
     /// The log file of this run, copied into the target by finalize.
     pub log_file: Option<PathBuf>,
+    /// Where the per-device locks live (default /run/lock/netroot, one
+    /// directory for the whole host: keep the default outside tests).
+    pub lock_dir: PathBuf,
+    /// The plan file, named in the device lock for a refused second run.
+    pub plan_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +45,8 @@ impl Default for RunOptions {
                 .unwrap_or_else(|| PathBuf::from("/run/netroot")),
             stop_after: None,
             log_file: None,
+            lock_dir: super::device_lock::default_dir(),
+            plan_file: None,
         }
     }
 }
