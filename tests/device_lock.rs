@@ -5,7 +5,8 @@
 //!   image, one through `dir/../dir/`, one through a symlink. Run 1 is a real
 //!   `netroot migrate`, stopped by its own test hook (SIGSTOP) after the
 //!   first write of `partition`, holding its locks. Run 2 must be refused
-//!   (exit 3) naming run 1's PID and plan, before writing anything.
+//!   (exit 3) naming run 1's PID and plan, before writing anything; so is
+//!   a third plan naming the loop device run 1 attached.
 //! - A directory source holding the plan's own target image under
 //!   var/tmp: the dry run's rsync excludes it, the copied tree lacks it.
 
@@ -118,6 +119,22 @@ fn a_second_plan_naming_the_same_image_is_refused() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, err) = common::netroot(&args, &[("NETROOT_LOCK_DIR", &locks)]);
     let wrote_journal = s.join("state2").exists();
+    // A third plan naming run 1's loop device: the same device.
+    let out = Command::new("losetup")
+        .args(["-n", "-O", "NAME", "-j"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let node = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        node.starts_with("/dev/loop"),
+        "run 1 attached no loop device"
+    );
+    let three = s.join("three.json");
+    std::fs::write(&three, plan_text(&s.join("src"), Path::new(&node))).unwrap();
+    let a3 = migrate_args(&s, three.to_str().unwrap(), "3", "copy", false);
+    let a3: Vec<&str> = a3.iter().map(String::as_str).collect();
+    let (code3, _, err3) = common::netroot(&a3, &[("NETROOT_LOCK_DIR", &locks)]);
     // A dry run takes no lock but says who holds it.
     let mut dry = args.clone();
     dry.retain(|a| *a != "--yes");
@@ -131,6 +148,11 @@ fn a_second_plan_naming_the_same_image_is_refused() {
     assert!(err.contains("t.img"), "{err}");
     assert_eq!(common::sha256_file(&img), before, "run 2 changed the image");
     assert!(!wrote_journal, "run 2 wrote its journal");
+    assert_eq!(
+        code3, 3,
+        "a plan naming the loop device was not refused:\n{err3}"
+    );
+    assert!(err3.contains(&format!("PID {}", run1.id())), "{err3}");
     assert_eq!(dcode, 0, "{derr}");
     assert!(dout.contains(&format!("PID {}", run1.id())), "{dout}");
 }

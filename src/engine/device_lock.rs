@@ -52,22 +52,34 @@ fn file_keys(p: &Path, keys: &mut Vec<DeviceKey>) {
     });
 }
 
+/// The keys of a path: a block device (and the file behind it when it is
+/// a loop device), else an image file.
+fn path_keys(p: &Path, keys: &mut Vec<DeviceKey>) {
+    match devnode::block_dev(p) {
+        Some((maj, min)) => {
+            keys.push(DeviceKey {
+                key: format!("blk-{maj}:{min}"),
+                what: format!("block device {} ({maj}:{min})", p.display()),
+            });
+            if let Some(back) = devnode::loop_backing_file((maj, min)) {
+                file_keys(&back, keys);
+            }
+        }
+        None => file_keys(p, keys),
+    }
+}
+
+fn sorted(mut keys: Vec<DeviceKey>) -> Vec<DeviceKey> {
+    keys.sort();
+    keys.dedup_by(|a, b| a.key == b.key);
+    keys
+}
+
 /// Every identity of the plan's target, sorted.
 pub fn device_keys(target: &Target) -> Vec<DeviceKey> {
     let mut keys = Vec::new();
     match target.device() {
-        Some(p) => match devnode::block_dev(p) {
-            Some((maj, min)) => {
-                keys.push(DeviceKey {
-                    key: format!("blk-{maj}:{min}"),
-                    what: format!("block device {} ({maj}:{min})", p.display()),
-                });
-                if let Some(back) = devnode::loop_backing_file((maj, min)) {
-                    file_keys(&back, &mut keys);
-                }
-            }
-            None => file_keys(p, &mut keys),
-        },
+        Some(p) => path_keys(p, &mut keys),
         None => {
             let (key, what) = match target {
                 Target::Iscsi { iqn, lun, .. } => (
@@ -92,14 +104,15 @@ pub fn device_keys(target: &Target) -> Vec<DeviceKey> {
             keys.push(DeviceKey { key, what });
         }
     }
-    keys.sort();
-    keys.dedup_by(|a, b| a.key == b.key);
-    keys
+    sorted(keys)
 }
 
 /// The held locks; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct DeviceLock {
+    dir: PathBuf,
+    plan_name: String,
+    held: Vec<String>,
     _files: Vec<File>,
 }
 
@@ -130,12 +143,37 @@ fn refusal(k: &DeviceKey, path: &Path, pid: &str, plan: &str) -> Refused {
 pub fn acquire(dir: &Path, plan: &Plan, plan_file: Option<&Path>) -> Result<DeviceLock> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating lock directory {}", dir.display()))?;
-    let plan_name = plan_file.map_or("(none)".to_string(), |p| {
-        devnode::canonical(p).display().to_string()
-    });
-    let mut files = Vec::new();
+    let mut lock = DeviceLock {
+        dir: dir.to_path_buf(),
+        plan_name: plan_file.map_or("(none)".to_string(), |p| {
+            devnode::canonical(p).display().to_string()
+        }),
+        held: Vec::new(),
+        _files: Vec::new(),
+    };
     for k in device_keys(&plan.target) {
-        let path = dir.join(&k.key);
+        lock.take(&k)?;
+    }
+    Ok(lock)
+}
+
+impl DeviceLock {
+    /// Also hold the keys of the attached disk `node` (the device a network
+    /// disk turned out to be, the loop device on an image): a plan naming
+    /// that node is then excluded too. Called before the disk is written.
+    pub fn extend_to(&mut self, node: &Path) -> Result<()> {
+        let mut keys = Vec::new();
+        path_keys(node, &mut keys);
+        for k in sorted(keys) {
+            if !self.held.contains(&k.key) {
+                self.take(&k)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, k: &DeviceKey) -> Result<()> {
+        let path = self.dir.join(&k.key);
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -153,20 +191,22 @@ pub fn acquire(dir: &Path, plan: &Plan, plan_file: Option<&Path>) -> Result<Devi
                 continue;
             }
             let (pid, other) = holder_of(&mut f);
-            return Err(refusal(&k, &path, &pid, &other).into());
+            return Err(refusal(k, &path, &pid, &other).into());
         }
         f.set_len(0)?;
         f.rewind()?;
         write!(
             f,
-            "pid: {}\nplan: {plan_name}\ndevice: {}\n",
+            "pid: {}\nplan: {}\ndevice: {}\n",
             std::process::id(),
+            self.plan_name,
             k.what
         )
         .with_context(|| format!("writing lock {}", path.display()))?;
-        files.push(f);
+        self.held.push(k.key.clone());
+        self._files.push(f);
+        Ok(())
     }
-    Ok(DeviceLock { _files: files })
 }
 
 /// For a dry run, which takes no lock: the refusal a run would meet now,

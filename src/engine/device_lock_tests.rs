@@ -93,3 +93,18 @@ fn a_second_holder_is_refused_naming_the_first() {
     assert!(held_by_other(&locks, &other).is_none());
     acquire(&locks, &other, None).unwrap();
 }
+
+#[test]
+fn the_attached_node_is_locked_too() {
+    let d = tempfile::tempdir().unwrap();
+    let locks = d.path().join("locks");
+    let (a, b) = (d.path().join("a.img"), d.path().join("b.img"));
+    std::fs::write(&a, b"x").unwrap();
+    std::fs::write(&b, b"y").unwrap();
+    let mut held = acquire(&locks, &plan_on(&a), None).unwrap();
+    // Stands in for the node discover attached (a loop device on a).
+    held.extend_to(&b).unwrap();
+    held.extend_to(&b).unwrap();
+    let e = acquire(&locks, &plan_on(&b), None).unwrap_err();
+    assert!(e.to_string().contains("b.img"), "{e}");
+}

@@ -21,7 +21,7 @@ pub fn run_steps(
 ) -> Result<RunReport> {
     let dry = opts.dry_run;
     // The device first: before the journal, before any write.
-    let _device_lock = if dry {
+    let device_lock = if dry {
         None
     } else {
         Some(device_lock::acquire(
@@ -39,6 +39,7 @@ pub fn run_steps(
         Some(Journal::open(&opts.state_dir, &plan)?)
     };
     let mut ctx = Ctx::new(plan, opts, progress);
+    ctx.device_lock = device_lock;
     ctx.notes.extend(held.map(|h| format!("lock: {h}")));
     load_journal_done(&mut ctx, journal.as_ref())?;
     let mut reports: Vec<StepReport> = Vec::new();
