@@ -79,6 +79,7 @@ fn steps(dir: &Path, applied: &Arc<AtomicUsize>) -> Vec<Box<dyn Step>> {
 fn opts(state: &Path) -> RunOptions {
     RunOptions {
         state_dir: state.to_path_buf(),
+        lock_dir: state.join("locks"),
         yes: true,
         ..RunOptions::default()
     }

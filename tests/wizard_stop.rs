@@ -77,6 +77,7 @@ fn a_stop_request_ends_the_run_before_the_next_step() {
     let opts = RunOptions {
         state_dir: d.path().join("state"),
         work_dir: d.path().join("work"),
+        lock_dir: d.path().join("locks"),
         yes: true,
         ..RunOptions::default()
     };

@@ -352,6 +352,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 work_dir: a.work_dir,
                 stop_after: a.stop_after,
                 log_file: cli.log_file.clone(),
+                plan_file: Some(a.plan.clone()),
+                ..RunOptions::default()
             };
             let report = crate::steps::run_plan(p, opts, progress_sink(a.dry_run, a.format))?;
             match a.format {

@@ -1,5 +1,6 @@
 //! What a run carries from step to step.
 
+use super::device_lock::DeviceLock;
 use super::StepId;
 use crate::disk::TargetDisk;
 use crate::event::{Event, ProgressSink};
@@ -25,6 +26,11 @@ pub struct RunOptions {
     pub stop_after: Option<StepId>,
     /// The log file of this run, copied into the target by finalize.
     pub log_file: Option<PathBuf>,
+    /// Where the per-device locks live (default /run/lock/netroot, one
+    /// directory for the whole host: keep the default outside tests).
+    pub lock_dir: PathBuf,
+    /// The plan file, named in the device lock for a refused second run.
+    pub plan_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +46,8 @@ impl Default for RunOptions {
                 .unwrap_or_else(|| PathBuf::from("/run/netroot")),
             stop_after: None,
             log_file: None,
+            lock_dir: super::device_lock::default_dir(),
+            plan_file: None,
         }
     }
 }
@@ -62,6 +70,8 @@ pub struct Ctx {
     pub progress: Arc<dyn ProgressSink>,
     /// Undo actions (unmount, detach, logout), newest first.
     pub cleanup: Cleanup,
+    /// The target device's locks (none in a dry run).
+    pub device_lock: Option<DeviceLock>,
 }
 
 impl Ctx {
@@ -82,6 +92,17 @@ impl Ctx {
             notes: Vec::new(),
             progress,
             cleanup: Cleanup::default(),
+            device_lock: None,
+        }
+    }
+
+    /// Extend the device lock to the attached disk `node` (the lock is
+    /// taken before the first step; a network disk's node is known only
+    /// once attached). Refuses when another run holds that node.
+    pub fn lock_attached(&mut self, node: &std::path::Path) -> Result<()> {
+        match self.device_lock.as_mut() {
+            Some(l) => l.extend_to(node),
+            None => Ok(()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! themselves; a journal that makes runs resumable; the report.
 
 pub mod context;
+pub mod device_lock;
 pub mod journal;
 pub mod report;
 pub mod run;

@@ -1,5 +1,6 @@
 //! Running a plan: probe each step, apply what is not done, journal it.
 
+use super::device_lock;
 use super::journal::{self, Journal};
 use super::report::{RunReport, StepReport, StepStatus};
 use super::{Ctx, Probe, RunOptions, Step, StepId, StepKind};
@@ -19,12 +20,27 @@ pub fn run_steps(
     steps: &[Box<dyn Step>],
 ) -> Result<RunReport> {
     let dry = opts.dry_run;
+    // The device first: before the journal, before any write.
+    let device_lock = if dry {
+        None
+    } else {
+        Some(device_lock::acquire(
+            &opts.lock_dir,
+            &plan,
+            opts.plan_file.as_deref(),
+        )?)
+    };
+    let held = dry
+        .then(|| device_lock::held_by_other(&opts.lock_dir, &plan))
+        .flatten();
     let mut journal = if dry {
         None
     } else {
         Some(Journal::open(&opts.state_dir, &plan)?)
     };
     let mut ctx = Ctx::new(plan, opts, progress);
+    ctx.device_lock = device_lock;
+    ctx.notes.extend(held.map(|h| format!("lock: {h}")));
     load_journal_done(&mut ctx, journal.as_ref())?;
     let mut reports: Vec<StepReport> = Vec::new();
     let result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);

@@ -10,6 +10,7 @@
 //! wrappers in `tools` run `lsblk`/`findmnt` and hand their output to the
 //! parsers below (host imports only `event` and `outcome`).
 
+pub mod devnode;
 pub mod escape;
 pub mod findmnt;
 pub mod lsblk;

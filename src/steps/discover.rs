@@ -48,6 +48,9 @@ impl Step for Discover {
             Some(dev) => local_device(ctx, &dev)?,
             None => shared::attach_with(ctx, &HostPaths::default())?,
         };
+        if disk.attached && !ctx.runner.is_dry() {
+            ctx.lock_attached(&disk.node)?;
+        }
         if disk.attached && disk.image.is_some() {
             // Let the kernel see the partitions already in the image, so the
             // probes and preflight look at the real ones. (Block devices are

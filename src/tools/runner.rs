@@ -50,8 +50,10 @@ pub struct Runner {
     actions: Arc<Mutex<Vec<Action>>>,
     /// Test hook: `NETROOT_TEST_KILL_AT=STEP:N` makes the process SIGKILL
     /// itself right after the N-th change (command, file or effect) of STEP,
-    /// so tests can interrupt a run at an exact point.
-    kill_at: Option<(String, usize)>,
+    /// so tests can interrupt a run at an exact point;
+    /// `NETROOT_TEST_STOP_AT=STEP:N` sends SIGSTOP instead (the run stays,
+    /// holding its locks, until the test kills it).
+    kill_at: Option<(String, usize, nix::sys::signal::Signal)>,
     step: Arc<Mutex<(String, usize)>>,
 }
 
@@ -78,14 +80,14 @@ impl Runner {
 
     /// Called after each change has been made.
     fn changed(&self) {
-        let Some((kill_step, n)) = &self.kill_at else {
+        let Some((kill_step, n, sig)) = &self.kill_at else {
             return;
         };
         let mut g = self.step.lock().unwrap();
         g.1 += 1;
         if &g.0 == kill_step && g.1 == *n {
-            tracing::warn!("NETROOT_TEST_KILL_AT reached ({kill_step}:{n}): killing myself");
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            tracing::warn!("test hook reached ({kill_step}:{n}): raising {sig}");
+            let _ = nix::sys::signal::raise(*sig);
         }
     }
     pub fn is_dry(&self) -> bool {
@@ -329,10 +331,14 @@ impl Runner {
     }
 }
 
-fn kill_hook() -> Option<(String, usize)> {
-    let v = std::env::var("NETROOT_TEST_KILL_AT").ok()?;
+fn kill_hook() -> Option<(String, usize, nix::sys::signal::Signal)> {
+    use nix::sys::signal::Signal;
+    let (v, sig) = match std::env::var("NETROOT_TEST_KILL_AT") {
+        Ok(v) => (v, Signal::SIGKILL),
+        Err(_) => (std::env::var("NETROOT_TEST_STOP_AT").ok()?, Signal::SIGSTOP),
+    };
     let (s, n) = v.split_once(':')?;
-    Some((s.to_string(), n.parse().ok()?))
+    Some((s.to_string(), n.parse().ok()?, sig))
 }
 
 /// Write `contents` to `path` atomically with `mode`.

@@ -17,10 +17,11 @@ mod sparse;
 mod transfers;
 
 pub use sparse::sparse_files;
-pub use transfers::{fstab_swap_files, transfers, CopyInputs, VOLATILE_DIRS};
+pub use transfers::{fstab_swap_files, own_files_in_source, transfers, CopyInputs, VOLATILE_DIRS};
 
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::event::Event;
+use crate::host::devnode;
 use crate::host::mountinfo;
 use crate::host::swaps;
 use crate::plan::{Plan, Source};
@@ -81,7 +82,35 @@ fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
     if let Some(r) = &ctx.root {
         inputs.host_excludes.push(r.clone());
     }
+    let own = target_files(ctx);
     inputs
+        .host_excludes
+        .extend(own_files_in_source(src, &devnode::canonical(src), &own));
+    inputs
+}
+
+/// The files that are the target, canonical: the plan's image file and
+/// the file behind a loop device (named by the plan or attached by
+/// discover).
+fn target_files(ctx: &Ctx) -> Vec<PathBuf> {
+    let mut nodes: Vec<PathBuf> = ctx.disk.iter().map(|d| d.node.clone()).collect();
+    let mut files: Vec<PathBuf> = ctx.disk.iter().filter_map(|d| d.image.clone()).collect();
+    if let Some(dev) = ctx.plan.target.device() {
+        match devnode::block_dev(dev) {
+            Some(_) => nodes.push(dev.clone()),
+            None => files.push(dev.clone()),
+        }
+    }
+    files.extend(
+        nodes
+            .iter()
+            .filter_map(|n| devnode::block_dev(n))
+            .filter_map(devnode::loop_backing_file),
+    );
+    let mut out: Vec<PathBuf> = files.iter().map(|f| devnode::canonical(f)).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Run one rsync, turning its progress lines into byte events.

@@ -57,6 +57,24 @@ fn rel_under(p: &str, base: &str) -> Option<String> {
     }
 }
 
+/// netroot's own target files (the plan's image file, the file behind a
+/// loop device target), canonical paths, that lie inside the source tree
+/// (canonical root `src_canon`), as host paths below `src_root`: they go
+/// into the host excludes, so the copy never copies its own target.
+pub fn own_files_in_source(src_root: &Path, src_canon: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for f in files {
+        let Ok(rel) = f.strip_prefix(src_canon) else {
+            continue;
+        };
+        let p = src_root.join(rel);
+        if !rel.as_os_str().is_empty() && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// What the copy of a source tree needs to know besides the plan.
 #[derive(Debug, Clone, Default)]
 pub struct CopyInputs {
@@ -64,7 +82,8 @@ pub struct CopyInputs {
     pub host_mounts: Vec<MountEntry>,
     /// Swap files, in source-tree paths ("/swapfile").
     pub swap_files: Vec<String>,
-    /// Host paths never copied (netroot's state and work dirs, the target).
+    /// Host paths never copied (netroot's state and work dirs, the target
+    /// mount, the target's image file).
     pub host_excludes: Vec<PathBuf>,
 }
 
@@ -361,5 +380,40 @@ pub(crate) mod tests {
         assert!(t[0].excludes.contains(&"/home".to_string()));
         assert_eq!(t[0].dst, PathBuf::from("/t"));
         assert!(t[0].cmd(None).display().ends_with(" /srv/tree/ /t/"));
+    }
+
+    #[test]
+    fn the_target_image_inside_the_source_is_excluded() {
+        // Live source, the image under /var/tmp (not a volatile directory).
+        let p = plan(r#"{"type": "live"}"#);
+        let l = resolve_layout(&p.layout, 8 << 30, b"s").unwrap();
+        let mut i = inputs();
+        let own = own_files_in_source(
+            Path::new("/"),
+            Path::new("/"),
+            &["/var/tmp/d.img".into(), "/var/tmp/d.img".into()],
+        );
+        assert_eq!(own, [PathBuf::from("/var/tmp/d.img")]);
+        i.host_excludes.extend(own);
+        let t = transfers(&p, &l, Path::new("/"), Path::new("/t"), &i);
+        assert!(t[0].excludes.contains(&"/var/tmp/d.img".to_string()));
+        assert!(t[0]
+            .cmd(None)
+            .display()
+            .contains("--exclude=/var/tmp/d.img"));
+        // A directory source reached through a link: mapped below the
+        // source as the plan names it; a file outside it is not named.
+        let own = own_files_in_source(
+            Path::new("/srv/tree"),
+            Path::new("/data/tree"),
+            &["/data/tree/var/tmp/t.img".into(), "/data/other.img".into()],
+        );
+        assert_eq!(own, [PathBuf::from("/srv/tree/var/tmp/t.img")]);
+        let p = plan(r#"{"type": "directory", "path": "/srv/tree"}"#);
+        let mut i = inputs();
+        i.host_excludes.extend(own);
+        let t = transfers(&p, &l, Path::new("/srv/tree"), Path::new("/t"), &i);
+        assert!(t[0].excludes.contains(&"/var/tmp/t.img".to_string()));
+        assert!(!t[0].excludes.iter().any(|e| e.contains("other.img")));
     }
 }

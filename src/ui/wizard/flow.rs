@@ -186,6 +186,7 @@ fn migrate(
     let run = RunOptions {
         yes: true,
         log_file: opts.log_file.clone(),
+        plan_file: Some(plan_path.to_path_buf()),
         stop_after: opts.stop_after,
         ..RunOptions::default()
     };
