@@ -261,12 +261,14 @@ assert_migrated() {
 # reboot stall the root's I/O instead of failing it (a day at most).
 assert_waits_for_target() {
   local name=$1 serial=$SCEN_OUT/$1.serial
-  if [ -n "$(fact etherd "$serial" | tr -d ' ')" ]; then
-    expect "$name: AoE waits a day for a dead target (aoe_deadsecs $(fact aoe-deadsecs "$serial"))" \
-      test "$(fact aoe-deadsecs "$serial")" = 86400
-  else
+  # (/dev/etherd holds aoe's control files whenever the module is loaded:
+  # the iSCSI session tells the transports apart.)
+  if [ -n "$(fact iscsi-session "$serial" | grep '^tcp:')" ]; then
     expect "$name: the root's iSCSI session waits a day to recover (recovery_tmo $(fact iscsi-recovery-tmo "$serial"))" \
       test "$(fact iscsi-recovery-tmo "$serial" | tr -d ' ')" = 86400
+  else
+    expect "$name: AoE waits a day for a dead target (aoe_deadsecs $(fact aoe-deadsecs "$serial"))" \
+      test "$(fact aoe-deadsecs "$serial")" = 86400
   fi
 }
 
