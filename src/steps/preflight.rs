@@ -3,14 +3,15 @@
 //! small for the source, or is not the disk the plan names.
 //!
 //! The facts are gathered first ([`gather`]); the checks are a pure
-//! function over them ([`check`]) so they are unit-tested.
+//! function over them ([`check`]) so they are unit-tested. What is allowed
+//! but risky ([`warnings`]: swap on an AoE disk) is said, not refused.
 
 use crate::disk::inspect::{self, DiskNodes};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::event::Event;
 use crate::outcome::Refused;
 use crate::plan::size::{human, MIB};
-use crate::plan::{FsKind, PartRole, ResolvedLayout, Source};
+use crate::plan::{FsKind, PartRole, Plan, ResolvedLayout, Source, Target};
 use crate::tools::mount::{self, MountEntry};
 use crate::tools::{du, losetup};
 use anyhow::{Context, Result};
@@ -46,6 +47,25 @@ pub fn capacity(layout: &ResolvedLayout) -> u64 {
         .filter(|p| p.role != PartRole::BiosGrub && p.fs != Some(FsKind::Swap))
         .map(|p| p.size)
         .sum()
+}
+
+/// What the plan may do but should know: swap on an AoE disk can deadlock
+/// the machine under memory pressure — writing a page out to swap needs
+/// memory for the AoE frame, and the aoe driver cannot draw on the
+/// kernel's reserves (iSCSI's socket can: swap over iSCSI is supported).
+pub fn warnings(plan: &Plan) -> Vec<String> {
+    let swap_on_aoe = matches!(plan.target, Target::Aoe { .. })
+        && plan.layout.partitions.iter().any(|p| p.fs == FsKind::Swap);
+    if !swap_on_aoe {
+        return Vec::new();
+    }
+    vec![
+        "layout.partitions has swap on an AoE disk: under memory pressure the machine can \
+         hang (paging out needs memory the aoe driver cannot take from the kernel's reserves). \
+         For a machine that may run short of memory leave swap out of the layout and use zram \
+         (zram-tools) or use iSCSI; see docs/boot.md"
+            .to_string(),
+    ]
 }
 
 /// Everything preflight decides on.
@@ -238,6 +258,10 @@ impl Step for Preflight {
         Ok(Probe::Todo("done by every run".into()))
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        for w in warnings(&ctx.plan) {
+            tracing::warn!("{w}");
+            ctx.notes.push(w);
+        }
         let f = gather(ctx)?;
         let why = check(&f);
         if !why.is_empty() {
@@ -354,6 +378,32 @@ mod tests {
         assert!(check(&f)[0].contains("the plan names e11.0"));
         f.found_identity = Some("e11.0".into());
         assert!(check(&f).is_empty());
+    }
+
+    #[test]
+    fn swap_on_aoe_is_warned_about_not_on_iscsi() {
+        let plan = |target: &str, swap: bool| -> Plan {
+            let extra = if swap {
+                r#",{"fs":"swap","size":"1G"}"#
+            } else {
+                ""
+            };
+            serde_json::from_str(&format!(
+                r#"{{"version":1,"source":{{"type":"live"}},"target":{target},
+                "layout":{{"table":"gpt","firmware":"bios","partitions":[{{"mount":"/","fs":"ext4","size":"rest"}}{extra}]}}}}"#
+            ))
+            .unwrap()
+        };
+        let aoe = r#"{"transport":"aoe","shelf":1,"slot":2}"#;
+        let iscsi = r#"{"transport":"iscsi","portal":"192.0.2.1","iqn":"iqn.2024-01.org.example:x","lun":1}"#;
+        let w = warnings(&plan(aoe, true));
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("swap on an AoE disk") && w[0].contains("zram"),
+            "{w:?}"
+        );
+        assert!(warnings(&plan(aoe, false)).is_empty());
+        assert!(warnings(&plan(iscsi, true)).is_empty());
     }
 
     #[test]
