@@ -43,6 +43,18 @@ fn cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
         ("/version", Value::Null, "version", "missing"),
         ("/version", json!("1"), "version", "not supported"),
         ("/bogus", json!(true), "bogus", "unknown field"),
+        (
+            "/target/devise",
+            json!("/dev/sdb"),
+            "target.devise",
+            "unknown field (not part of plan version 1) — did you mean \"device\"?",
+        ),
+        (
+            "/layout/partitions/0/fs",
+            json!("ext3"),
+            "layout.partitions[0].fs",
+            "\"ext3\" is not one of \"ext4\", \"xfs\", \"btrfs\", \"vfat\", \"swap\" — did you mean \"ext4\"?",
+        ),
         ("/source", Value::Null, "source", "missing"),
         ("/source/type", json!("zfs"), "source.type", "not one of"),
         (

@@ -64,6 +64,53 @@ pub(crate) fn check(value: &Value, errs: &mut Errs) {
     }
 }
 
+/// " — did you mean \"x\"?" for the candidate closest to `got` (at most
+/// two edits away, or differing only in case), else nothing.
+fn did_you_mean(got: &str, candidates: &[String]) -> String {
+    let lower = got.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(" — did you mean {c:?}?"))
+        .unwrap_or_default()
+}
+
+/// Every field name the plan schema knows, anywhere.
+fn field_names() -> Vec<String> {
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::Object(props)) = o.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&super::schema::plan_schema_value(), &mut out);
+    out.into_iter().collect()
+}
+
+/// "layout.partitions[0].fs" → "/layout/partitions/0/fs".
+fn path_to_pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (name, idx) = part.split_once('[').unwrap_or((part, ""));
+        out.push('/');
+        out.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        for i in idx.split('[').filter(|i| !i.is_empty()) {
+            out.push('/');
+            out.push_str(i.trim_end_matches(']'));
+        }
+    }
+    out
+}
+
 /// A value that matches no branch (or several) of a tagged union: netroot
 /// then names the field inside the branch its tag chooses.
 fn is_union_error(kind: &ValidationErrorKind) -> bool {
@@ -81,8 +128,35 @@ fn refine(path: &str, kind: &ValidationErrorKind, msg: &str) -> (String, String)
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => (
             join(path, &unexpected[0]),
-            "unknown field (not part of plan version 1)".to_string(),
+            format!(
+                "unknown field (not part of plan version 1){}",
+                did_you_mean(&unexpected[0], &field_names())
+            ),
         ),
+        ValidationErrorKind::Enum { options } => {
+            let opts: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(|o| o.to_string()).collect())
+                .unwrap_or_default();
+            let value = CURRENT_DOC.with(|d| {
+                d.borrow()
+                    .pointer(&path_to_pointer(path))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            });
+            let bare: Vec<String> = opts
+                .iter()
+                .map(|o| o.trim_matches('"').to_string())
+                .collect();
+            let hint = value
+                .as_str()
+                .map(|v| did_you_mean(v, &bare))
+                .unwrap_or_default();
+            (
+                path.to_string(),
+                format!("{value} is not one of {}{hint}", opts.join(", ")),
+            )
+        }
         ValidationErrorKind::AdditionalProperties { unexpected } => (
             path.to_string(),
             format!("unknown fields {}", unexpected.join(", ")),
