@@ -155,3 +155,30 @@ fn plan_validate_takes_plan_like_every_command() {
     let (code, out, err) = netroot(&["plan", "validate", ex], &[]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// What `netroot server` needs of a plan is checked by `plan validate
+/// --for server`, before the user runs the server side.
+#[test]
+fn plan_validate_for_server_names_what_the_server_needs() {
+    let ex = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/debootstrap-image.json"
+    );
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ex).unwrap()).unwrap();
+    let (code, _, err) = netroot(&["plan", "validate", "--for", "server", ex], &[]);
+    assert_eq!(code, 0, "the shipped demo plan serves: {err}");
+    plan.as_object_mut().unwrap().remove("client");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("nomac.json");
+    std::fs::write(&f, plan.to_string()).unwrap();
+    let f = f.to_str().unwrap();
+    let (code, out, err) = netroot(&["plan", "validate", f], &[]);
+    assert_eq!(
+        code, 0,
+        "without --for server a plan needs no MAC: {out}{err}"
+    );
+    let (code, _, err) = netroot(&["plan", "validate", "--for", "server", f], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("client.mac is missing"), "{err}");
+}

@@ -167,6 +167,15 @@ fn parse_step(s: &str) -> Result<StepId, String> {
     })
 }
 
+/// What `plan validate` checks a plan for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFor {
+    /// `netroot migrate` on this machine.
+    Migrate,
+    /// `netroot migrate` and `netroot server`.
+    Server,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
     /// Validate a plan; prints every error with its field path. Also
@@ -183,6 +192,13 @@ pub enum PlanCommand {
         /// The plan file.
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
+        /// What the plan is checked for: `migrate` (the default: the
+        /// plan's fields and this machine's facts) or `server` as well
+        /// (what `netroot server` needs of the plan: client.mac, an IPv4
+        /// static address if any; the server's own options are asked for
+        /// by `netroot server` itself).
+        #[arg(long = "for", value_name = "USE", value_enum, default_value_t = ValidateFor::Migrate)]
+        for_: ValidateFor,
     },
     /// Print the JSON Schema of the plan format.
     Schema,

@@ -9,13 +9,14 @@ pub mod logging;
 pub use args::{
     BootMethodChoice, Cli, Command, DhcpChoice, DiscoverCommand, EfiChoice, Format, MigrateArgs,
     PlanCommand, ServerApplyArgs, ServerArgs, ServerCommand, ServerCommonArgs, ServerGenArgs,
-    StateArgs, WizardArgs,
+    StateArgs, ValidateFor, WizardArgs,
 };
 
 use crate::engine::{self, RunOptions};
 use crate::event::{JsonLines, NullSink, ProgressSink, StepId};
 pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
+use crate::server;
 use crate::ui::progress::Bars;
 use anyhow::Result;
 use clap::Parser;
@@ -331,9 +332,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{}", plan::schema::plan_schema_pretty());
             Ok(EXIT_OK)
         }
-        Command::Plan(PlanCommand::Validate { file, plan: flag }) => {
+        Command::Plan(PlanCommand::Validate {
+            file,
+            plan: flag,
+            for_,
+        }) => {
             let file = file.or(flag).expect("clap requires one");
             let p = plan::load_plan_here(&file)?;
+            if for_ == ValidateFor::Server {
+                server::model::check_plan_for_server(&file, &p).map_err(|e| {
+                    crate::outcome::Invalid(format!("plan {}: {e:#}", file.display()))
+                })?;
+            }
             println!(
                 "{}: valid plan (version {}), {} → {}",
                 file.display(),

@@ -221,6 +221,19 @@ pub fn load_clients(plans: &[(PathBuf, Plan)], opts: &ServerOptions) -> Result<V
     Ok(out)
 }
 
+/// What `netroot server` needs of the plan itself (client.mac, an IPv4
+/// static address, a client name, readable CHAP secrets), checked without
+/// the server's options: what only they can tell (the server's NIC for
+/// vblade, its address) `netroot server` asks for by option name.
+pub fn check_plan_for_server(file: &Path, plan: &Plan) -> Result<()> {
+    let opts = ServerOptions {
+        // vblade's NIC is the server's, never in a plan: stand one in.
+        interface: Some("server-nic".to_string()),
+        ..ServerOptions::default()
+    };
+    client_from_plan(file, plan, &client_name(plan), None, &opts).map(|_| ())
+}
+
 /// The client's name: system.hostname, else derived from the target.
 pub fn client_name(plan: &Plan) -> String {
     let raw = match &plan.system.hostname {
