@@ -261,6 +261,13 @@ fn run_server(a: ServerArgs) -> Result<i32> {
     }
 }
 
+/// The whole command line as a clap `Command`: what `--help` prints, and
+/// what the man pages and shell completions are generated from
+/// (tests/generated_docs.rs), so they cannot drift from the binary.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
