@@ -588,7 +588,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__plan__subcmd__validate)
-            opts="-v -q -h --plan --verbose --quiet --log-file --help"
+            opts="-v -q -h --plan --for --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,6 +596,10 @@ _netroot() {
             case "${prev}" in
                 --plan)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --for)
+                    COMPREPLY=($(compgen -W "migrate server" -- "${cur}"))
                     return 0
                     ;;
                 --log-file)

@@ -56,10 +56,12 @@ complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_see
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "schema" -d 'Print the JSON Schema of the plan format'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l plan -d 'The plan file' -r -F
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l for -d 'What the plan is checked for: `migrate` (the default: the plan\'s fields and this machine\'s facts) or `server` as well (what `netroot server` needs of the plan: client.mac, an IPv4 static address if any; the server\'s own options are asked for by `netroot server` itself)' -r -f -a "migrate\t'`netroot migrate` on this machine'
+server\t'`netroot migrate` and `netroot server`'"
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors'
-complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -s q -l quiet -d 'Only errors'
