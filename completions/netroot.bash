@@ -614,7 +614,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__server)
-            opts="-v -q -h --out --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help apply help"
+            opts="-v -q -h --out --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -688,7 +688,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__server__subcmd__apply)
-            opts="-v -q -h --root --dhcp --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help"
+            opts="-v -q -h --root --dhcp --iscsi-target --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -700,6 +700,10 @@ _netroot() {
                     ;;
                 --dhcp)
                     COMPREPLY=($(compgen -W "dnsmasq isc none" -- "${cur}"))
+                    return 0
+                    ;;
+                --iscsi-target)
+                    COMPREPLY=($(compgen -W "tgt lio" -- "${cur}"))
                     return 0
                     ;;
                 --plan)

@@ -120,6 +120,7 @@ root-path\t'DHCP root-path; iPXE sanboots it itself (no retries, no CHAP)'"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l retries -d 'sanboot attempts in the iPXE script before it gives up' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l dry-run -d 'Show every file (secrets as ***) and command, change nothing'
+complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l dhcp-proxy -d 'dnsmasq as proxy DHCP, next to the DHCP server the LAN already has: that one hands out the addresses, dnsmasq only says what to boot (no --range; static client addresses come from the other server)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l allow-any-initiator -d 'Let any iSCSI initiator log in when a plan has no client.initiator_name (default: only the name derived from the plan, which iPXE, the migration and the migrated system all use)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -s q -l quiet -d 'Only errors'
@@ -130,6 +131,8 @@ complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l dhcp -d 'DHCP/TFTP server to set up: dnsmasq (both), isc (isc-dhcp-server + tftpd-hpa) or none (you run DHCP yourself)' -r -f -a "dnsmasq\t''
 isc\t''
 none\t''"
+complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l iscsi-target -d 'iSCSI target to serve the iSCSI exports: tgt (user space, /etc/tgt/conf.d) or lio (the kernel\'s target, set up with targetcli and restored at boot by rtslib-fb-targetctl.service)' -r -f -a "tgt\t'tgt (tgtd)'
+lio\t'LIO through targetcli'"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l plan -d 'Plan file(s); several plans give one DHCP config with a host each' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l export-device -d 'Backing file or block device to export: PATH for the only plan, or HOSTNAME=PATH (repeat) with several. Default: the plan\'s target.device, else /srv/netroot/HOST.img (`server apply` creates it with the plan\'s target.size)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l interface -d 'The server\'s NIC on the clients\' LAN: vblade serves AoE on it and dnsmasq answers DHCP on it. Required for AoE (the plan\'s target.interface is the client\'s NIC)' -r
@@ -147,6 +150,7 @@ root-path\t'DHCP root-path; iPXE sanboots it itself (no retries, no CHAP)'"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l retries -d 'sanboot attempts in the iPXE script before it gives up' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l dry-run -d 'Show every file (secrets as ***) and command, change nothing'
+complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l dhcp-proxy -d 'dnsmasq as proxy DHCP, next to the DHCP server the LAN already has: that one hands out the addresses, dnsmasq only says what to boot (no --range; static client addresses come from the other server)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l allow-any-initiator -d 'Let any iSCSI initiator log in when a plan has no client.initiator_name (default: only the name derived from the plan, which iPXE, the migration and the migrated system all use)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -s q -l quiet -d 'Only errors'

@@ -270,6 +270,11 @@ pub struct ServerApplyArgs {
     /// tftpd-hpa) or none (you run DHCP yourself).
     #[arg(long, value_enum, default_value_t = DhcpChoice::Dnsmasq)]
     pub dhcp: DhcpChoice,
+    /// iSCSI target to serve the iSCSI exports: tgt (user space,
+    /// /etc/tgt/conf.d) or lio (the kernel's target, set up with targetcli
+    /// and restored at boot by rtslib-fb-targetctl.service).
+    #[arg(long, value_enum, default_value_t = IscsiTargetChoice::Tgt)]
+    pub iscsi_target: IscsiTargetChoice,
     #[command(flatten)]
     pub common: ServerCommonArgs,
 }
@@ -279,6 +284,14 @@ pub enum DhcpChoice {
     Dnsmasq,
     Isc,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IscsiTargetChoice {
+    /// tgt (tgtd).
+    Tgt,
+    /// LIO through targetcli.
+    Lio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -336,6 +349,11 @@ pub struct ServerCommonArgs {
     /// Interface dnsmasq answers DHCP on (default: --interface).
     #[arg(long, value_name = "IF")]
     pub dhcp_interface: Option<String>,
+    /// dnsmasq as proxy DHCP, next to the DHCP server the LAN already has:
+    /// that one hands out the addresses, dnsmasq only says what to boot
+    /// (no --range; static client addresses come from the other server).
+    #[arg(long)]
+    pub dhcp_proxy: bool,
     /// The TFTP server's root directory.
     #[arg(long, value_name = "DIR", default_value = "/srv/tftp")]
     pub tftp_root: PathBuf,
@@ -402,6 +420,7 @@ impl ServerCommonArgs {
             subnet: self.subnet.as_deref().map(Subnet::parse).transpose()?,
             range,
             dhcp_interface: self.dhcp_interface.clone(),
+            dhcp_proxy: self.dhcp_proxy,
             tftp_root: self.tftp_root.clone(),
             ipxe_dir: self.ipxe_dir.clone(),
             efi_binary: match self.efi_binary {
@@ -417,10 +436,8 @@ impl ServerCommonArgs {
         })
     }
 
-    pub(super) fn clients(
-        &self,
-        opts: &crate::server::ServerOptions,
-    ) -> Result<Vec<crate::server::ClientSpec>> {
+    /// The plans, each loaded and checked once.
+    pub(super) fn plans(&self) -> Result<Vec<(PathBuf, plan::Plan)>> {
         if self.plan.is_empty() {
             anyhow::bail!("no plan given; pass --plan FILE (once per client)");
         }
@@ -428,6 +445,6 @@ impl ServerCommonArgs {
         for f in &self.plan {
             plans.push((f.clone(), plan::load_plan(f)?));
         }
-        crate::server::load_clients(&plans, opts)
+        Ok(plans)
     }
 }

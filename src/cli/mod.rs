@@ -7,9 +7,9 @@ mod args;
 pub mod logging;
 
 pub use args::{
-    BootMethodChoice, Cli, Command, DhcpChoice, DiscoverCommand, EfiChoice, Format, MigrateArgs,
-    PlanCommand, ServerApplyArgs, ServerArgs, ServerCommand, ServerCommonArgs, ServerGenArgs,
-    StateArgs, ValidateFor, WizardArgs,
+    BootMethodChoice, Cli, Command, DhcpChoice, DiscoverCommand, EfiChoice, Format,
+    IscsiTargetChoice, MigrateArgs, PlanCommand, ServerApplyArgs, ServerArgs, ServerCommand,
+    ServerCommonArgs, ServerGenArgs, StateArgs, ValidateFor, WizardArgs,
 };
 
 use crate::engine::{self, RunOptions};
@@ -203,7 +203,7 @@ fn run_server(a: ServerArgs) -> Result<i32> {
             // missing or wrong is bad input (exit 2).
             let (clients, files) = (|| {
                 let opts = c.options()?;
-                let clients = c.clients(&opts)?;
+                let clients = crate::server::load_clients(&c.plans()?, &opts)?;
                 let files = crate::server::generate(&clients, &opts)?;
                 anyhow::Ok((clients, files))
             })()
@@ -230,14 +230,6 @@ fn run_server(a: ServerArgs) -> Result<i32> {
         }
         Some(ServerCommand::Apply(ap)) => {
             let c = &ap.common;
-            let opts = c.options().map_err(invalid)?;
-            let clients = c.clients(&opts).map_err(invalid)?;
-            crate::server::generate(&clients, &opts).map_err(invalid)?;
-            let runner = if c.dry_run {
-                Runner::dry()
-            } else {
-                Runner::real()
-            };
             let aopts = crate::server::ApplyOptions {
                 root: ap.root.clone(),
                 dhcp: match ap.dhcp {
@@ -245,15 +237,50 @@ fn run_server(a: ServerArgs) -> Result<i32> {
                     DhcpChoice::Isc => crate::server::DhcpServer::Isc,
                     DhcpChoice::None => crate::server::DhcpServer::None,
                 },
+                iscsi: match ap.iscsi_target {
+                    IscsiTargetChoice::Tgt => crate::server::IscsiTarget::Tgt,
+                    IscsiTargetChoice::Lio => crate::server::IscsiTarget::Lio,
+                },
+                configfs: PathBuf::from(crate::server::lio::CONFIGFS),
             };
-            let rep = crate::server::apply(&runner, &clients, &opts, &aopts)?;
+            let real_root = aopts.root == std::path::Path::new("/");
+            // What is missing or wrong is bad input (exit 2), found before
+            // any change: the plans, the server facts (on the server itself
+            // its address and NIC are read from `ip addr`), every file.
+            let (clients, files, opts, detected) = (|| {
+                let mut opts = c.options()?;
+                let plans = c.plans()?;
+                if opts.dhcp_proxy && aopts.dhcp != crate::server::DhcpServer::Dnsmasq {
+                    anyhow::bail!("--dhcp-proxy needs --dhcp dnsmasq: ISC dhcpd has no proxy mode");
+                }
+                let mut detected = None;
+                if real_root {
+                    let out = anyhow::Context::context(
+                        Runner::real().query(&crate::tools::ip::addr_json()),
+                        "reading this server's addresses (ip -j -4 addr show)",
+                    )?;
+                    let local = crate::host::ipaddr::parse(&out.stdout)?;
+                    let refs: Vec<&crate::plan::Plan> = plans.iter().map(|(_, p)| p).collect();
+                    let portals = crate::server::detect::plan_portals(&refs);
+                    detected = crate::server::detect::fill_from_local(&mut opts, &portals, &local)?;
+                }
+                let clients = crate::server::load_clients(&plans, &opts)?;
+                let files = crate::server::generate(&clients, &opts)?;
+                crate::server::apply::check(&clients, &aopts)?;
+                anyhow::Ok((clients, files, opts, detected))
+            })()
+            .map_err(invalid)?;
+            let runner = if c.dry_run {
+                Runner::dry()
+            } else {
+                Runner::real()
+            };
+            let rep = crate::server::apply(&runner, &clients, &files, &opts, &aopts)?;
             if c.dry_run {
                 print_actions(&runner.take_actions());
-            }
-            if c.dry_run {
                 println!("summary (dry run, nothing changed):");
             }
-            for l in &rep.lines {
+            for l in detected.iter().chain(&rep.lines) {
                 println!("{l}");
             }
             Ok(EXIT_OK)

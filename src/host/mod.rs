@@ -13,6 +13,7 @@
 pub mod devnode;
 pub mod escape;
 pub mod findmnt;
+pub mod ipaddr;
 pub mod lsblk;
 pub mod mountinfo;
 pub mod nic;

@@ -10,7 +10,7 @@
 
 use super::dhcp::DHCPD_SNIPPET;
 use super::files::{put_file, Contents, GeneratedFile};
-use super::generate::generate;
+use super::lio;
 use super::model::{ClientSpec, ExportSpec};
 use super::options::ServerOptions;
 use crate::tools::{Cmd, Runner};
@@ -30,12 +30,25 @@ pub enum DhcpServer {
     None,
 }
 
+/// Which iSCSI target serves the iSCSI exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IscsiTarget {
+    /// tgt (user space): /etc/tgt/conf.d, tgt.service.
+    Tgt,
+    /// LIO (in the kernel) through targetcli; restored at boot by
+    /// rtslib-fb-targetctl.service.
+    Lio,
+}
+
 /// Options of `apply`.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Install below this root ("/" for the real server).
     pub root: PathBuf,
     pub dhcp: DhcpServer,
+    pub iscsi: IscsiTarget,
+    /// LIO's configfs tree (normally [`lio::CONFIGFS`]).
+    pub configfs: PathBuf,
 }
 
 /// What `apply` did (or would do): one line per item.
@@ -63,6 +76,8 @@ fn did(runner: &Runner, done: &'static str) -> &'static str {
         "restarted" => "would restart",
         "created  " => "would create",
         "reloaded " => "would reload",
+        "configured" => "would configure",
+        "saved    " => "would save",
         other => other,
     }
 }
@@ -71,8 +86,14 @@ fn in_root(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
+fn has_iscsi(clients: &[ClientSpec]) -> bool {
+    clients
+        .iter()
+        .any(|c| matches!(c.export, ExportSpec::Iscsi(_)))
+}
+
 /// Packages the server needs for these clients.
-pub fn packages(clients: &[ClientSpec], dhcp: DhcpServer) -> Vec<&'static str> {
+pub fn packages(clients: &[ClientSpec], dhcp: DhcpServer, iscsi: IscsiTarget) -> Vec<&'static str> {
     let mut v = vec!["ipxe"];
     if clients
         .iter()
@@ -80,11 +101,11 @@ pub fn packages(clients: &[ClientSpec], dhcp: DhcpServer) -> Vec<&'static str> {
     {
         v.push("vblade");
     }
-    if clients
-        .iter()
-        .any(|c| matches!(c.export, ExportSpec::Iscsi(_)))
-    {
-        v.push("tgt");
+    if has_iscsi(clients) {
+        v.push(match iscsi {
+            IscsiTarget::Tgt => "tgt",
+            IscsiTarget::Lio => "targetcli-fb",
+        });
     }
     match dhcp {
         DhcpServer::Dnsmasq => v.push("dnsmasq"),
@@ -152,20 +173,27 @@ fn service(runner: &Runner, rep: &mut ApplyReport, unit: &str, changed: bool) ->
 }
 
 /// Install the server side for `clients` on this machine (or below
-/// `aopts.root`). Every change goes through `runner`, so a dry run records
-/// the full list and changes nothing.
+/// `aopts.root`): `files` as [`super::generate`] made them from the same
+/// clients and `opts`. Every change goes through `runner`, so a dry run
+/// records the full list and changes nothing.
 pub fn apply(
     runner: &Runner,
     clients: &[ClientSpec],
+    files: &[GeneratedFile],
     opts: &ServerOptions,
     aopts: &ApplyOptions,
 ) -> Result<ApplyReport> {
     let mut rep = ApplyReport::default();
     let real_root = aopts.root == Path::new("/");
-    let files = generate(clients, opts)?;
+    if real_root && aopts.iscsi == IscsiTarget::Lio && has_iscsi(clients) {
+        refuse_running_tgt(runner)?;
+    }
     install_packages(runner, &mut rep, clients, aopts, real_root)?;
-    let mut changed_units = install_files(runner, &mut rep, &files, aopts, real_root)?;
+    let mut changed_units = install_files(runner, &mut rep, files, aopts, real_root)?;
     create_backing_files(runner, &mut rep, clients, aopts)?;
+    if real_root && aopts.iscsi == IscsiTarget::Lio {
+        configure_lio(runner, &mut rep, clients, aopts)?;
+    }
     if aopts.dhcp == DhcpServer::Isc {
         if include_dhcpd_snippet(runner, &mut rep, aopts)? {
             changed_units.insert("isc-dhcp-server.service".to_string());
@@ -196,7 +224,7 @@ fn install_packages(
     aopts: &ApplyOptions,
     real_root: bool,
 ) -> Result<()> {
-    let pkgs = packages(clients, aopts.dhcp);
+    let pkgs = packages(clients, aopts.dhcp, aopts.iscsi);
     if !real_root {
         rep.note(format!(
             "skipped   packages {} (root is {}, not /)",
@@ -230,11 +258,16 @@ fn install_packages(
     Ok(())
 }
 
-/// Whether a file is the config of a DHCP server other than the chosen one.
-fn other_dhcp(f: &GeneratedFile, dhcp: DhcpServer) -> bool {
-    match f.rel_path.as_str() {
-        "dhcp/dnsmasq-netroot.conf" => dhcp != DhcpServer::Dnsmasq,
-        "dhcp/dhcpd-netroot.conf" => dhcp != DhcpServer::Isc,
+/// Whether a file is the config of a server other than the chosen ones:
+/// the other DHCP server, or tgt's file when LIO serves (and LIO's script
+/// when tgt does).
+fn not_chosen(f: &GeneratedFile, aopts: &ApplyOptions) -> bool {
+    let p = f.rel_path.as_str();
+    match p {
+        "dhcp/dnsmasq-netroot.conf" => aopts.dhcp != DhcpServer::Dnsmasq,
+        "dhcp/dhcpd-netroot.conf" => aopts.dhcp != DhcpServer::Isc,
+        _ if p.starts_with("iscsi/targetcli-") => aopts.iscsi != IscsiTarget::Lio,
+        _ if p.starts_with("iscsi/") => aopts.iscsi != IscsiTarget::Tgt,
         _ => false,
     }
 }
@@ -258,6 +291,7 @@ fn unit_of(f: &GeneratedFile, target: &Path) -> Option<String> {
                     .unwrap_or_default()
             )
         )),
+        p if p.starts_with("iscsi/targetcli-") => None,
         p if p.starts_with("iscsi/") => Some("tgt.service".to_string()),
         "dhcp/dnsmasq-netroot.conf" => Some("dnsmasq.service".to_string()),
         "dhcp/dhcpd-netroot.conf" => Some("isc-dhcp-server.service".to_string()),
@@ -284,7 +318,7 @@ fn install_files(
         let Some(target) = &f.install_to else {
             continue;
         };
-        if other_dhcp(f, aopts.dhcp) {
+        if not_chosen(f, aopts) {
             continue;
         }
         let unit = unit_of(f, target);
@@ -310,6 +344,26 @@ fn install_files(
         }
     }
     Ok(changed_units)
+}
+
+/// What `apply` can tell is wrong before it changes anything: an export
+/// that does not exist and cannot be created (no `target.size`).
+pub fn check(clients: &[ClientSpec], aopts: &ApplyOptions) -> Result<()> {
+    if aopts.root != Path::new("/") {
+        return Ok(());
+    }
+    for c in clients {
+        if c.backing.starts_with("/dev") || c.backing_size.is_some() || c.backing.exists() {
+            continue;
+        }
+        anyhow::bail!(
+            "plan {}: the export {} does not exist and the plan has no target.size: set target.size (e.g. \"20G\"), create it (truncate -s 20G {}), or pass --export-device PATH",
+            c.plan_file.display(),
+            c.backing.display(),
+            c.backing.display()
+        );
+    }
+    Ok(())
 }
 
 /// Step 2b, disks: a missing backing file is created sparse with the
@@ -405,11 +459,11 @@ fn start_services(
             units.push(c.vblade_unit());
         }
     }
-    if clients
-        .iter()
-        .any(|c| matches!(c.export, ExportSpec::Iscsi(_)))
-    {
-        units.push("tgt.service".into());
+    if has_iscsi(clients) {
+        units.push(match aopts.iscsi {
+            IscsiTarget::Tgt => "tgt.service".into(),
+            IscsiTarget::Lio => lio::RESTORE_UNIT.into(),
+        });
     }
     match aopts.dhcp {
         DhcpServer::Dnsmasq => units.push("dnsmasq.service".into()),
@@ -430,6 +484,102 @@ fn start_services(
     }
     for u in &units {
         service(runner, rep, u, changed_units.contains(u))?;
+    }
+    Ok(())
+}
+
+/// LIO and tgt both listen on port 3260: LIO is not set up next to a
+/// running tgt.
+fn refuse_running_tgt(runner: &Runner) -> Result<()> {
+    if systemctl_says(runner, "is-active", "tgt.service", "active") {
+        anyhow::bail!("tgt is running on this server and holds iSCSI's port 3260, so LIO cannot serve there: stop it (systemctl disable --now tgt) or use --iscsi-target tgt");
+    }
+    Ok(())
+}
+
+/// Step 2c, LIO: each iSCSI export that LIO does not already serve as
+/// planned is (re)created by its installed targetcli script, checked in
+/// configfs, and saved for `rtslib-fb-targetctl.service` to restore at
+/// boot.
+fn configure_lio(
+    runner: &Runner,
+    rep: &mut ApplyReport,
+    clients: &[ClientSpec],
+    aopts: &ApplyOptions,
+) -> Result<()> {
+    let saved = || std::fs::read_to_string(lio::SAVED_CONFIG).unwrap_or_default();
+    for c in clients {
+        let ExportSpec::Iscsi(i) = &c.export else {
+            continue;
+        };
+        let secrets = c.secrets();
+        let with_secrets = |mut cmd: Cmd| {
+            for s in &secrets {
+                cmd = cmd.secret(s.clone());
+            }
+            cmd
+        };
+        let what = format!(
+            "LIO target {} (LUN {} on {})",
+            i.iqn,
+            i.lun,
+            c.backing.display()
+        );
+        let diffs = lio::differences(&aopts.configfs, c, i);
+        if diffs.is_empty() {
+            if lio::saved_has(&saved(), &i.iqn) {
+                rep.note(format!("unchanged {what}"));
+            } else {
+                runner.run(&with_secrets(Cmd::new("targetcli").arg("saveconfig")))?;
+                rep.note(format!(
+                    "{} {what} in {}",
+                    did(runner, "saved    "),
+                    lio::SAVED_CONFIG
+                ));
+            }
+            continue;
+        }
+        // What is there under these names is replaced, not patched: the
+        // script creates the whole export.
+        if lio::tpg_dir(&aopts.configfs, i).exists() {
+            runner.run(&Cmd::new("targetcli").args(["/iscsi", "delete"]).arg(&i.iqn))?;
+        }
+        for so in lio::backstores(&aopts.configfs, &c.vblade_instance()) {
+            let kind = match so
+                .parent()
+                .and_then(|h| h.file_name())
+                .and_then(|n| n.to_str())
+            {
+                Some(h) if h.starts_with("iblock") => "block",
+                _ => "fileio",
+            };
+            runner.run(
+                &Cmd::new("targetcli")
+                    .arg(format!("/backstores/{kind}"))
+                    .arg("delete")
+                    .arg(c.vblade_instance()),
+            )?;
+        }
+        let script = in_root(&aopts.root, &lio::script_path(c));
+        runner
+            .run(&with_secrets(Cmd::new("sh").arg("-e").arg(&script)))
+            .with_context(|| format!("running {} (targetcli)", script.display()))?;
+        if !runner.is_dry() {
+            let left = lio::differences(&aopts.configfs, c, i);
+            if !left.is_empty() {
+                anyhow::bail!(
+                    "{} ran, but LIO does not serve {} as planned: {} (targetcli's output above says why)",
+                    script.display(),
+                    i.iqn,
+                    left.join("; ")
+                );
+            }
+        }
+        rep.note(format!(
+            "{} {what} ({})",
+            did(runner, "configured"),
+            diffs.join("; ")
+        ));
     }
     Ok(())
 }

@@ -154,6 +154,8 @@ pub struct OptionsCtx {
     /// The dynamic range, `none` without `--range`.
     pub range: Option<(String, String)>,
     pub dhcp_interface: Option<String>,
+    /// dnsmasq is a proxy DHCP server (another one hands out addresses).
+    pub dhcp_proxy: bool,
     pub tftp_root: String,
     pub ipxe_dir: String,
     /// `ipxe.efi` or `snponly.efi`.
@@ -187,6 +189,7 @@ impl From<&ServerOptions> for OptionsCtx {
             }),
             range: o.range.map(|(a, b)| (a.to_string(), b.to_string())),
             dhcp_interface: o.dhcp_interface.clone(),
+            dhcp_proxy: o.dhcp_proxy,
             tftp_root: o.tftp_root.display().to_string(),
             ipxe_dir: o.ipxe_dir.display().to_string(),
             efi_binary: o.efi_binary.file_name(),

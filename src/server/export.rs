@@ -97,6 +97,7 @@ fn iscsi_files(c: &ClientSpec, i: &IscsiExport) -> Result<Vec<GeneratedFile>> {
             "the same export for LIO (targetcli), instead of tgt",
             render_for("targetcli.sh.j2", c)?,
         )
-        .mode(0o755),
+        .mode(0o700)
+        .to(super::lio::script_path(c)),
     ])
 }

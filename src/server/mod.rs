@@ -14,18 +14,20 @@
 
 pub mod apply;
 pub mod context;
+pub mod detect;
 pub mod dhcp;
 pub mod export;
 pub mod files;
 pub mod generate;
 pub mod ipxe;
+pub mod lio;
 pub mod model;
 pub mod options;
 pub mod readme;
 pub mod resolve;
 pub mod templates;
 
-pub use apply::{apply, ApplyOptions, DhcpServer};
+pub use apply::{apply, ApplyOptions, DhcpServer, IscsiTarget};
 pub use files::{redact, write, Contents, GeneratedFile};
 pub use generate::generate;
 pub use model::{load_clients, ClientSpec, ExportSpec, IscsiExport};

@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub range: Option<(Ipv4Addr, Ipv4Addr)>,
     /// The interface dnsmasq answers DHCP on.
     pub dhcp_interface: Option<String>,
+    /// dnsmasq as a proxy DHCP server: another DHCP server on the LAN hands
+    /// out the addresses, dnsmasq only says what to boot.
+    pub dhcp_proxy: bool,
     /// Where the TFTP server's files live.
     pub tftp_root: PathBuf,
     /// Where Debian's `ipxe` package puts its binaries.
@@ -58,6 +61,7 @@ impl Default for ServerOptions {
             subnet: None,
             range: None,
             dhcp_interface: None,
+            dhcp_proxy: false,
             tftp_root: PathBuf::from("/srv/tftp"),
             ipxe_dir: PathBuf::from("/usr/lib/ipxe"),
             efi_binary: EfiBinary::Ipxe,

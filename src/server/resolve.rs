@@ -49,7 +49,13 @@ pub fn complete(
             sn.prefix
         );
     }
-    if o.range.is_none() && clients.iter().any(|c| c.ip.is_none()) {
+    if opts.dhcp_proxy && opts.boot_method == super::options::BootMethod::RootPath {
+        bail!("--boot-method root-path and --dhcp-proxy exclude each other: a proxy DHCP answer carries no root-path; use the default --boot-method script");
+    }
+    if opts.dhcp_proxy && opts.range.is_some() {
+        bail!("--range and --dhcp-proxy exclude each other: in proxy mode the LAN's own DHCP server hands out the addresses");
+    }
+    if !o.dhcp_proxy && o.range.is_none() && clients.iter().any(|c| c.ip.is_none()) {
         o.range = Some(default_range(sn, o.server_ip, clients)?);
     }
     if o.dhcp_interface.is_none() {

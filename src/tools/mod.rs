@@ -11,6 +11,7 @@ pub mod du;
 pub mod findmnt;
 pub mod grub;
 pub mod initramfs;
+pub mod ip;
 pub mod iscsiadm;
 pub mod losetup;
 pub mod lsblk;
