@@ -196,6 +196,15 @@ fn cases() -> Vec<(String, Vec<ClientSpec>, ServerOptions)> {
             },
         ),
         (
+            "dhcp-proxy",
+            true,
+            ServerOptions {
+                dhcp_proxy: true,
+                dhcp_interface: Some("eth1".into()),
+                ..base.clone()
+            },
+        ),
+        (
             "root-path-subnet",
             false,
             ServerOptions {
@@ -298,6 +307,55 @@ fn pinned_lines() {
         dnsmasq.contains("dhcp-boot=tag:netroot-plain,tag:!ipxe,tag:!efi64,undionly.kpxe\n"),
         "{dnsmasq}"
     );
+}
+
+/// Proxy DHCP: no address of its own is handed out (a proxy range, tags
+/// by MAC instead of host entries), PXE answers switched on, and every
+/// boot file carries the server's address (iPXE ignores a proxy answer
+/// without one). dnsmasq itself accepts the file.
+#[test]
+fn proxy_dhcp_hands_out_no_address_and_names_the_boot_server() {
+    let (_, cl, opts) = cases()
+        .into_iter()
+        .find(|(n, _, _)| n == "dhcp-proxy")
+        .unwrap();
+    let files = generate(&cl, &opts).unwrap();
+    let d = text(&files, "dhcp/dnsmasq-netroot.conf");
+    assert!(d.contains("dhcp-range=192.0.2.0,proxy,255.255.255.0\n"), "{d}");
+    assert!(d.contains("pxe-prompt=\"netroot\",0\n"), "{d}");
+    assert!(!d.contains("dhcp-host="), "{d}");
+    assert!(d.contains("dhcp-mac=set:netroot-plain,"), "{d}");
+    for l in d.lines().filter(|l| l.starts_with("dhcp-boot=")) {
+        assert!(l.ends_with(",,192.0.2.1"), "{l}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("dnsmasq.conf");
+    std::fs::write(&conf, d).unwrap();
+    if let Ok(o) = std::process::Command::new("dnsmasq")
+        .arg("--test")
+        .arg("-C")
+        .arg(&conf)
+        .output()
+    {
+        assert!(
+            o.status.success(),
+            "dnsmasq --test: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // A range or root-path boot cannot go with a proxy.
+    let mut bad = opts.clone();
+    bad.range = Some((Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 150)));
+    let e = generate(&cl, &bad).unwrap_err().to_string();
+    assert!(e.contains("--range and --dhcp-proxy"), "{e}");
+    let mut bad = opts;
+    bad.boot_method = BootMethod::RootPath;
+    let plain: Vec<ClientSpec> = clients(false)
+        .into_iter()
+        .filter(|c| c.name == "plain")
+        .collect();
+    let e = generate(&plain, &bad).unwrap_err().to_string();
+    assert!(e.contains("root-path and --dhcp-proxy"), "{e}");
 }
 
 /// Names the plan checks accept (no blanks, quotes, `$`, `#`, `;`,

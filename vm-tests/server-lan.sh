@@ -70,6 +70,9 @@ EOG
 
 # lan_up: NETNS with a bridge joining tap0 (the server) and tap1 (the
 # client); no address on the host side: the server serves everything.
+# With LAN_DHCP=1 the LAN has a DHCP server of its own (addresses only, no
+# boot information, at $LAN_NET.254), as an office network does: the
+# netroot server then runs as proxy DHCP next to it.
 lan_up() {
   NETNS=netroot-lan-$$-$BASHPID
   ip netns add "$NETNS"
@@ -83,6 +86,14 @@ lan_up() {
     ip -n "$NETNS" link set "$t" master br0
     ip -n "$NETNS" link set "$t" up
   done
+  if [ "${LAN_DHCP:-0}" = 1 ]; then
+    ip -n "$NETNS" addr add "$LAN_NET.254/24" dev br0
+    ip netns exec "$NETNS" dnsmasq --no-daemon --conf-file=/dev/null --port=0 \
+      --interface=br0 --bind-interfaces --log-dhcp --user=root --pid-file= \
+      --dhcp-range="$LAN_NET.100,$LAN_NET.150,255.255.255.0,1h" \
+      --dhcp-leasefile="$SCEN_OUT/lan-dhcp.leases" >"$SCEN_OUT/lan-dhcp.log" 2>&1 &
+    defer "stop_pid $!"
+  fi
 }
 
 # server_boot NAME: the server guest (its own disk, the migrated image as
@@ -116,27 +127,43 @@ wait_serial() {
   return 1
 }
 
-# server_lan_scenario TRANSPORT HOST: migrate on this host onto an image,
-# serve it from the server guest, boot the client from that server.
+# server_lan_scenario TRANSPORT HOST [lio]: migrate on this host onto an
+# image, serve it from the server guest, boot the client from that server.
+# "lio": the iSCSI export is LIO's (targetcli) with CHAP, and the LAN has a
+# DHCP server of its own, so the netroot server is a proxy DHCP.
 server_lan_scenario() {
-  local transport=$1 host=$2 img=$SCEN_OUT/disk.img target
+  local transport=$1 host=$2 variant=${3:-} img=$SCEN_OUT/disk.img target chap=
   local iqn=iqn.2024-01.org.netroot.vmtest:$host
   build_server_image
+  if [ "$variant" = lio ]; then
+    # The secret where the plan says; the same file goes to the server.
+    local secret=$SCEN_OUT/chap.secret
+    (umask 077 && printf 'vm-lio-Secret-%s\n' "$(date +%N | cut -c1-2)" >"$secret")
+    chap=", \"chap\": { \"username\": \"$host\", \"secret_file\": \"$secret\" }"
+  fi
   if [ "$transport" = iscsi ]; then
-    target="{ \"transport\": \"iscsi\", \"portal\": \"$SERVER_IP\", \"iqn\": \"$iqn\", \"lun\": 1, \"device\": \"$img\", \"size\": \"4G\" }"
+    target="{ \"transport\": \"iscsi\", \"portal\": \"$SERVER_IP\", \"iqn\": \"$iqn\", \"lun\": 1, \"device\": \"$img\", \"size\": \"4G\"$chap }"
   else
     target="{ \"transport\": \"aoe\", \"shelf\": 5, \"slot\": 2, \"device\": \"$img\", \"size\": \"4G\" }"
   fi
   write_plan "$SCEN_OUT/plan.json" "$target" "$(dir_source)" "$host"
   migrate "$SCEN_OUT/plan.json"
 
-  # The options docs/server.md tells users to pass: the server's address
-  # with its prefix, its NIC for AoE, and where the disk is on the server.
-  local -a opts=(--server-ip "$SERVER_IP/24" --export-device /dev/vdb)
-  [ "$transport" = aoe ] && opts+=(--interface "$GUEST_IF")
+  # The options docs/server.md tells users to pass. On the server itself
+  # (`server apply`) only where the disk is: its address and NIC are read
+  # from the machine. Generating on another host (here, to compare) also
+  # takes the server's address with its prefix and its NIC.
+  local -a opts=(--export-device /dev/vdb) apply_opts
+  [ "$variant" = lio ] && opts+=(--dhcp-proxy)
+  apply_opts=("${opts[@]}")
+  [ "$variant" = lio ] && apply_opts+=(--iscsi-target lio)
   rm -rf "$SCEN_OUT/srv"
-  "$NETROOT" server --plan "$SCEN_OUT/plan.json" --out "$SCEN_OUT/srv" "${opts[@]}" \
+  "$NETROOT" server --plan "$SCEN_OUT/plan.json" --out "$SCEN_OUT/srv" \
+    --server-ip "$SERVER_IP/24" --interface "$GUEST_IF" "${opts[@]}" \
     >"$SCEN_OUT/server.log" 2>&1 || die "netroot server failed: $(tail -3 "$SCEN_OUT/server.log")"
+  # The initiator name the export admits (iPXE presents it).
+  local initiator
+  initiator=$(sed -n 's/^set initiator-iqn //p' "$SCEN_OUT/srv/tftp/netroot/$host.ipxe")
 
   # The io disk: netroot, the plan, and what the server guest runs.
   local io=$SCEN_OUT/io
@@ -144,6 +171,7 @@ server_lan_scenario() {
   install -m 0755 "$NETROOT" "$io/netroot"
   cp "$SCEN_OUT/plan.json" "$io/plan.json"
   cp -r "$SCEN_OUT/srv" "$io/srv"
+  [ -n "$chap" ] && install -m 0600 "$secret" "$io/chap.secret"
   cat >"$io/server-run.sh" <<EOS
 #!/bin/sh
 # First boot: netroot server apply, then power off. Second boot: the
@@ -151,10 +179,14 @@ server_lan_scenario() {
 fact() { echo "NETROOT-FACT \$1=\$2"; }
 if [ ! -e /var/lib/netroot-vm-applied ]; then
   echo NETROOT-SERVER-APPLY-BEGIN
-  /run/netroot-vm/netroot server apply --plan /run/netroot-vm/plan.json ${opts[*]} 2>&1
+  # The admin copies the plan's CHAP secret to the same path on the server.
+  if [ -e /run/netroot-vm/chap.secret ]; then
+    mkdir -p "$(dirname "${secret:-/x}")" && install -m 0600 /run/netroot-vm/chap.secret "${secret:-/x}"
+  fi
+  /run/netroot-vm/netroot server apply --plan /run/netroot-vm/plan.json ${apply_opts[*]} 2>&1
   fact apply-rc \$?
-  /run/netroot-vm/netroot server apply --plan /run/netroot-vm/plan.json ${opts[*]} 2>&1 | grep -v '^unchanged' | sed 's/^/again: /'
-  for f in /etc/tgt/conf.d/netroot-$host.conf /etc/vblade.conf.d/netroot-$host.conf /etc/dnsmasq.d/netroot.conf /srv/tftp/netroot/$host.ipxe; do
+  /run/netroot-vm/netroot server apply --plan /run/netroot-vm/plan.json ${apply_opts[*]} 2>&1 | grep -v '^unchanged' | sed 's/^/again: /'
+  for f in /etc/tgt/conf.d/netroot-$host.conf /etc/vblade.conf.d/netroot-$host.conf /etc/dnsmasq.d/netroot.conf /srv/tftp/netroot/$host.ipxe /etc/netroot/lio/targetcli-$host.sh; do
     # Comments name the plan file, whose path differs here.
     [ -e "\$f" ] && fact installed "\$f \$(grep -v '^#' "\$f" | sha256sum | cut -c1-16)"
   done
@@ -169,6 +201,27 @@ else
   # The instance escaped as systemd does ('-' is \\x2d).
   fact active-vblade "\$(state "vblade@\$(systemd-escape netroot-$host).service")"
   fact tgt-show "\$(tgtadm --lld iscsi --mode target --op show 2>&1 | grep -E 'Target|Backing store path|iqn' | tr '\n' ';')"
+  if [ "$variant" = lio ]; then
+    fact active-lio "\$(state rtslib-fb-targetctl)"
+    fact lio-auth "\$(cat /sys/kernel/config/target/iscsi/$iqn/tpgt_1/attrib/authentication 2>&1)"
+    # CHAP enforced: a login as the admitted initiator without CHAP and
+    # with a wrong secret is refused, with the plan's secret admitted.
+    echo "InitiatorName=$initiator" >/etc/iscsi/initiatorname.iscsi
+    systemctl restart iscsid 2>/dev/null || systemctl start iscsid
+    iscsiadm -m node -o new -T $iqn -p 127.0.0.1:3260 >/dev/null
+    login() {
+      iscsiadm -m node -T $iqn -p 127.0.0.1:3260 -o update -n node.session.auth.authmethod -v "\$1"
+      iscsiadm -m node -T $iqn -p 127.0.0.1:3260 -o update -n node.session.auth.username -v $host
+      iscsiadm -m node -T $iqn -p 127.0.0.1:3260 -o update -n node.session.auth.password -v "\$2"
+      iscsiadm -m node -T $iqn -p 127.0.0.1:3260 --login >/dev/null 2>&1
+      echo \$?
+      iscsiadm -m node -T $iqn -p 127.0.0.1:3260 --logout >/dev/null 2>&1
+    }
+    fact login-none "\$(login None x)"
+    fact login-wrong "\$(login CHAP wrong-secret-123)"
+    fact login-right "\$(login CHAP "\$(head -n1 "${secret:-/x}")")"
+    iscsiadm -m node -o delete -T $iqn >/dev/null 2>&1
+  fi
   echo NETROOT-SERVER-READY
   sleep 3000
 fi
@@ -177,7 +230,7 @@ EOS
   mkfs.ext4 -q -L NRVM-IO -d "$io" "$SCEN_OUT/io.img"
   cp --sparse=always "$SERVER_IMAGE" "$SCEN_OUT/server.img"
 
-  lan_up
+  LAN_DHCP=$([ "$variant" = lio ] && echo 1 || echo 0) lan_up
   # Boot 1: apply, then power off.
   server_boot server1
   local rc=0
@@ -192,11 +245,17 @@ EOS
   local installed rel dest sum
   installed=$(fact installed "$s1")
   for rel in iscsi/netroot-$host.conf:/etc/tgt/conf.d/netroot-$host.conf \
+    iscsi/targetcli-$host.sh:/etc/netroot/lio/targetcli-$host.sh \
     aoe/netroot-$host.conf:/etc/vblade.conf.d/netroot-$host.conf \
     dhcp/dnsmasq-netroot.conf:/etc/dnsmasq.d/netroot.conf \
     tftp/netroot/$host.ipxe:/srv/tftp/netroot/$host.ipxe; do
     dest=${rel#*:} rel=${rel%%:*}
     [ -f "$SCEN_OUT/srv/$rel" ] || continue
+    # Only the chosen iSCSI target's file is installed.
+    case "$variant:$rel" in
+      lio:iscsi/netroot-*) expect "server: no tgt file with LIO ($dest)" bash -c '! grep -q "$1 " <<<"$2"' _ "$dest" "$installed"; continue ;;
+      :iscsi/targetcli-*) continue ;;
+    esac
     sum=$(grep -v '^#' "$SCEN_OUT/srv/$rel" | sha256sum | cut -c1-16)
     expect "server: $dest is the $rel netroot server wrote on the host" \
       contains "$installed" "$dest $sum"
@@ -210,7 +269,17 @@ EOS
     return 0
   fi
   local units=(dnsmasq)
-  [ "$transport" = iscsi ] && units+=(tgt) || units+=(vblade)
+  if [ "$variant" = lio ]; then
+    units+=(lio)
+    expect "server: LIO enforces CHAP ($(fact lio-auth "$s2"))" test "$(fact lio-auth "$s2")" = 1
+    expect "server: a login without CHAP is refused ($(fact login-none "$s2"))" test "$(fact login-none "$s2")" = 24
+    expect "server: a login with a wrong CHAP secret is refused ($(fact login-wrong "$s2"))" test "$(fact login-wrong "$s2")" = 24
+    expect "server: a login with the plan's CHAP secret is admitted ($(fact login-right "$s2"))" test "$(fact login-right "$s2")" = 0
+  elif [ "$transport" = iscsi ]; then
+    units+=(tgt)
+  else
+    units+=(vblade)
+  fi
   local u
   for u in "${units[@]}"; do
     expect "server: $u is enabled and active after a reboot ($(fact "active-$u" "$s2"))" \
@@ -224,6 +293,10 @@ EOS
     -device "$GUEST_NIC" -boot n || BOOT_RC=$?
   stop_pid "$SERVER_QEMU_PID"
   assert_booted boot "$BOOT_RC"
+  if [ "$variant" = lio ]; then
+    expect "client: its address came from the LAN's own DHCP server" \
+      grep -q "DHCPACK(br0) $LAN_NET\.1[0-5][0-9] $GUEST_MAC" "$SCEN_OUT/lan-dhcp.log"
+  fi
   assert_migrated boot "$img" "$host"
   assert_waits_for_target boot
   if [ "$transport" = iscsi ]; then
@@ -235,3 +308,4 @@ EOS
 
 scenario_server-iscsi() { server_lan_scenario iscsi vm-srv-iscsi; }
 scenario_server-aoe() { server_lan_scenario aoe vm-srv-aoe; }
+scenario_server-lio() { server_lan_scenario iscsi vm-srv-lio lio; }
