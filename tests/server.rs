@@ -696,6 +696,101 @@ fn apply_dry_run_lists_everything() {
     assert!(!Path::new("/etc/tgt/conf.d/netroot-iscsi-client.conf").exists());
 }
 
+/// On the server itself only the plan is needed: run in a network
+/// namespace whose one NIC has 192.0.2.1/24 (as a server on the clients'
+/// LAN), `server apply` with no --server-ip and no --interface takes the
+/// address, prefix and NIC from `ip addr`, says so, and generates with
+/// them; with LIO it installs and runs the targetcli script instead of
+/// tgt's file; with --dhcp-proxy dnsmasq hands out no address.
+#[test]
+fn apply_reads_the_servers_address_and_sets_up_lio_behind_a_proxy() {
+    if !require_root() {
+        return;
+    }
+    let f = Fixture::new("srv-apply-detect");
+    let (i, a) = (f.p("iscsi.json"), f.p("aoe.json"));
+    let lan = DhcpLan::new("det", "52:54:00:ab:cd:ef");
+    let bin = common::netroot_bin().display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "netns",
+            "exec",
+            &lan.ns,
+            &bin,
+            "server",
+            "apply",
+            "--plan",
+            &i,
+            "--plan",
+            &a,
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        let o = Command::new("ip").args(&args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["--iscsi-target", "lio", "--dhcp-proxy"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("detected  server address 192.0.2.1/24, NIC srv"),
+        "{out}"
+    );
+    for want in [
+        "would write /etc/netroot/lio/targetcli-iscsi-client.sh (mode 0700)",
+        "would run: sh -e /etc/netroot/lio/targetcli-iscsi-client.sh",
+        "would install",
+        "targetcli-fb",
+        "rtslib-fb-targetctl.service",
+        // vblade serves AoE on the NIC found, not on the client's.
+        "netif=srv",
+        "dhcp-range=192.0.2.0,proxy,255.255.255.0",
+    ] {
+        assert!(out.contains(want), "apply --dry-run lacks {want:?}:\n{out}");
+    }
+    assert!(
+        !out.contains("/etc/tgt/conf.d/"),
+        "a tgt file with LIO:\n{out}"
+    );
+    assert!(!out.contains(SECRET), "secret in apply dry run");
+    // A second address and no hint: refused, both listed, nothing done.
+    lan.ip(&[
+        "-n",
+        &lan.ns,
+        "addr",
+        "add",
+        "198.51.100.1/24",
+        "dev",
+        "cli",
+    ]);
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("srv 192.0.2.1/24") && err.contains("cli 198.51.100.1/24"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--server-ip") && err.contains("--interface"),
+        "{err}"
+    );
+    // The option picks one (the other is outside the plans' subnet: said).
+    let (code, out, err) = run(&["--interface", "srv"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("detected  server address 192.0.2.1/24 (by --interface"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["--interface", "cli"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("192.0.2.50 is outside the DHCP subnet 198.51.100.0/24"),
+        "{err}"
+    );
+}
+
 #[test]
 fn apply_into_a_root_is_idempotent() {
     let f = Fixture::new("srv-apply-root");

@@ -321,7 +321,10 @@ fn proxy_dhcp_hands_out_no_address_and_names_the_boot_server() {
         .unwrap();
     let files = generate(&cl, &opts).unwrap();
     let d = text(&files, "dhcp/dnsmasq-netroot.conf");
-    assert!(d.contains("dhcp-range=192.0.2.0,proxy,255.255.255.0\n"), "{d}");
+    assert!(
+        d.contains("dhcp-range=192.0.2.0,proxy,255.255.255.0\n"),
+        "{d}"
+    );
     assert!(d.contains("pxe-prompt=\"netroot\",0\n"), "{d}");
     assert!(!d.contains("dhcp-host="), "{d}");
     assert!(d.contains("dhcp-mac=set:netroot-plain,"), "{d}");

@@ -54,7 +54,7 @@ fn check_subnet(clients: &[ClientSpec], opts: &ServerOptions) -> Result<()> {
             if let Some(ip) = c.ip {
                 if !sn.contains(ip) {
                     bail!(
-                        "plan {}: the client's static address {ip} is outside --subnet {}/{}",
+                        "plan {}: the client's static address {ip} is outside the DHCP subnet {}/{} (from --subnet, else the server address's prefix): check the server address and --subnet",
                         c.plan_file.display(),
                         sn.network,
                         sn.prefix

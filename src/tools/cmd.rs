@@ -319,7 +319,14 @@ pub(crate) fn execute(cmd: &Cmd) -> Result<Output> {
 
 pub(crate) fn finish(cmd: &Cmd, code: i32, stdout: String, stderr: String) -> Result<Output> {
     if !cmd.ok_codes.contains(&code) {
-        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        // Some tools (targetcli) print their errors on stdout: with an
+        // empty stderr, stdout's last lines say why.
+        let said = if stderr.trim().is_empty() {
+            &stdout
+        } else {
+            &stderr
+        };
+        let tail: Vec<&str> = said.lines().rev().take(8).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(CommandError::Failed {
             program: cmd.program.clone(),
