@@ -12,7 +12,7 @@ SERVER_IP=$LAN_NET.1
 SERVER_MAC=52:54:00:4e:53:01
 # What `netroot server apply` installs, downloaded into the server image's
 # apt cache so it installs offline (the guest has only the test LAN).
-SERVER_PACKAGES="ipxe tgt vblade dnsmasq isc-dhcp-server tftpd-hpa targetcli-fb"
+SERVER_PACKAGES="ipxe tgt vblade dnsmasq isc-dhcp-server tftpd-hpa targetcli-fb dbus"
 
 # build_server_image: SERVER_IMAGE, the source tree with the server
 # packages' .debs in its apt cache (not installed: apply installs them) and

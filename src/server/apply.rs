@@ -102,10 +102,14 @@ pub fn packages(clients: &[ClientSpec], dhcp: DhcpServer, iscsi: IscsiTarget) ->
         v.push("vblade");
     }
     if has_iscsi(clients) {
-        v.push(match iscsi {
-            IscsiTarget::Tgt => "tgt",
-            IscsiTarget::Lio => "targetcli-fb",
-        });
+        match iscsi {
+            IscsiTarget::Tgt => v.push("tgt"),
+            // targetcli-fb asks the system D-Bus for tcmu-runner's
+            // backstores on every start and exits 255 without a bus
+            // ("g-io-error-quark: Could not connect"), yet its package does
+            // not depend on dbus: a minimal server has none.
+            IscsiTarget::Lio => v.extend(["targetcli-fb", "dbus"]),
+        }
     }
     match dhcp {
         DhcpServer::Dnsmasq => v.push("dnsmasq"),
@@ -501,6 +505,9 @@ fn refuse_running_tgt(runner: &Runner) -> Result<()> {
 /// planned is (re)created by its installed targetcli script, checked in
 /// configfs, and saved for `rtslib-fb-targetctl.service` to restore at
 /// boot.
+/// The system bus targetcli talks to.
+const DBUS_UNIT: &str = "dbus.service";
+
 fn configure_lio(
     runner: &Runner,
     rep: &mut ApplyReport,
@@ -538,6 +545,14 @@ fn configure_lio(
                 ));
             }
             continue;
+        }
+        // targetcli cannot start without the system bus (see packages()).
+        if !systemctl_says(runner, "is-active", DBUS_UNIT, "active") {
+            runner.run(&Cmd::new("systemctl").args(["start", DBUS_UNIT]))?;
+            rep.note(format!(
+                "{} {DBUS_UNIT} (targetcli needs the system bus)",
+                did(runner, "started  ")
+            ));
         }
         // What is there under these names is replaced, not patched: the
         // script creates the whole export.
