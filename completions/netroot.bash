@@ -458,7 +458,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__migrate)
-            opts="-y -v -q -h --plan --dry-run --yes --format --state-dir --work-dir --stop-after --verbose --quiet --log-file --help"
+            opts="-y -v -q -h --plan --dry-run --yes --format --progress --progress-fd --state-dir --work-dir --stop-after --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -470,6 +470,14 @@ _netroot() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto bars json none" -- "${cur}"))
+                    return 0
+                    ;;
+                --progress-fd)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state-dir)
@@ -570,7 +578,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__plan__subcmd__schema)
-            opts="-v -q -h --verbose --quiet --log-file --help"
+            opts="-v -q -h --events --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,7 +596,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__plan__subcmd__validate)
-            opts="-v -q -h --plan --for --verbose --quiet --log-file --help"
+            opts="-v -q -h --plan --for --format --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -600,6 +608,10 @@ _netroot() {
                     ;;
                 --for)
                     COMPREPLY=($(compgen -W "migrate server" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -614,7 +626,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__server)
-            opts="-v -q -h --out --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help apply help"
+            opts="-v -q -h --out --plan --dry-run --format --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -626,6 +638,10 @@ _netroot() {
                     ;;
                 --plan)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --export-device)
@@ -688,7 +704,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__server__subcmd__apply)
-            opts="-v -q -h --root --dhcp --iscsi-target --plan --dry-run --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help"
+            opts="-v -q -h --root --dhcp --iscsi-target --plan --dry-run --format --export-device --interface --server-ip --tftp-server --subnet --range --dhcp-interface --dhcp-proxy --tftp-root --ipxe-dir --efi-binary --boot-method --retries --allow-any-initiator --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +724,10 @@ _netroot() {
                     ;;
                 --plan)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --export-device)

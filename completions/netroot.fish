@@ -37,8 +37,13 @@ complete -c netroot -n "__fish_netroot_needs_command" -f -a "server" -d 'Write t
 complete -c netroot -n "__fish_netroot_needs_command" -f -a "wizard" -d 'Interactive wizard: probe this machine, ask, show the dry run, migrate'
 complete -c netroot -n "__fish_netroot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l plan -d 'The plan file (JSON, version 1)' -r -F
-complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l format -d 'Report format' -r -f -a "text\t''
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l format -d 'Report format (stdout): text, or json (the report as data; errors too, as {"error": …})' -r -f -a "text\t''
 json\t''"
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l progress -d 'Progress while it runs: auto (bars on a terminal, else nothing), bars, json (the event stream: one JSON object per line on stderr, or on --progress-fd; docs/cli.md), none' -r -f -a "auto\t'Bars when stderr is a terminal (and not a dry run), else nothing'
+bars\t'indicatif bars on stderr'
+json\t'The versioned JSON event stream (stderr or --progress-fd)'
+none\t'Nothing'"
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l progress-fd -d 'Write the JSON event stream to this open file descriptor instead of stderr (implies --progress json), e.g. `--progress-fd 3 3>run.jsonl`' -r
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l state-dir -d 'Directory of journals and locks' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l work-dir -d 'Where the target is mounted during the run' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l stop-after -d 'Stop after this step (discover, preflight, partition, format, mount, copy, fstab, initramfs, bootloader, finalize)' -r
@@ -47,31 +52,34 @@ complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l dry-run -d '
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s y -l yes -d 'Allow destructive steps (partition, format) without asking'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s q -l quiet -d 'Only errors'
-complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s h -l help -d 'Print help'
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -s q -l quiet -d 'Only errors'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -s h -l help -d 'Print help'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "validate" -d 'Validate a plan; prints every error with its field path. Also checks what needs this machine: the source tree exists, the CHAP secret files are readable (exit 2 when not)'
-complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "schema" -d 'Print the JSON Schema of the plan format'
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "schema" -d 'Print the JSON Schema of the plan format (or, with --events, of one line of `migrate --progress json`\'s event stream)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and not __fish_seen_subcommand_from validate schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l plan -d 'The plan file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l for -d 'What the plan is checked for: `migrate` (the default: the plan\'s fields and this machine\'s facts) or `server` as well (what `netroot server` needs of the plan: client.mac, an IPv4 static address if any; the server\'s own options are asked for by `netroot server` itself)' -r -f -a "migrate\t'`netroot migrate` on this machine'
 server\t'`netroot migrate` and `netroot server`'"
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l format -d 'Report format: text, or json (`{"valid": true, …}`; the errors as `{"error": {"errors": [{"path", "message"}], …}}`)' -r -f -a "text\t''
+json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -l log-file -d 'Also write a full debug log to this file' -r -F
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -l events -d 'The event stream\'s schema instead of the plan\'s'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -s q -l quiet -d 'Only errors'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from schema" -s h -l help -d 'Print help'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Validate a plan; prints every error with its field path. Also checks what needs this machine: the source tree exists, the CHAP secret files are readable (exit 2 when not)'
-complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "schema" -d 'Print the JSON Schema of the plan format'
+complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "schema" -d 'Print the JSON Schema of the plan format (or, with --events, of one line of `migrate --progress json`\'s event stream)'
 complete -c netroot -n "__fish_netroot_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand status" -l plan -d 'The plan file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand status" -l state-dir -d 'Directory of journals and locks' -r -F
-complete -c netroot -n "__fish_netroot_using_subcommand status" -l format -r -f -a "text\t''
+complete -c netroot -n "__fish_netroot_using_subcommand status" -l format -d 'Report format: text, or json (the same as data; errors too, as {"error": …})' -r -f -a "text\t''
 json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand status" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
@@ -86,14 +94,14 @@ complete -c netroot -n "__fish_netroot_using_subcommand discover; and not __fish
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and not __fish_seen_subcommand_from aoe iscsi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -l interface -d 'Restrict AoE to this interface (a name or a MAC)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -l wait -d 'Seconds to wait for targets to answer the discover' -r
-complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -l format -r -f -a "text\t''
+complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -l format -d 'Report format: text, or json (the same as data; errors too, as {"error": …})' -r -f -a "text\t''
 json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -s q -l quiet -d 'Only errors'
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from aoe" -s h -l help -d 'Print help'
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from iscsi" -l portal -d 'Portal ADDR[:PORT]' -r
-complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from iscsi" -l format -r -f -a "text\t''
+complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from iscsi" -l format -d 'Report format: text, or json (the same as data; errors too, as {"error": …})' -r -f -a "text\t''
 json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from iscsi" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from iscsi" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
@@ -104,6 +112,8 @@ complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_see
 complete -c netroot -n "__fish_netroot_using_subcommand discover; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l out -d 'Directory to write the server files into (README.txt says where each goes)' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l plan -d 'Plan file(s); several plans give one DHCP config with a host each' -r -F
+complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l format -d 'Report format (stdout): text, or json (files, actions and report lines as data; errors too, as {"error": …})' -r -f -a "text\t''
+json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l export-device -d 'Backing file or block device to export: PATH for the only plan, or HOSTNAME=PATH (repeat) with several. Default: the plan\'s target.device, else /srv/netroot/HOST.img (`server apply` creates it with the plan\'s target.size)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l interface -d 'The server\'s NIC on the clients\' LAN: vblade serves AoE on it and dnsmasq answers DHCP on it. Required for AoE (the plan\'s target.interface is the client\'s NIC)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and not __fish_seen_subcommand_from apply help" -l server-ip -d 'The server\'s IPv4 address on the clients\' LAN, with its prefix (192.0.2.1/24): next-server, the portal clients reach when the plan\'s is loopback, and the DHCP subnet. Default: the iSCSI portal\'s address' -r
@@ -134,6 +144,8 @@ none\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l iscsi-target -d 'iSCSI target to serve the iSCSI exports: tgt (user space, /etc/tgt/conf.d) or lio (the kernel\'s target, set up with targetcli and restored at boot by rtslib-fb-targetctl.service)' -r -f -a "tgt\t'tgt (tgtd)'
 lio\t'LIO through targetcli'"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l plan -d 'Plan file(s); several plans give one DHCP config with a host each' -r -F
+complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l format -d 'Report format (stdout): text, or json (files, actions and report lines as data; errors too, as {"error": …})' -r -f -a "text\t''
+json\t''"
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l export-device -d 'Backing file or block device to export: PATH for the only plan, or HOSTNAME=PATH (repeat) with several. Default: the plan\'s target.device, else /srv/netroot/HOST.img (`server apply` creates it with the plan\'s target.size)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l interface -d 'The server\'s NIC on the clients\' LAN: vblade serves AoE on it and dnsmasq answers DHCP on it. Required for AoE (the plan\'s target.interface is the client\'s NIC)' -r
 complete -c netroot -n "__fish_netroot_using_subcommand server; and __fish_seen_subcommand_from apply" -l server-ip -d 'The server\'s IPv4 address on the clients\' LAN, with its prefix (192.0.2.1/24): next-server, the portal clients reach when the plan\'s is loopback, and the DHCP subnet. Default: the iSCSI portal\'s address' -r
@@ -171,7 +183,7 @@ complete -c netroot -n "__fish_netroot_using_subcommand help; and not __fish_see
 complete -c netroot -n "__fish_netroot_using_subcommand help; and not __fish_seen_subcommand_from migrate plan status discover server wizard help" -f -a "wizard" -d 'Interactive wizard: probe this machine, ask, show the dry run, migrate'
 complete -c netroot -n "__fish_netroot_using_subcommand help; and not __fish_seen_subcommand_from migrate plan status discover server wizard help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from plan" -f -a "validate" -d 'Validate a plan; prints every error with its field path. Also checks what needs this machine: the source tree exists, the CHAP secret files are readable (exit 2 when not)'
-complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from plan" -f -a "schema" -d 'Print the JSON Schema of the plan format'
+complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from plan" -f -a "schema" -d 'Print the JSON Schema of the plan format (or, with --events, of one line of `migrate --progress json`\'s event stream)'
 complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from discover" -f -a "aoe" -d 'AoE targets (aoe-discover, aoe-stat, sysfs)'
 complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from discover" -f -a "iscsi" -d 'iSCSI targets at a portal (sendtargets discovery)'
 complete -c netroot -n "__fish_netroot_using_subcommand help; and __fish_seen_subcommand_from server" -f -a "apply" -d 'Install the server side on this Debian server: packages, files, services. Idempotent; --dry-run shows everything first'

@@ -182,3 +182,134 @@ fn plan_validate_for_server_names_what_the_server_needs() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("client.mac is missing"), "{err}");
 }
+
+/// `--format json` on every command that reports: its answer and its
+/// errors are JSON on stdout, with the documented exit code inside.
+#[test]
+fn format_json_answers_and_errors_as_data() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples");
+    let aoe = format!("{examples}/aoe-gpt-bios.json");
+    let (code, out, err) = netroot(&["plan", "validate", &aoe, "--format", "json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true, "{out}");
+    // Field errors as a list, every one with its path.
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, r#"{"version":1,"source":{"type":"live"},"target":{"transport":"aoe","shelf":1,"slot":0,"intreface":"x"},"layout":{"table":"gpt","firmware":"bios","partitions":[{"mount":"/","fs":"ext3","size":"12QB"}]}}"#).unwrap();
+    let (code, out, _) = netroot(
+        &[
+            "plan",
+            "validate",
+            bad.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let paths: Vec<&str> = v["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    for want in [
+        "target.intreface",
+        "layout.partitions[0].fs",
+        "layout.partitions[0].size",
+    ] {
+        assert!(paths.contains(&want), "{want} missing: {out}");
+    }
+    // Every failing command of the exit-code table, with --format json.
+    for (args, want) in [
+        (vec!["plan", "validate", "/nonexistent/plan.json"], 2),
+        (
+            vec!["migrate", "--plan", "/nonexistent/plan.json", "--dry-run"],
+            2,
+        ),
+        (vec!["status", "--plan", "/nonexistent/plan.json"], 2),
+        (vec!["discover", "iscsi", "--portal", "127.0.0.1:99999"], 2),
+        (
+            vec!["server", "--plan", &aoe, "--out", "/nonexistent/srv"],
+            2,
+        ),
+        (vec!["server", "apply", "--plan", &aoe, "--dry-run"], 2),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--format", "json"]);
+        let (code, out, err) = netroot(&a, &[]);
+        assert_eq!(code, want, "netroot {}:\n{out}{err}", a.join(" "));
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("netroot {}: stdout is no JSON ({e}):\n{out}", a.join(" ")));
+        assert_eq!(v["error"]["exit_code"], want, "{out}");
+        assert!(v["error"]["message"].as_str().unwrap().len() > 10, "{out}");
+    }
+    // server's files as data.
+    let (code, out, err) = netroot(
+        &[
+            "server",
+            "--plan",
+            &aoe,
+            "--out",
+            d.path().join("srv").to_str().unwrap(),
+            "--server-ip",
+            "192.0.2.1/24",
+            "--interface",
+            "eth1",
+            "--export-device",
+            "/srv/netroot/a.img",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["files"].as_array().unwrap().len() >= 3, "{out}");
+    assert!(
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "write_file"),
+        "{out}"
+    );
+}
+
+/// The event stream's schema is published like the plan's.
+#[test]
+fn events_schema_is_json_and_names_the_version() {
+    let (code, out, _) = netroot(&["plan", "schema", "--events"], &[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = v.to_string();
+    for w in ["\"v\"", "\"ts\"", "step_end", "duration_ms", "exit_code"] {
+        assert!(text.contains(w), "the schema lacks {w}: {out}");
+    }
+}
+
+/// Every option of every command says what it does in `--help`.
+#[test]
+fn every_option_is_described() {
+    fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in c.get_arguments() {
+            if a.is_hide_set() || ["help", "version"].contains(&a.get_id().as_str()) {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                missing.push(format!("{path} --{}", a.get_id()));
+            }
+        }
+        for s in c.get_subcommands() {
+            if s.get_name() != "help" {
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&netroot::cli::command(), "netroot", &mut missing);
+    assert!(missing.is_empty(), "options without help: {missing:?}");
+}

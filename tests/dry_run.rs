@@ -227,3 +227,120 @@ fn dry_run_without_a_kernel_yet_shows_the_initramfs_commands_with_a_placeholder(
     assert!(out.contains("lsinitramfs /boot/initrd.img-KVER"), "{out}");
     assert!(out.contains("KVER stands for each kernel"), "{out}");
 }
+
+/// The JSON lines of `text` that are events (stderr also carries the
+/// human warnings).
+fn events(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// `--progress json`: a start event, each step framed with its duration, an
+/// end event; on stderr (or the fd given), never mixed into the report on
+/// stdout. A failure ends the stream with the error and the exit code.
+#[test]
+fn progress_json_is_a_versioned_stream_beside_the_report() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-events");
+    let img = s.join("new/disk.img");
+    let plan = write_plan(&s, &img, layout());
+    let p = plan.to_str().unwrap();
+    let (code, out, err) = run(
+        &s,
+        &[
+            "migrate",
+            "--plan",
+            p,
+            "--dry-run",
+            "--stop-after",
+            "mount",
+            "--progress",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(!out.contains("\"event\""), "events on stdout:\n{out}");
+    assert!(
+        out.contains("! $ mkfs.ext4"),
+        "the report is on stdout:\n{out}"
+    );
+    let ev = events(&err);
+    assert!(ev.iter().all(|e| e["v"] == 1 && e["ts"].is_u64()), "{err}");
+    assert_eq!(ev.first().unwrap()["event"], "start", "{err}");
+    assert_eq!(ev.first().unwrap()["dry_run"], true, "{err}");
+    let end = ev.last().unwrap();
+    assert_eq!(
+        (&end["event"], &end["status"], &end["exit_code"]),
+        (&"end".into(), &"ok".into(), &0.into()),
+        "{err}"
+    );
+    let starts = ev.iter().filter(|e| e["event"] == "step_start").count();
+    let ends: Vec<_> = ev.iter().filter(|e| e["event"] == "step_end").collect();
+    assert_eq!(starts, 5, "discover … mount: {err}");
+    assert_eq!(ends.len(), 5, "{err}");
+    assert!(ends.iter().all(|e| e["duration_ms"].is_u64()), "{err}");
+    assert!(
+        ends.iter().any(|e| e["status"] == "would_run"),
+        "a dry run of a new image has steps to run: {err}"
+    );
+    // The same stream on a file descriptor the shell opened; stderr keeps
+    // none of it.
+    let file = s.join("run.jsonl");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec {} migrate --plan {p} --dry-run --stop-after mount --progress-fd 3 3>{}",
+            common::netroot_bin().display(),
+            file.display()
+        ))
+        .env("NETROOT_STATE_DIR", s.join("state"))
+        .env("NETROOT_WORK_DIR", s.join("work"))
+        .output()
+        .unwrap();
+    let err2 = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err2}");
+    assert!(events(&err2).is_empty(), "events on stderr: {err2}");
+    let fd_ev = events(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(fd_ev.len(), ev.len(), "{fd_ev:?}");
+    // A fd that is not open: bad input, before anything.
+    let (code, _, err) = run(
+        &s,
+        &["migrate", "--plan", p, "--dry-run", "--progress-fd", "9"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--progress-fd 9"), "{err}");
+    // A failure: the end event carries it, and --format json puts it on
+    // stdout as data.
+    let (code, out, err) = run(
+        &s,
+        &[
+            "migrate",
+            "--plan",
+            "/nonexistent/plan.json",
+            "--dry-run",
+            "--progress",
+            "json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let end = events(&err).pop().unwrap();
+    assert_eq!(end["status"], "failed", "{err}");
+    assert_eq!(end["exit_code"], 2, "{err}");
+    assert!(
+        end["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/plan.json"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["exit_code"], 2, "{out}");
+    no_journal(&s);
+}

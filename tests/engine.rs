@@ -230,3 +230,57 @@ fn progress_events_frame_each_step() {
         .count();
     assert_eq!((starts, ends), (3, 3));
 }
+
+/// A step whose apply fails.
+struct FailingStep;
+
+impl Step for FailingStep {
+    fn id(&self) -> StepId {
+        StepId::Copy
+    }
+    fn kind(&self) -> StepKind {
+        StepKind::Change
+    }
+    fn describe(&self, _ctx: &Ctx) -> String {
+        "fail".into()
+    }
+    fn probe(&self, _ctx: &Ctx) -> Result<Probe> {
+        Ok(Probe::Todo("never done".into()))
+    }
+    fn apply(&self, _ctx: &mut Ctx) -> Result<()> {
+        anyhow::bail!("the copy broke")
+    }
+}
+
+#[test]
+fn a_failed_step_still_ends_in_the_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let mut s = steps(d.path(), &n);
+    s.truncate(1);
+    s.push(Box::new(FailingStep));
+    let sink = Arc::new(Collect::default());
+    let e = run_steps(
+        plan("rest"),
+        opts(&d.path().join("state")),
+        sink.clone(),
+        &s,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("the copy broke"), "{e:#}");
+    let ev = sink.0.lock().unwrap();
+    let ends: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepEnd { step, status, .. } => Some((*step, *status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            (StepId::Partition, netroot::event::StepEnded::Ran),
+            (StepId::Copy, netroot::event::StepEnded::Failed)
+        ]
+    );
+}

@@ -11,6 +11,10 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The heading the options every command takes are listed under, apart
+/// from each command's own.
+const GLOBAL: &str = "Global options";
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (a dry run that printed its report also exits 0)
@@ -44,13 +48,13 @@ Typical use:
 #[command(name = "netroot", version, about = "Move a Linux system onto an AoE or iSCSI disk and boot it diskless", long_about = LONG_ABOUT, after_help = EXIT_CODES)]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// Also write a full debug log to this file.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,6 +64,19 @@ pub struct Cli {
 pub enum Format {
     Text,
     Json,
+}
+
+/// `migrate --progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressChoice {
+    /// Bars when stderr is a terminal (and not a dry run), else nothing.
+    Auto,
+    /// indicatif bars on stderr.
+    Bars,
+    /// The versioned JSON event stream (stderr or --progress-fd).
+    Json,
+    /// Nothing.
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +94,8 @@ pub enum Command {
         plan: PathBuf,
         #[command(flatten)]
         state: StateArgs,
+        /// Report format: text, or json (the same as data; errors too, as
+        /// {"error": …}).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -135,9 +154,19 @@ pub struct MigrateArgs {
     /// Allow destructive steps (partition, format) without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Report format.
+    /// Report format (stdout): text, or json (the report as data; errors
+    /// too, as {"error": …}).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Progress while it runs: auto (bars on a terminal, else nothing),
+    /// bars, json (the event stream: one JSON object per line on stderr,
+    /// or on --progress-fd; docs/cli.md), none.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ProgressChoice::Auto)]
+    pub progress: ProgressChoice,
+    /// Write the JSON event stream to this open file descriptor instead of
+    /// stderr (implies --progress json), e.g. `--progress-fd 3 3>run.jsonl`.
+    #[arg(long, value_name = "FD")]
+    pub progress_fd: Option<u32>,
     #[command(flatten)]
     pub state: StateArgs,
     /// Where the target is mounted during the run.
@@ -199,9 +228,18 @@ pub enum PlanCommand {
         /// by `netroot server` itself).
         #[arg(long = "for", value_name = "USE", value_enum, default_value_t = ValidateFor::Migrate)]
         for_: ValidateFor,
+        /// Report format: text, or json (`{"valid": true, …}`; the errors
+        /// as `{"error": {"errors": [{"path", "message"}], …}}`).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
-    /// Print the JSON Schema of the plan format.
-    Schema,
+    /// Print the JSON Schema of the plan format (or, with --events, of
+    /// one line of `migrate --progress json`'s event stream).
+    Schema {
+        /// The event stream's schema instead of the plan's.
+        #[arg(long)]
+        events: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +252,8 @@ pub enum DiscoverCommand {
         /// Seconds to wait for targets to answer the discover.
         #[arg(long, value_name = "SECONDS", default_value_t = 3)]
         wait: u64,
+        /// Report format: text, or json (the same as data; errors too, as
+        /// {"error": …}).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -222,6 +262,8 @@ pub enum DiscoverCommand {
         /// Portal ADDR[:PORT].
         #[arg(long)]
         portal: String,
+        /// Report format: text, or json (the same as data; errors too, as
+        /// {"error": …}).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -239,6 +281,16 @@ pub struct ServerArgs {
     pub command: Option<ServerCommand>,
     #[command(flatten)]
     pub gen: ServerGenArgs,
+}
+
+impl ServerArgs {
+    /// The report format asked for (`server` or `server apply`).
+    pub fn format(&self) -> Format {
+        match &self.command {
+            Some(ServerCommand::Apply(a)) => a.common.format,
+            None => self.gen.common.format,
+        }
+    }
 }
 
 /// Subcommands of `netroot server`.
@@ -319,6 +371,10 @@ pub struct ServerCommonArgs {
     /// Show every file (secrets as ***) and command, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Report format (stdout): text, or json (files, actions and report
+    /// lines as data; errors too, as {"error": …}).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Backing file or block device to export: PATH for the only plan, or
     /// HOSTNAME=PATH (repeat) with several. Default: the plan's
     /// target.device, else /srv/netroot/HOST.img (`server apply` creates it

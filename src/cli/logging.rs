@@ -41,6 +41,34 @@ where
     }
 }
 
+/// Every WARN event also goes to the run's event stream
+/// ([`crate::event::warning`]), when `--progress json` set one.
+struct WarningsToStream;
+
+impl<S: Subscriber> Layer<S> for WarningsToStream {
+    fn on_event(&self, ev: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let mut m = Message(String::new());
+        ev.record(&mut m);
+        crate::event::warning(&m.0);
+    }
+}
+
+/// The `message` field of an event, as its text.
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        if f.name() == "message" {
+            self.0 = v.to_string();
+        }
+    }
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if f.name() == "message" {
+            self.0 = format!("{v:?}");
+        }
+    }
+}
+
 pub struct LogGuard;
 
 pub fn init(verbose: u8, quiet: bool, file: Option<&Path>) -> LogGuard {
@@ -96,6 +124,7 @@ pub fn init(verbose: u8, quiet: bool, file: Option<&Path>) -> LogGuard {
     let _ = tracing_subscriber::registry()
         .with(stderr_layer)
         .with(file_layer)
+        .with(WarningsToStream.with_filter(tracing_subscriber::filter::LevelFilter::WARN))
         .try_init();
     LogGuard
 }

@@ -8,12 +8,12 @@ pub mod logging;
 
 pub use args::{
     BootMethodChoice, Cli, Command, DhcpChoice, DiscoverCommand, EfiChoice, Format,
-    IscsiTargetChoice, MigrateArgs, PlanCommand, ServerApplyArgs, ServerArgs, ServerCommand,
-    ServerCommonArgs, ServerGenArgs, StateArgs, ValidateFor, WizardArgs,
+    IscsiTargetChoice, MigrateArgs, PlanCommand, ProgressChoice, ServerApplyArgs, ServerArgs,
+    ServerCommand, ServerCommonArgs, ServerGenArgs, StateArgs, ValidateFor, WizardArgs,
 };
 
 use crate::engine::{self, RunOptions};
-use crate::event::{JsonLines, NullSink, ProgressSink, StepId};
+use crate::event::{Event, JsonLines, NullSink, ProgressSink, RunEnded, StepId};
 pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
 use crate::server;
@@ -214,7 +214,21 @@ fn run_server(a: ServerArgs) -> Result<i32> {
                 Runner::real()
             };
             crate::server::write(&runner, &files, out)?;
-            if c.dry_run {
+            if c.format == Format::Json {
+                let v = serde_json::json!({
+                    "dry_run": c.dry_run,
+                    "out": out,
+                    "clients": clients.iter().map(|x| &x.name).collect::<Vec<_>>(),
+                    "files": files.iter().map(|f| serde_json::json!({
+                        "path": f.rel_path,
+                        "install_to": f.install_to,
+                        "mode": format!("{:04o}", f.mode),
+                        "what": f.what,
+                    })).collect::<Vec<_>>(),
+                    "actions": runner.take_actions(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if c.dry_run {
                 print_actions(&runner.take_actions());
                 println!("dry run: nothing written");
             } else {
@@ -276,6 +290,16 @@ fn run_server(a: ServerArgs) -> Result<i32> {
                 Runner::real()
             };
             let rep = crate::server::apply(&runner, &clients, &files, &opts, &aopts)?;
+            if c.format == Format::Json {
+                let v = serde_json::json!({
+                    "dry_run": c.dry_run,
+                    "detected": detected,
+                    "report": rep.lines,
+                    "actions": runner.take_actions(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(EXIT_OK);
+            }
             if c.dry_run {
                 print_actions(&runner.take_actions());
                 println!("summary (dry run, nothing changed):");
@@ -328,28 +352,162 @@ pub fn main() -> i32 {
         // SAFETY: restoring the default disposition installs no handler.
         let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
+    let json = wants_json(&cli);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
+            let code = exit_code_of(&e);
+            if json {
+                println!("{}", error_json(&e, code));
+            }
             if let Some(pe) = e.downcast_ref::<PlanErrors>() {
                 eprintln!("netroot: {:#}", e.to_string().lines().next().unwrap_or(""));
                 eprint!("{pe}");
-                return EXIT_INVALID;
+            } else {
+                eprintln!("netroot: error: {e:#}");
             }
-            eprintln!("netroot: error: {e:#}");
-            crate::outcome::exit_code(&e)
+            code
         }
     }
 }
 
-fn progress_sink(dry: bool, format: Format) -> Arc<dyn ProgressSink> {
-    if dry || format == Format::Json {
-        Arc::new(NullSink)
-    } else if std::io::stderr().is_terminal() && std::io::stdout().is_terminal() {
+/// The exit code of a failed command (the table in `--help`).
+fn exit_code_of(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<PlanErrors>().is_some() {
+        EXIT_INVALID
+    } else {
+        crate::outcome::exit_code(e)
+    }
+}
+
+/// Whether the command asked for `--format json`: its errors then come as
+/// JSON on stdout too, so a script reads one format whatever happens.
+fn wants_json(cli: &Cli) -> bool {
+    let f = match &cli.command {
+        Some(Command::Migrate(a)) => a.format,
+        Some(Command::Status { format, .. }) => *format,
+        Some(Command::Plan(PlanCommand::Validate { format, .. })) => *format,
+        Some(Command::Discover {
+            what: DiscoverCommand::Aoe { format, .. } | DiscoverCommand::Iscsi { format, .. },
+        }) => *format,
+        Some(Command::Server(a)) => a.format(),
+        _ => Format::Text,
+    };
+    f == Format::Json
+}
+
+/// `{"error": {"message", "exit_code", "errors": [{"path", "message"}]}}`:
+/// `errors` lists a plan's field errors (empty for other failures).
+fn error_json(e: &anyhow::Error, code: i32) -> String {
+    let fields: Vec<serde_json::Value> = e
+        .downcast_ref::<PlanErrors>()
+        .map(|pe| {
+            pe.0.iter()
+                .map(|x| serde_json::json!({"path": x.path, "message": x.message}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = match e.downcast_ref::<PlanErrors>() {
+        Some(_) => e.to_string().lines().next().unwrap_or("").to_string(),
+        None => format!("{e:#}"),
+    };
+    serde_json::to_string_pretty(&serde_json::json!({
+        "error": {"message": message, "exit_code": code, "errors": fields}
+    }))
+    .unwrap_or_default()
+}
+
+/// Where a migration's progress goes (`--progress`, `--progress-fd`).
+/// Never stdout: that is the report's.
+fn progress_sink(a: &MigrateArgs) -> Result<Arc<dyn ProgressSink>> {
+    let json = match (a.progress, a.progress_fd) {
+        (ProgressChoice::Bars | ProgressChoice::None, Some(_)) => {
+            return Err(crate::outcome::Invalid(format!(
+                "--progress-fd writes the JSON event stream; it cannot go with --progress {}",
+                if a.progress == ProgressChoice::Bars {
+                    "bars"
+                } else {
+                    "none"
+                }
+            ))
+            .into())
+        }
+        (_, Some(fd)) => Some(JsonLines::to(Box::new(open_fd(fd)?))),
+        (ProgressChoice::Json, None) => Some(JsonLines::stderr()),
+        _ => None,
+    };
+    if let Some(j) = json {
+        return Ok(Arc::new(j));
+    }
+    let bars = match a.progress {
+        ProgressChoice::Bars => true,
+        ProgressChoice::Auto => {
+            !a.dry_run && a.format == Format::Text && std::io::stderr().is_terminal()
+        }
+        _ => false,
+    };
+    Ok(if bars {
         Arc::new(Bars::new())
     } else {
-        Arc::new(JsonLines)
+        Arc::new(NullSink)
+    })
+}
+
+/// The file descriptor `fd` the caller opened for us (`3>run.jsonl`),
+/// opened again through /proc for appending, so no unsafe fd handling.
+fn open_fd(fd: u32) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .map_err(|e| {
+            crate::outcome::Invalid(format!(
+                "--progress-fd {fd}: file descriptor {fd} is not open for writing ({e}); open it in the shell, e.g. `{fd}>run.jsonl`"
+            ))
+            .into()
+        })
+}
+
+/// `netroot migrate`: the run between a start and an end event.
+fn migrate(a: MigrateArgs, log_file: Option<PathBuf>) -> Result<i32> {
+    let sink = progress_sink(&a)?;
+    let started = std::time::Instant::now();
+    sink.event(&Event::Start {
+        netroot_version: env!("CARGO_PKG_VERSION").to_string(),
+        plan: a.plan.display().to_string(),
+        dry_run: a.dry_run,
+    });
+    crate::event::route_warnings(Some(sink.clone()));
+    let result = (|| {
+        let p = plan::load_plan_here(&a.plan)?;
+        let opts = RunOptions {
+            dry_run: a.dry_run,
+            yes: a.yes,
+            state_dir: a.state.state_dir.clone(),
+            work_dir: a.work_dir.clone(),
+            stop_after: a.stop_after,
+            log_file,
+            plan_file: Some(a.plan.clone()),
+            ..RunOptions::default()
+        };
+        crate::steps::run_plan(p, opts, sink.clone())
+    })();
+    crate::event::route_warnings(None);
+    let (status, exit_code, error) = match &result {
+        Ok(_) => (RunEnded::Ok, EXIT_OK, None),
+        Err(e) => (RunEnded::Failed, exit_code_of(e), Some(format!("{e:#}"))),
+    };
+    sink.event(&Event::End {
+        status,
+        exit_code,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    let report = result?;
+    match a.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Text => print!("{}", report.to_text()),
     }
+    Ok(EXIT_OK)
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
@@ -362,14 +520,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(EXIT_INVALID);
     };
     match command {
-        Command::Plan(PlanCommand::Schema) => {
-            println!("{}", plan::schema::plan_schema_pretty());
+        Command::Plan(PlanCommand::Schema { events }) => {
+            if events {
+                println!("{}", crate::event::events_schema_pretty());
+            } else {
+                println!("{}", plan::schema::plan_schema_pretty());
+            }
             Ok(EXIT_OK)
         }
         Command::Plan(PlanCommand::Validate {
             file,
             plan: flag,
             for_,
+            format,
         }) => {
             let file = file.or(flag).expect("clap requires one");
             let p = plan::load_plan_here(&file)?;
@@ -377,6 +540,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 server::model::check_plan_for_server(&file, &p).map_err(|e| {
                     crate::outcome::Invalid(format!("plan {}: {e:#}", file.display()))
                 })?;
+            }
+            if format == Format::Json {
+                let v = serde_json::json!({
+                    "valid": true,
+                    "file": file,
+                    "version": p.version,
+                    "source": p.source.describe(),
+                    "target": engine::describe_target(&p),
+                    "checked_for": match for_ {
+                        ValidateFor::Migrate => "migrate",
+                        ValidateFor::Server => "server",
+                    },
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(EXIT_OK);
             }
             println!(
                 "{}: valid plan (version {}), {} → {}",
@@ -387,25 +565,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             );
             Ok(EXIT_OK)
         }
-        Command::Migrate(a) => {
-            let p = plan::load_plan_here(&a.plan)?;
-            let opts = RunOptions {
-                dry_run: a.dry_run,
-                yes: a.yes,
-                state_dir: a.state.state_dir,
-                work_dir: a.work_dir,
-                stop_after: a.stop_after,
-                log_file: cli.log_file.clone(),
-                plan_file: Some(a.plan.clone()),
-                ..RunOptions::default()
-            };
-            let report = crate::steps::run_plan(p, opts, progress_sink(a.dry_run, a.format))?;
-            match a.format {
-                Format::Json => println!("{}", report.to_json()),
-                Format::Text => print!("{}", report.to_text()),
-            }
-            Ok(EXIT_OK)
-        }
+        Command::Migrate(a) => migrate(a, cli.log_file.clone()),
         Command::Status {
             plan: file,
             state,

@@ -9,6 +9,7 @@ pub use crate::outcome::{request_stop, stop_requested, Interrupted, Refused};
 use crate::plan::Plan;
 use anyhow::{Context, Result};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Run a plan with the given steps, in order. The caller hands them in
 /// (`steps::run_plan` the standard ones, tests their own), so the engine
@@ -128,7 +129,7 @@ fn run_each(
 /// report it.
 fn run_one(
     ctx: &mut Ctx,
-    mut journal: Option<&mut Journal>,
+    journal: Option<&mut Journal>,
     step: &dyn Step,
     index: usize,
     total: usize,
@@ -137,12 +138,55 @@ fn run_one(
     let id = step.id();
     ctx.runner.set_step(id.as_str());
     let description = step.describe(ctx);
+    let started = Instant::now();
     ctx.emit(Event::StepStart {
         step: id,
         index,
         total,
         description: description.clone(),
     });
+    let ended = |ctx: &Ctx, status: StepEnded| {
+        ctx.emit(Event::StepEnd {
+            step: id,
+            status,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    };
+    match probe_and_apply(ctx, journal, step, dry) {
+        Ok((status, reason)) => {
+            let actions = ctx.runner.take_actions();
+            ended(
+                ctx,
+                match status {
+                    StepStatus::Done => StepEnded::Done,
+                    StepStatus::WouldRun => StepEnded::WouldRun,
+                    _ => StepEnded::Ran,
+                },
+            );
+            Ok(StepReport {
+                step: id,
+                kind: step.kind(),
+                description,
+                status,
+                reason,
+                actions,
+            })
+        }
+        Err(e) => {
+            ended(ctx, StepEnded::Failed);
+            Err(e)
+        }
+    }
+}
+
+/// Probe a step and apply it when it is not done: its status and why.
+fn probe_and_apply(
+    ctx: &mut Ctx,
+    mut journal: Option<&mut Journal>,
+    step: &dyn Step,
+    dry: bool,
+) -> Result<(StepStatus, String)> {
+    let id = step.id();
     let probe = if step.kind() == StepKind::EveryRun {
         Probe::Todo("done by every run".into())
     } else if dry && ctx.journal_done.contains(&id) {
@@ -164,23 +208,7 @@ fn run_one(
         }
         Probe::Todo(why) => (apply_step(ctx, journal, step, &why, dry)?, why),
     };
-    let actions = ctx.runner.take_actions();
-    ctx.emit(Event::StepEnd {
-        step: id,
-        status: match status {
-            StepStatus::Done => StepEnded::Done,
-            StepStatus::WouldRun => StepEnded::WouldRun,
-            _ => StepEnded::Ran,
-        },
-    });
-    Ok(StepReport {
-        step: id,
-        kind: step.kind(),
-        description,
-        status,
-        reason,
-        actions,
-    })
+    Ok((status, reason))
 }
 
 /// Apply a step the probe found not done (`why`): refused if destructive

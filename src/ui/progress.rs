@@ -100,7 +100,7 @@ impl ProgressSink for Bars {
                     old.finish_and_clear();
                 }
             }
-            Event::StepEnd { step, status } => {
+            Event::StepEnd { step, status, .. } => {
                 if let Some((_, b)) = self.current.lock().unwrap().take() {
                     b.finish_and_clear();
                 }
@@ -136,6 +136,9 @@ impl ProgressSink for Bars {
             Event::Message { text } => {
                 let _ = self.multi.println(format!("    {text}"));
             }
+            // Warnings reach stderr through the log; start and end frame
+            // the stream for programs.
+            Event::Warning { .. } | Event::Start { .. } | Event::End { .. } => {}
         }
     }
 }
@@ -176,6 +179,7 @@ mod tests {
         b.event(&Event::StepEnd {
             step: StepId::Copy,
             status: StepEnded::Ran,
+            duration_ms: 5,
         });
         assert_eq!(b.current_step(), None);
         assert_eq!(b.steps.position(), 6);
