@@ -555,7 +555,7 @@ fn aoe_initramfs_tools_mbr() {
         files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
         private_initrd: false,
-        kills: &["initramfs:12", "bootloader:11"],
+        kills: &["initramfs:12", "bootloader:11", "finalize:0"],
         contents: &[
             (
                 "etc/initramfs-tools/scripts/local-top/aoe",

@@ -266,6 +266,22 @@ fn killed(at: &str, name: &str) {
 }
 
 #[test]
+fn killed_in_discover_resumes_to_the_same_result() {
+    // Right after the image is attached (its loop device outlives the run).
+    killed("discover:1", "data-kill-discover");
+}
+#[test]
+fn killed_as_preflight_begins_resumes_to_the_same_result() {
+    // preflight changes nothing: killed as it begins, the disk attached.
+    killed("preflight:0", "data-kill-preflight");
+}
+#[test]
+fn killed_as_fstab_begins_resumes_to_the_same_result() {
+    // fstab's one change is an atomic write: killed after it, the step is
+    // done; killed as it begins, the resumed run writes it.
+    killed("fstab:0", "data-kill-fstab");
+}
+#[test]
 fn killed_in_copy_resumes_to_the_same_result() {
     killed("copy:1", "data-kill-copy");
 }

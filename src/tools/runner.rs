@@ -73,9 +73,17 @@ impl Runner {
         }
     }
 
-    /// Tell the runner which step its changes belong to (for the test hook).
+    /// Tell the runner which step its changes belong to (for the test
+    /// hook). `STEP:0` fires here, as the step begins: before its probe,
+    /// so steps that change nothing (preflight) can be interrupted too.
     pub fn set_step(&self, step: &str) {
         *self.step.lock().unwrap() = (step.to_string(), 0);
+        if let Some((kill_step, 0, sig)) = &self.kill_at {
+            if kill_step == step && !self.dry {
+                tracing::warn!("test hook reached ({kill_step}:0): raising {sig}");
+                let _ = nix::sys::signal::raise(*sig);
+            }
+        }
     }
 
     /// Called after each change has been made.
