@@ -11,7 +11,6 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_REFUSED: i32 = 3;
-pub const EXIT_NOT_IMPLEMENTED: i32 = 4;
 /// Ctrl-C stopped the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
 

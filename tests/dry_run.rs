@@ -344,3 +344,47 @@ fn progress_json_is_a_versioned_stream_beside_the_report() {
     assert_eq!(v["error"]["exit_code"], 2, "{out}");
     no_journal(&s);
 }
+
+/// The exit-code table of `netroot --help` and docs/cli.md, walked on one
+/// plan: 0 for a dry run that reports, 1 for a step that fails, 2 for bad
+/// input, 3 for a destructive step without --yes (refused before it
+/// writes a byte). Each code is also in the `end` event.
+#[test]
+fn the_exit_code_table_holds_on_a_real_plan() {
+    if !require_root() {
+        return;
+    }
+    private_mounts();
+    let s = Scratch::new("dry-exit-codes");
+    let img = s.join("disk.img");
+    let plan = write_plan(&s, &img, layout());
+    let p = plan.to_str().unwrap();
+    let bad = s.join("bad.json");
+    std::fs::write(&bad, "{\"version\": 1}").unwrap();
+    let b = bad.to_str().unwrap();
+    for (args, want) in [
+        // The tree has no etc/: the copy step fails (1), in a dry run too.
+        (
+            vec!["migrate", "--plan", p, "--dry-run", "--stop-after", "mount"],
+            0,
+        ),
+        (vec!["migrate", "--plan", p, "--dry-run"], 1),
+        (vec!["migrate", "--plan", b, "--dry-run"], 2),
+        (vec!["migrate", "--plan", p], 3),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--progress", "json"]);
+        let (code, out, err) = run(&s, &a);
+        assert_eq!(code, want, "netroot {}:\n{out}{err}", a.join(" "));
+        let end = events(&err).pop().unwrap_or_default();
+        assert_eq!(end["exit_code"], want, "{err}");
+    }
+    // The refused run wrote nothing on the image (created sparse: all
+    // zeros) and left it detached.
+    not_attached(&img);
+    let bytes = std::fs::read(&img).unwrap();
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "the refused run wrote to the image"
+    );
+}

@@ -37,7 +37,16 @@ fn discover_aoe_without_initiator_says_so() {
             && stderr.contains("Module aoe not found"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty());
+    // --format json: the error as data on stdout too.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 1, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this kernel has no AoE initiator"),
+        "{v}"
+    );
 
     let out = Command::new(common::netroot_bin())
         .args(["discover", "aoe", "--interface", "no-such-if0"])

@@ -23,7 +23,8 @@ Exit codes:
   2  the plan or the command line is invalid; nothing was touched
   3  refused for safety before any change (target busy or too small, identity
      mismatch, destructive step without --yes, a different plan in the journal)
-  4  not implemented yet";
+  130  the wizard stopped with Ctrl-C (a migration it started resumes when
+     run again)";
 
 const LONG_ABOUT: &str = "\
 netroot moves an installed Linux system off its local disk onto a network
@@ -32,7 +33,8 @@ firmware PXE -> iPXE sanboot -> GRUB on the network disk -> kernel and an
 initramfs that attaches the disk -> the real root.
 
 Everything netroot does is written down first in a plan (JSON; see
-`netroot plan schema` and docs/examples/). Every run is resumable: each step
+`netroot plan schema` and the examples in /usr/share/doc/netroot/examples/,
+docs/examples/ in the source tree). Every run is resumable: each step
 probes the real disk to know whether it is done, so a run killed at any
 moment continues where it stopped, and re-running a finished plan changes
 nothing.
@@ -274,7 +276,7 @@ pub enum DiscoverCommand {
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Examples:\n  netroot server --plan client.json --out srv --export-device /srv/aoe/client.img --interface eth1\n  netroot server --plan a.json --plan b.json --out srv --server-ip 192.0.2.1 --subnet 192.0.2.0/24\n  netroot server apply --plan client.json --dry-run\nSee docs/server.md."
+    after_help = "Examples:\n  netroot server --plan client.json --out srv --export-device /srv/aoe/client.img --interface eth1\n  netroot server --plan a.json --plan b.json --out srv --server-ip 192.0.2.1 --subnet 192.0.2.0/24\n  netroot server apply --plan client.json --dry-run\nSee server.md in /usr/share/doc/netroot/ (docs/ in the source tree)."
 )]
 pub struct ServerArgs {
     #[command(subcommand)]

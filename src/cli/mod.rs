@@ -14,7 +14,7 @@ pub use args::{
 
 use crate::engine::{self, RunOptions};
 use crate::event::{Event, JsonLines, NullSink, ProgressSink, RunEnded, StepId};
-pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_NOT_IMPLEMENTED, EXIT_OK, EXIT_REFUSED};
+pub use crate::outcome::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::plan::{self, PlanErrors};
 use crate::server;
 use crate::ui::progress::Bars;

@@ -63,7 +63,7 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
         "layout.partitions has swap on an AoE disk: under memory pressure the machine can \
          hang (paging out needs memory the aoe driver cannot take from the kernel's reserves). \
          For a machine that may run short of memory leave swap out of the layout and use zram \
-         (zram-tools) or use iSCSI; see docs/boot.md"
+         (zram-tools) or use iSCSI; see boot.md in /usr/share/doc/netroot/"
             .to_string(),
     ]
 }

@@ -63,6 +63,12 @@ for suite in "${suites[@]}"; do
              /usr/share/fish/vendor_completions.d/netroot.fish /usr/share/doc/netroot/plan.md; do
       test -s "$r$f"
     done
+    # Every docs page the help and the messages point to, where they say.
+    for f in $(ch netroot --help | grep -o "/usr/share/doc/netroot/[a-z/]*" | sort -u) \
+             /usr/share/doc/netroot/server.md /usr/share/doc/netroot/boot.md \
+             /usr/share/doc/netroot/troubleshooting.md /usr/share/doc/netroot/hardware.md; do
+      test -e "$r$f" || { echo "$f is named by netroot but not installed" >&2; exit 1; }
+    done
     ch dpkg -s netroot | grep "^Depends:"
   ' deb-test "$tree" "$scratch" || rc=$?
   if findmnt -rn -o TARGET | grep -q "^$scratch"; then

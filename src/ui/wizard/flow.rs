@@ -286,7 +286,7 @@ fn write_server_files(plan: &Plan, plan_path: &Path, out: &Path) -> Option<PathB
             // not of this machine: say the command that supplies them.
             let aoe = plan.target.transport_name() == "aoe";
             println!(
-                "The server files were not written here ({e:#}).\nWrite them with what the server is, e.g.:\n  netroot server --plan {} --out {} --server-ip SERVER-ADDR/PREFIX{}\n(docs/server.md; on the server itself `netroot server apply` takes the same options).",
+                "The server files were not written here ({e:#}).\nWrite them with what the server is, e.g.:\n  netroot server --plan {} --out {} --server-ip SERVER-ADDR/PREFIX{}\n(server.md in /usr/share/doc/netroot/; on the server itself `netroot server apply` takes the same options).",
                 plan_path.display(),
                 dir.display(),
                 if aoe { " --interface SERVER-NIC" } else { "" }
