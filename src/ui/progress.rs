@@ -15,6 +15,8 @@ pub struct Bars {
     steps: ProgressBar,
     current: Mutex<Option<(String, ProgressBar)>>,
     bytes_seen: Mutex<bool>,
+    /// The step that ended failed (the run stopped in it).
+    failed: Mutex<Option<String>>,
 }
 
 impl Default for Bars {
@@ -57,6 +59,7 @@ impl Bars {
             steps,
             current: Mutex::new(None),
             bytes_seen: Mutex::new(false),
+            failed: Mutex::new(None),
         }
     }
 
@@ -67,6 +70,7 @@ impl Bars {
             .unwrap()
             .as_ref()
             .map(|(s, _)| s.clone())
+            .or_else(|| self.failed.lock().unwrap().clone())
     }
 
     /// Remove the bars from the screen (before printing a report).
@@ -103,6 +107,9 @@ impl ProgressSink for Bars {
             Event::StepEnd { step, status, .. } => {
                 if let Some((_, b)) = self.current.lock().unwrap().take() {
                     b.finish_and_clear();
+                }
+                if *status == StepEnded::Failed {
+                    *self.failed.lock().unwrap() = Some(step.to_string());
                 }
                 self.steps.inc(1);
                 let mark = match status {
@@ -184,5 +191,13 @@ mod tests {
         assert_eq!(b.current_step(), None);
         assert_eq!(b.steps.position(), 6);
         assert_eq!(b.steps.length(), Some(10));
+        // A failed step stays the one the run stopped in (the wizard's
+        // "stopped during step …").
+        b.event(&Event::StepEnd {
+            step: StepId::Fstab,
+            status: StepEnded::Failed,
+            duration_ms: 1,
+        });
+        assert_eq!(b.current_step().as_deref(), Some("fstab"));
     }
 }
