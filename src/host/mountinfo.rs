@@ -8,6 +8,23 @@
 use super::escape::{unescape_lossy, unescape_octal};
 use std::path::{Path, PathBuf};
 
+/// Directories of a root tree that hold only runtime state or other
+/// filesystems: never copied; created empty on the target (tmp with 1777).
+pub const VOLATILE_DIRS: [(&str, u32); 7] = [
+    ("proc", 0o555),
+    ("sys", 0o555),
+    ("dev", 0o755),
+    ("run", 0o755),
+    ("tmp", 0o1777),
+    ("mnt", 0o755),
+    ("media", 0o755),
+];
+
+/// Filesystem types that hold data worth copying when mounted in the source.
+pub const DATA_FS: [&str; 10] = [
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "f2fs", "jfs", "reiserfs", "zfs",
+];
+
 /// One line of mountinfo: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS
 /// [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -57,6 +74,17 @@ pub fn read(path: &Path) -> std::io::Result<Vec<MountEntry>> {
 /// This process's mounts (empty when /proc is not mounted).
 pub fn mounts() -> Vec<MountEntry> {
     read(Path::new("/proc/self/mountinfo")).unwrap_or_default()
+}
+
+/// The mount that holds `path` (the last mounted one with the longest
+/// mount point above it), compared as given: pass canonical paths.
+pub fn holding<'a>(path: &Path, mounts: &'a [MountEntry]) -> Option<&'a MountEntry> {
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| path.starts_with(&m.target))
+        .max_by_key(|(i, m)| (m.target.components().count(), *i))
+        .map(|(_, m)| m)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub fn check_here(plan: &Plan) -> Result<(), PlanErrors> {
             message,
         })
     };
-    if let Source::Directory { path } = &plan.source {
+    if let Source::Directory { path, .. } = &plan.source {
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => push(

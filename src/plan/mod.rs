@@ -60,6 +60,12 @@ impl Plan {
     pub fn digest(&self) -> String {
         let mut p = self.clone();
         p.layout.wipe = false;
+        // How the copy reads the source (a snapshot or not) is not what it
+        // copies: a final sync may switch it without starting over.
+        match &mut p.source {
+            Source::Live { snapshot } | Source::Directory { snapshot, .. } => *snapshot = false,
+            Source::Debootstrap { .. } => {}
+        }
         hex::encode(Sha256::digest(p.canonical_json().as_bytes()))
     }
 

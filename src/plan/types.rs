@@ -42,11 +42,22 @@ pub struct Plan {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
     /// The running system (`/`), copied mount by mount with rsync.
-    Live,
+    Live {
+        /// Copy from a read-only snapshot of each source filesystem (btrfs
+        /// subvolume or LVM logical volume) taken when the copy starts: a
+        /// crash-consistent copy of a system that keeps writing. Refused
+        /// by preflight when a filesystem the copy reads can't be
+        /// snapshotted.
+        #[serde(default, skip_serializing_if = "is_false")]
+        snapshot: bool,
+    },
     /// An offline root tree, copied with rsync.
     Directory {
         /// Absolute path of the root tree.
         path: PathBuf,
+        /// As for `live`: copy from snapshots of the tree's filesystems.
+        #[serde(default, skip_serializing_if = "is_false")]
+        snapshot: bool,
     },
     /// A fresh system installed with debootstrap.
     Debootstrap {
@@ -62,6 +73,10 @@ pub enum Source {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         include: Vec<String>,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub fn default_mirror() -> String {
@@ -390,11 +405,58 @@ impl Target {
 impl Source {
     pub fn describe(&self) -> String {
         match self {
-            Source::Live => "the running system (/)".to_string(),
-            Source::Directory { path } => format!("the root tree {}", path.display()),
+            Source::Live { snapshot } => {
+                format!("the running system (/){}", snapshot_note(*snapshot))
+            }
+            Source::Directory { path, snapshot } => {
+                format!(
+                    "the root tree {}{}",
+                    path.display(),
+                    snapshot_note(*snapshot)
+                )
+            }
             Source::Debootstrap { suite, mirror, .. } => {
                 format!("a fresh Debian-family {suite} from {mirror} (debootstrap)")
             }
         }
+    }
+
+    /// Whether the copy reads from snapshots of the source's filesystems.
+    pub fn snapshot(&self) -> bool {
+        match self {
+            Source::Live { snapshot } | Source::Directory { snapshot, .. } => *snapshot,
+            Source::Debootstrap { .. } => false,
+        }
+    }
+
+    /// The tree a live or directory source copies (`/` or `path`); None
+    /// for debootstrap, which has none.
+    pub fn tree(&self) -> Option<PathBuf> {
+        match self {
+            Source::Live { .. } => Some(PathBuf::from("/")),
+            Source::Directory { path, .. } => Some(path.clone()),
+            Source::Debootstrap { .. } => None,
+        }
+    }
+
+    /// The running system, copied as it is (no snapshot).
+    pub fn live() -> Source {
+        Source::Live { snapshot: false }
+    }
+
+    /// The tree at `path`, copied as it is (no snapshot).
+    pub fn directory(path: impl Into<PathBuf>) -> Source {
+        Source::Directory {
+            path: path.into(),
+            snapshot: false,
+        }
+    }
+}
+
+fn snapshot_note(snapshot: bool) -> &'static str {
+    if snapshot {
+        ", from snapshots"
+    } else {
+        ""
     }
 }

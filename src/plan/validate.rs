@@ -171,8 +171,8 @@ fn check_token(s: &str, field: &str, errs: &mut Errs) {
 
 fn semantic_source(source: &Source, errs: &mut Errs) {
     match source {
-        Source::Live => {}
-        Source::Directory { path } => {
+        Source::Live { .. } => {}
+        Source::Directory { path, .. } => {
             if !path.is_absolute() {
                 errs.push(
                     "source.path",

@@ -450,8 +450,8 @@ pub fn resolve(plan: &crate::plan::Plan, root: Option<&Path>) -> Result<Profile>
     match (&plan.source, root) {
         (crate::plan::Source::Debootstrap { .. }, None) => load("debian"),
         (_, Some(r)) => detect(r),
-        (crate::plan::Source::Live, None) => detect(Path::new("/")),
-        (crate::plan::Source::Directory { path }, None) => detect(path),
+        (crate::plan::Source::Live { .. }, None) => detect(Path::new("/")),
+        (crate::plan::Source::Directory { path, .. }, None) => detect(path),
     }
 }
 

@@ -46,7 +46,7 @@ pub fn boot_interface(plan: &Plan) -> Option<String> {
         .interface
         .as_ref()
         .or(match (&plan.source, &plan.target) {
-            (Source::Live, Target::Aoe { interface, .. }) => interface.as_ref(),
+            (Source::Live { .. }, Target::Aoe { interface, .. }) => interface.as_ref(),
             _ => None,
         })?;
     // A MAC is lower case already (plan::Mac).
@@ -281,7 +281,7 @@ pub fn nic_drivers(profile: &Profile, plan: &Plan, root: &Path, kver: &str) -> V
         .iter()
         .map(|d| d.replace('-', "_"))
         .collect();
-    if let (Source::Live, Some(i)) = (&plan.source, boot_interface(plan)) {
+    if let (Source::Live { .. }, Some(i)) = (&plan.source, boot_interface(plan)) {
         if let Some(d) = host_nic_driver(&i) {
             want.insert(0, d);
         }

@@ -62,7 +62,7 @@ fn wanted(ctx: &Ctx) -> Result<Wanted> {
         Source::Debootstrap { .. } => crate::profile::resolve(&ctx.plan, None)?,
         _ => crate::profile::resolve(&ctx.plan, base.as_deref())?,
     };
-    let old_devices = if matches!(ctx.plan.source, Source::Live) {
+    let old_devices = if matches!(ctx.plan.source, Source::Live { .. }) {
         live_old_devices(ctx)
     } else {
         BTreeSet::new()

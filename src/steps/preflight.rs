@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::outcome::Refused;
 use crate::plan::size::{human, MIB};
 use crate::plan::{FsKind, PartRole, Plan, ResolvedLayout, Source, Target};
+use crate::system::snapshot;
 use crate::tools::mount::{self, MountEntry};
 use crate::tools::{du, losetup};
 use anyhow::{Context, Result};
@@ -93,6 +94,19 @@ pub struct Findings {
     pub source_what: String,
     /// Filesystem bytes of the layout.
     pub capacity: u64,
+    /// With `source.snapshot`: what the snapshots would be.
+    pub snapshot: Option<SnapshotFindings>,
+}
+
+/// Whether the source can be copied from snapshots (`source.snapshot`).
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFindings {
+    /// Why the filesystem holding the source root can't be snapshotted.
+    pub root_refused: Option<String>,
+    /// Why a volume group lacks room for its snapshots.
+    pub room: Option<String>,
+    /// The other filesystems the copy reads as they are, and why.
+    pub without: Vec<String>,
 }
 
 /// Every reason to refuse, empty when the target may be written.
@@ -152,6 +166,18 @@ pub fn check(f: &Findings) -> Vec<String> {
             ));
         }
     }
+    if let Some(sn) = &f.snapshot {
+        if let Some(r) = &sn.root_refused {
+            why.push(format!(
+                "source.snapshot: {r}, so the copy can't read it from a snapshot; \
+                 copy without source.snapshot (then stop the services that write, or use \
+                 `--resync` for a final sync), or move the system onto btrfs or LVM"
+            ));
+        }
+        if let Some(r) = &sn.room {
+            why.push(format!("source.snapshot: {r}"));
+        }
+    }
     if let Some(used) = f.source_used {
         if f.capacity < needed(used) {
             why.push(format!(
@@ -179,7 +205,7 @@ fn used_bytes(path: &Path) -> Result<u64> {
 /// directory: `du -sx`; debootstrap: an estimate).
 fn source_used(ctx: &Ctx, layout: &ResolvedLayout) -> Result<(u64, String)> {
     match &ctx.plan.source {
-        Source::Live => {
+        Source::Live { .. } => {
             let mounts = mount::mounts();
             let mut total = used_bytes(Path::new("/"))?;
             let mut what = vec!["/".to_string()];
@@ -192,7 +218,7 @@ fn source_used(ctx: &Ctx, layout: &ResolvedLayout) -> Result<(u64, String)> {
             }
             Ok((total, format!("the running system ({})", what.join(", "))))
         }
-        Source::Directory { path } => {
+        Source::Directory { path, .. } => {
             let n = du::used_bytes(&ctx.runner, path)?;
             Ok((n, format!("the root tree {}", path.display())))
         }
@@ -203,6 +229,36 @@ fn source_used(ctx: &Ctx, layout: &ResolvedLayout) -> Result<(u64, String)> {
             "a fresh debootstrap (estimated)".to_string(),
         )),
     }
+}
+
+/// With `source.snapshot`: can each filesystem the copy reads be
+/// snapshotted, and is there room?
+fn snapshot_findings(ctx: &Ctx, mounts: &[MountEntry]) -> Option<SnapshotFindings> {
+    if !ctx.plan.source.snapshot() {
+        return None;
+    }
+    let src = crate::host::devnode::canonical(&ctx.plan.source.tree()?);
+    let skip = [ctx.opts.state_dir.clone(), ctx.opts.work_dir.clone()];
+    let mut paths = vec![src.clone()];
+    paths.extend(
+        snapshot::source_filesystems(&src, mounts, &skip)
+            .into_iter()
+            .map(|m| m.target)
+            .filter(|t| t.starts_with(&src) && *t != src),
+    );
+    let (methods, without) = snapshot::methods_for(&ctx.runner, &paths, mounts);
+    let root_refused = match crate::host::mountinfo::holding(&src, mounts) {
+        None => Some(format!("no mount holds {}", src.display())),
+        Some(m) => snapshot::method_for(&ctx.runner, m, &src).err(),
+    };
+    Some(SnapshotFindings {
+        without: without
+            .into_iter()
+            .filter(|w| Some(w) != root_refused.as_ref())
+            .collect(),
+        root_refused,
+        room: snapshot::check_room(&methods).err(),
+    })
 }
 
 /// Gather the facts about the target and the host.
@@ -236,6 +292,7 @@ pub fn gather(ctx: &Ctx) -> Result<Findings> {
     }
     let (used, what) = source_used(ctx, layout)?;
     f.source_what = what;
+    f.snapshot = snapshot_findings(ctx, &f.mounts);
     // A dry run of a network disk that is not attached cannot know its size;
     // the size check runs for real once it is attached.
     if disk.attached || disk.size > 0 {
@@ -263,6 +320,11 @@ impl Step for Preflight {
             ctx.notes.push(w);
         }
         let f = gather(ctx)?;
+        for w in f.snapshot.iter().flat_map(|s| &s.without) {
+            let w = format!("source.snapshot: {w}; it is copied as it is, not from a snapshot");
+            tracing::warn!("{w}");
+            ctx.notes.push(w);
+        }
         let why = check(&f);
         if !why.is_empty() {
             return Err(Refused(format!(

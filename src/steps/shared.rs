@@ -7,7 +7,6 @@
 use crate::disk::TargetDisk;
 use crate::engine::{Ctx, Probe};
 use crate::plan::Size;
-use crate::plan::Source;
 use crate::profile::{self, Profile};
 use crate::system::identity::IdentityFile;
 use crate::tools::Runner;
@@ -50,11 +49,7 @@ pub fn inspect_tree(ctx: &Ctx, root: &Path) -> Option<PathBuf> {
     if root.join("etc").is_dir() {
         return Some(root.to_path_buf());
     }
-    match &ctx.plan.source {
-        crate::plan::Source::Live => Some(PathBuf::from("/")),
-        crate::plan::Source::Directory { path } => Some(path.clone()),
-        crate::plan::Source::Debootstrap { .. } => None,
-    }
+    ctx.plan.source.tree()
 }
 
 /// The profile for this run.
@@ -76,11 +71,7 @@ pub fn planned_size(ctx: &Ctx) -> Result<Option<u64>> {
 /// The tree the target's files are derived from: the source for live and
 /// directory sources, the target itself after debootstrap.
 pub fn base_tree(ctx: &Ctx) -> Option<PathBuf> {
-    match &ctx.plan.source {
-        Source::Live => Some(PathBuf::from("/")),
-        Source::Directory { path } => Some(path.clone()),
-        Source::Debootstrap { .. } => ctx.root.clone(),
-    }
+    ctx.plan.source.tree().or_else(|| ctx.root.clone())
 }
 
 /// Whether the file at `path` already has `f`'s contents and mode.

@@ -3,3 +3,4 @@
 pub mod chroot;
 pub mod fstab;
 pub mod identity;
+pub mod snapshot;

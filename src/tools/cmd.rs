@@ -195,6 +195,7 @@ pub fn package_for(program: &str) -> &'static str {
         "setcap" | "getcap" => "libcap2-bin",
         "ssh-keygen" => "openssh-client",
         "modprobe" => "kmod",
+        "lvs" | "lvcreate" | "lvremove" => "lvm2",
         _ => "(unknown package)",
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod aoe;
 pub mod blkid;
+pub mod btrfs;
 pub mod cleanup;
 pub mod cmd;
 pub mod debootstrap;
@@ -15,6 +16,7 @@ pub mod ip;
 pub mod iscsiadm;
 pub mod losetup;
 pub mod lsblk;
+pub mod lvm;
 pub mod mkfs;
 pub mod mount;
 pub mod rsync;

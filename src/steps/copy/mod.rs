@@ -26,6 +26,7 @@ use crate::host::mountinfo;
 use crate::host::swaps;
 use crate::plan::{Plan, Source};
 use crate::profile::packages;
+use crate::system::snapshot::{self, Snapshots};
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
 use anyhow::{Context, Result};
@@ -37,11 +38,7 @@ pub struct Copy;
 
 /// The source tree for live and directory sources.
 pub fn source_root(plan: &Plan) -> Option<PathBuf> {
-    match &plan.source {
-        Source::Live => Some(PathBuf::from("/")),
-        Source::Directory { path } => Some(path.clone()),
-        Source::Debootstrap { .. } => None,
-    }
+    plan.source.tree()
 }
 
 /// The packages a debootstrap source installs: the plan's, then the
@@ -65,7 +62,7 @@ fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
         host_mounts: mountinfo::mounts(),
         ..Default::default()
     };
-    if matches!(ctx.plan.source, Source::Live) {
+    if matches!(ctx.plan.source, Source::Live { .. }) {
         inputs.swap_files = swaps::files(&swaps::active())
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -162,6 +159,88 @@ fn run_rsync(
 }
 
 impl Copy {
+    /// With `source.snapshot`: the snapshots the transfers will read from
+    /// (taken as each is first read); what has none is said in the notes.
+    fn snapshots(
+        &self,
+        ctx: &mut Ctx,
+        list: &[Transfer],
+        inputs: &CopyInputs,
+    ) -> Option<Snapshots> {
+        if !ctx.plan.source.snapshot() {
+            return None;
+        }
+        let srcs: Vec<PathBuf> = list
+            .iter()
+            .filter(|t| t.src.is_dir())
+            .map(|t| devnode::canonical(&t.src))
+            .collect();
+        let (methods, without) = snapshot::methods_for(&ctx.runner, &srcs, &inputs.host_mounts);
+        for w in without {
+            ctx.notes.push(format!(
+                "copy: {w}; it is copied as it is, not from a snapshot"
+            ));
+        }
+        let base = ctx
+            .opts
+            .work_dir
+            .join(ctx.plan.target_key())
+            .join("snapshots");
+        Some(Snapshots::new(base, methods))
+    }
+
+    /// Run each transfer, from its snapshot when there is one.
+    fn run_transfers(
+        &self,
+        ctx: &mut Ctx,
+        list: &[Transfer],
+        inputs: &CopyInputs,
+        mut snaps: Option<&mut Snapshots>,
+    ) -> Result<()> {
+        let mut finished: u64 = 0;
+        for t in list {
+            if !t.src.is_dir() {
+                tracing::info!(
+                    "{} is not in the source; nothing to copy there",
+                    t.src.display()
+                );
+                continue;
+            }
+            let mut t = t.clone();
+            if let Some(s) = snaps.as_deref_mut() {
+                t.src = s.read_path(
+                    &ctx.runner,
+                    &devnode::canonical(&t.src),
+                    &inputs.host_mounts,
+                )?;
+                t.excludes.push(snapshot::BTRFS_SNAPSHOT.to_string());
+            }
+            self.transfer(ctx, &t, &mut finished)?;
+        }
+        Ok(())
+    }
+
+    /// One transfer: its sparse files apart (`rsync -S`), the rest in one run.
+    fn transfer(&self, ctx: &mut Ctx, t: &Transfer, finished: &mut u64) -> Result<()> {
+        // A dry run took no snapshot: look at the tree itself.
+        let sparse = if t.fat || !t.src.is_dir() {
+            Vec::new()
+        } else {
+            sparse_files(&t.src, &walk_skips(&t.excludes))
+        };
+        if sparse.is_empty() {
+            return run_rsync(ctx, &t.cmd(None), t, finished);
+        }
+        tracing::info!(
+            "{} sparse files below {} get their own rsync -S",
+            sparse.len(),
+            t.src.display()
+        );
+        let (excl, files) = sparse_lists(&sparse)?;
+        run_rsync(ctx, &t.cmd(Some(excl.path())), t, finished)?;
+        run_rsync(ctx, &t.sparse_cmd(files.path()), t, finished)
+    }
+
     fn copy_tree(&self, ctx: &mut Ctx, src: &Path) -> Result<()> {
         let root = ctx.root()?.clone();
         let layout = ctx.layout()?.clone();
@@ -173,34 +252,12 @@ impl Copy {
         }
         let inputs = gather_inputs(ctx, src);
         let list = transfers(&ctx.plan, &layout, src, &root, &inputs);
-        let mut finished: u64 = 0;
-        for t in &list {
-            let t = &t;
-            if !t.src.is_dir() {
-                tracing::info!(
-                    "{} is not in the source; nothing to copy there",
-                    t.src.display()
-                );
-                continue;
-            }
-            let sparse = if t.fat {
-                Vec::new()
-            } else {
-                sparse_files(&t.src, &walk_skips(&t.excludes))
-            };
-            if sparse.is_empty() {
-                run_rsync(ctx, &t.cmd(None), t, &mut finished)?;
-            } else {
-                tracing::info!(
-                    "{} sparse files below {} get their own rsync -S",
-                    sparse.len(),
-                    t.src.display()
-                );
-                let (excl, files) = sparse_lists(&sparse)?;
-                run_rsync(ctx, &t.cmd(Some(excl.path())), t, &mut finished)?;
-                run_rsync(ctx, &t.sparse_cmd(files.path()), t, &mut finished)?;
-            }
-        }
+        let mut snaps = self.snapshots(ctx, &list, &inputs);
+        let copied = self.run_transfers(ctx, &list, &inputs, snaps.as_mut());
+        // The snapshots go whatever the copy did; its error comes first.
+        let released = snaps.map_or(Ok(()), |mut s| s.release(&ctx.runner));
+        copied?;
+        released?;
         for (d, mode) in VOLATILE_DIRS {
             let p = root.join(d);
             if std::fs::symlink_metadata(&p).is_err() {
@@ -289,8 +346,12 @@ impl Step for Copy {
     }
     fn describe(&self, ctx: &Ctx) -> String {
         match &ctx.plan.source {
-            Source::Live => "copy the running system with rsync, filesystem by filesystem".into(),
-            Source::Directory { path } => format!("copy the tree {} with rsync", path.display()),
+            Source::Live { .. } => {
+                "copy the running system with rsync, filesystem by filesystem".into()
+            }
+            Source::Directory { path, .. } => {
+                format!("copy the tree {} with rsync", path.display())
+            }
             Source::Debootstrap { suite, .. } => format!(
                 "install {suite} with debootstrap, with the kernel, GRUB and {} packages",
                 ctx.plan.target.transport_name()

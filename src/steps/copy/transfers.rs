@@ -7,26 +7,11 @@
 //! Why apart from the step: this is pure planning over the plan, the
 //! layout and the host's mount table, tested without running anything.
 
-use crate::host::mountinfo::MountEntry;
+pub use crate::host::mountinfo::VOLATILE_DIRS;
+use crate::host::mountinfo::{MountEntry, DATA_FS};
 use crate::plan::{FsKind, Plan, ResolvedLayout, Source};
 use crate::tools::rsync::Transfer;
 use std::path::{Path, PathBuf};
-
-/// Directories never copied; created empty on the target (tmp with 1777).
-pub const VOLATILE_DIRS: [(&str, u32); 7] = [
-    ("proc", 0o555),
-    ("sys", 0o555),
-    ("dev", 0o755),
-    ("run", 0o755),
-    ("tmp", 0o1777),
-    ("mnt", 0o755),
-    ("media", 0o755),
-];
-
-/// Filesystem types that hold data worth copying when mounted in the source.
-const DATA_FS: [&str; 10] = [
-    "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "f2fs", "jfs", "reiserfs", "zfs",
-];
 
 /// Swap files named by an fstab (absolute paths, not devices).
 pub fn fstab_swap_files(fstab: &str) -> Vec<String> {
@@ -113,7 +98,7 @@ pub fn transfers(
                 dst: join(root, t),
                 excludes,
                 fat: lands_on_fat(&planned, t),
-                live: matches!(plan.source, Source::Live),
+                live: matches!(plan.source, Source::Live { .. }),
             }
         })
         .collect()

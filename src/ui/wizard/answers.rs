@@ -231,8 +231,8 @@ pub fn build_plan(a: &Answers) -> Result<Plan, String> {
     Ok(Plan {
         version: PLAN_VERSION,
         source: match &a.source {
-            SourceAnswer::Live => Source::Live,
-            SourceAnswer::Directory(p) => Source::Directory { path: p.clone() },
+            SourceAnswer::Live => Source::live(),
+            SourceAnswer::Directory(p) => Source::directory(p.clone()),
         },
         target,
         layout: Layout {
@@ -467,7 +467,7 @@ mod tests {
         let a = Answers::defaults(&facts(), Path::new("/var/tmp/out"));
         let p = build_plan(&a).unwrap();
         validate_plan(&p).unwrap();
-        assert_eq!(p.source, Source::Live);
+        assert_eq!(p.source, Source::live());
         assert_eq!(
             p.target.device().unwrap(),
             Path::new("/var/tmp/out/netroot-disk.img")
