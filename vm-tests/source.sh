@@ -68,8 +68,9 @@ EOF
 # Here, not in lib.sh, so that a change rebuilds the source tree.
 GUEST_IF=ens8
 
-# Packages netroot runs on a live system that the test rootfs lacks.
-LIVE_PACKAGES="rsync fdisk"
+# Packages netroot runs on a live system that the test rootfs lacks (lvm2:
+# the snapshot-lvm scenario's source volume).
+LIVE_PACKAGES="rsync fdisk lvm2"
 
 # build_sources: set SRC_TREE and SRC_IMAGE, building what is missing.
 build_sources() {
