@@ -155,6 +155,17 @@ impl Step for Bootloader {
                 problems.join("; ")
             )));
         }
+        // A kernel the source removed since grub.cfg was generated (a final
+        // sync leaves grub.cfg alone) must not stay the one it boots.
+        if let Some(k) = grub::cfg_kernel_files(&cfg)
+            .into_iter()
+            .find(|k| !root.join("boot").join(k).is_file())
+        {
+            return Ok(Probe::Todo(format!(
+                "{} boots /boot/{k}, which the target does not have",
+                w.profile.grub.cfg
+            )));
+        }
         let fw = ctx.plan.layout.firmware;
         if fw.uefi() && !root.join("boot/efi").join(REMOVABLE_EFI).is_file() {
             return Ok(Probe::Todo(format!(
@@ -174,6 +185,35 @@ impl Step for Bootloader {
             disk.node.display(),
             w.root_uuid
         )))
+    }
+    /// GRUB's directory (grub.cfg, the modules and core image installed
+    /// here), netroot's settings drop-in and the removable UEFI loader.
+    /// Merged settings (a profile without a drop-in) are the source's file
+    /// changed: copied again, and the probe finds them not netroot's.
+    fn protects(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let root = target_root(ctx)?;
+        let profile = profile_for(ctx, inspect_tree(ctx, &root).as_deref())?;
+        let g = &profile.grub;
+        let mut out = vec![format!("{}/", g.grub_dir.trim_end_matches('/'))];
+        if !g
+            .cfg
+            .starts_with(&format!("{}/", g.grub_dir.trim_end_matches('/')))
+        {
+            out.push(g.cfg.clone());
+        }
+        if g.defaults_mode == DefaultsMode::Dropin {
+            out.push(g.defaults.clone());
+        }
+        if ctx.plan.layout.firmware.uefi() {
+            out.push(format!(
+                "/boot/efi/{}/",
+                Path::new(REMOVABLE_EFI)
+                    .parent()
+                    .unwrap_or(Path::new("EFI/BOOT"))
+                    .display()
+            ));
+        }
+        Ok(out)
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = target_root(ctx)?;
