@@ -265,6 +265,64 @@ fn final_sync_carries_source_changes_and_keeps_netroots_files() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("finished; last final sync at "), "{out}");
     assert_eq!(manifest(&src), source_before, "netroot changed the source");
+
+    // The source gains a kernel (a copy of its own under another version):
+    // the probes, not the journal, must redo the initramfs and grub.cfg.
+    let kver = std::fs::read_dir(src.join("lib/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let k2 = format!("{kver}-resync");
+    sh(&format!(
+        "cd {} && cp -a lib/modules/{kver} lib/modules/{k2} && cp -a boot/vmlinuz-{kver} boot/vmlinuz-{k2} && cp -a boot/config-{kver} boot/config-{k2}",
+        src.display()
+    ));
+    let (code, out, err, _) = run(&["--resync"]);
+    assert_eq!(
+        code, 0,
+        "the final sync with a new kernel failed:\n{out}\n{err}"
+    );
+    let st = statuses(&out);
+    for (step, want) in [
+        ("fstab", "done"),
+        ("identity", "done"),
+        ("initramfs", "ran"),
+        ("bootloader", "ran"),
+    ] {
+        assert_eq!(st[step], want, "step {step} after a kernel came: {out}");
+    }
+    {
+        let a = Attached::new(&img, &mnt);
+        let cfg = std::fs::read_to_string(a.mnt.join("boot/grub/grub.cfg")).unwrap();
+        assert!(
+            cfg.contains(&format!("vmlinuz-{k2} ")),
+            "grub.cfg lacks the new kernel"
+        );
+        assert!(a.mnt.join(format!("boot/initrd.img-{k2}")).is_file());
+    }
+    // And loses it again: grub.cfg must not keep booting it.
+    sh(&format!(
+        "cd {} && rm -rf lib/modules/{k2} boot/vmlinuz-{k2} boot/config-{k2}",
+        src.display()
+    ));
+    let (code, out, err, _) = run(&["--resync"]);
+    assert_eq!(
+        code, 0,
+        "the final sync without the kernel failed:\n{out}\n{err}"
+    );
+    assert_eq!(statuses(&out)["bootloader"], "ran", "{out}");
+    {
+        let a = Attached::new(&img, &mnt);
+        let cfg = std::fs::read_to_string(a.mnt.join("boot/grub/grub.cfg")).unwrap();
+        assert!(
+            !cfg.contains(&k2),
+            "grub.cfg still boots the removed kernel"
+        );
+    }
     eprintln!(
         "timing: bulk migrate {:.1}s, final sync {:.1}s, second final sync {:.1}s",
         bulk.as_secs_f64(),

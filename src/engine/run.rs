@@ -319,7 +319,15 @@ fn apply_step(
             // resumed by a plain run like an interrupted first copy.
             j.mark_undone(id)?;
         } else if j.is_done(id) && step.kind() != StepKind::EveryRun {
-            tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
+            if ctx.opts.resync {
+                tracing::info!(
+                    "final sync: the copy changed what {id} depends on ({why}); doing it again"
+                );
+            } else {
+                tracing::warn!(
+                    "journal says {id} finished, but the disk says: {why}; doing it again"
+                );
+            }
             j.mark_undone(id)?;
             ctx.journal_done.remove(&id);
         }

@@ -155,14 +155,21 @@ impl Step for Bootloader {
                 problems.join("; ")
             )));
         }
-        // A kernel the source removed since grub.cfg was generated (a final
-        // sync leaves grub.cfg alone) must not stay the one it boots.
-        if let Some(k) = grub::cfg_kernel_files(&cfg)
-            .into_iter()
-            .find(|k| !root.join("boot").join(k).is_file())
-        {
+        // A final sync leaves grub.cfg alone: a kernel the source removed
+        // since must not stay in it, one it gained must be in it.
+        let listed = grub::cfg_kernel_files(&cfg);
+        if let Some(k) = listed.iter().find(|k| !root.join("boot").join(k).is_file()) {
             return Ok(Probe::Todo(format!(
                 "{} boots /boot/{k}, which the target does not have",
+                w.profile.grub.cfg
+            )));
+        }
+        if let Some(k) = installed_kernels(&root)
+            .into_iter()
+            .find(|k| !listed.contains(k))
+        {
+            return Ok(Probe::Todo(format!(
+                "{} has no entry for /boot/{k}",
                 w.profile.grub.cfg
             )));
         }
@@ -244,6 +251,27 @@ impl Step for Bootloader {
         install_grub(ctx, &chroot, &root, &w, &disk)?;
         chroot.close()
     }
+}
+
+/// The kernels in the target's /boot that grub-mkconfig lists: a
+/// `vmlinuz-VERSION` with the modules of VERSION installed.
+fn installed_kernels(root: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(root.join("boot")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| {
+            n.strip_prefix("vmlinuz-").is_some_and(|v| {
+                ["lib/modules", "usr/lib/modules"]
+                    .iter()
+                    .any(|m| root.join(m).join(v).is_dir())
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Never the source disk: the mounted root must be a partition of the target.
