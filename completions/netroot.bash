@@ -458,7 +458,7 @@ _netroot() {
             return 0
             ;;
         netroot__subcmd__migrate)
-            opts="-y -v -q -h --plan --dry-run --yes --format --progress --progress-fd --state-dir --work-dir --stop-after --verbose --quiet --log-file --help"
+            opts="-y -v -q -h --plan --dry-run --yes --format --progress --progress-fd --state-dir --work-dir --stop-after --resync --stop-service --verbose --quiet --log-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -489,6 +489,10 @@ _netroot() {
                     return 0
                     ;;
                 --stop-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stop-service)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

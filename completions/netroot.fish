@@ -47,9 +47,11 @@ complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l progress-fd 
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l state-dir -d 'Directory of journals and locks' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l work-dir -d 'Where the target is mounted during the run' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l stop-after -d 'Stop after this step (discover, preflight, partition, format, mount, copy, fstab, initramfs, bootloader, finalize)' -r
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l stop-service -d 'With --resync and a live source: `systemctl stop` this unit before the copy and start it again after (also when the copy fails); repeatable' -r
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l log-file -d 'Also write a full debug log to this file' -r -F
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l dry-run -d 'Show every command and file the run would execute or write, and change nothing (no journal, no byte of the target)'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s y -l yes -d 'Allow destructive steps (partition, format) without asking'
+complete -c netroot -n "__fish_netroot_using_subcommand migrate" -l resync -d 'Final sync after a finished migration: copy again only what changed in the source (deletions too), leaving netroot\'s own files in the target alone, then probe fstab, identity, initramfs and bootloader again and redo only what the copy changed (docs/hardware.md)'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s q -l quiet -d 'Only errors'
 complete -c netroot -n "__fish_netroot_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -284,3 +284,120 @@ fn a_failed_step_still_ends_in_the_stream() {
         ]
     );
 }
+
+/// A later step that names what it writes, so a final sync's copy leaves it.
+struct Protecting(FileStep);
+
+impl Step for Protecting {
+    fn id(&self) -> StepId {
+        self.0.id()
+    }
+    fn kind(&self) -> StepKind {
+        self.0.kind()
+    }
+    fn describe(&self, ctx: &Ctx) -> String {
+        self.0.describe(ctx)
+    }
+    fn probe(&self, ctx: &Ctx) -> Result<Probe> {
+        self.0.probe(ctx)
+    }
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        self.0.apply(ctx)
+    }
+    fn protects(&self, _ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(vec![self.0.path.display().to_string()])
+    }
+}
+
+/// A copy that records what the run told it to leave alone.
+struct SeeingCopy(FileStep, Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Step for SeeingCopy {
+    fn id(&self) -> StepId {
+        StepId::Copy
+    }
+    fn kind(&self) -> StepKind {
+        StepKind::Change
+    }
+    fn describe(&self, ctx: &Ctx) -> String {
+        self.0.describe(ctx)
+    }
+    fn probe(&self, ctx: &Ctx) -> Result<Probe> {
+        self.0.probe(ctx)
+    }
+    fn apply(&self, ctx: &mut Ctx) -> Result<()> {
+        *self.1.lock().unwrap() = ctx.protect.clone();
+        self.0.apply(ctx)
+    }
+}
+
+#[test]
+fn a_final_sync_copies_again_and_probes_the_later_steps() {
+    let d = tempfile::tempdir().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let file = |id, name: &str| FileStep {
+        id,
+        kind: StepKind::Change,
+        path: d.path().join(name),
+        applied: n.clone(),
+    };
+    let s: Vec<Box<dyn Step>> = vec![
+        Box::new(SeeingCopy(file(StepId::Copy, "b"), seen.clone())),
+        Box::new(Protecting(file(StepId::Fstab, "c"))),
+    ];
+    let state = d.path().join("state");
+    let resync = || RunOptions {
+        resync: true,
+        ..opts(&state)
+    };
+    // Before any run: bad input (exit 2), naming what to do first.
+    let e = run_steps(plan("rest"), resync(), Arc::new(NullSink), &s).unwrap_err();
+    assert_eq!(netroot::outcome::exit_code(&e), 2, "{e:#}");
+    assert!(e.to_string().contains("run the migration first"), "{e:#}");
+    assert_eq!(n.load(Ordering::SeqCst), 0);
+    run_steps(plan("rest"), opts(&state), Arc::new(NullSink), &s).unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a first run protects nothing"
+    );
+    // The final sync: the copy runs although the disk and journal say done;
+    // the later step is probed (done) and its file was handed to the copy.
+    let r = run_steps(plan("rest"), resync(), Arc::new(NullSink), &s).unwrap();
+    let st: Vec<_> = r.steps.iter().map(|s| s.status).collect();
+    assert_eq!(st, [StepStatus::Ran, StepStatus::Done]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [d.path().join("c").display().to_string()]
+    );
+    // The copy "overwrote" what the later step wrote: its probe redoes it.
+    std::fs::remove_file(d.path().join("c")).unwrap();
+    let r = run_steps(plan("rest"), resync(), Arc::new(NullSink), &s).unwrap();
+    let st: Vec<_> = r.steps.iter().map(|s| s.status).collect();
+    assert_eq!(st, [StepStatus::Ran, StepStatus::Ran]);
+    let j = netroot::engine::journal::read(&netroot::engine::journal::journal_path(
+        &state,
+        &plan("rest"),
+    ))
+    .unwrap()
+    .unwrap();
+    assert!(
+        j.last_resync.is_some(),
+        "the journal does not record the final sync"
+    );
+    // --stop-service on a source that is not the running system: exit 2.
+    let dir_plan = parse_plan(
+        r#"{"version":1,"source":{"type":"directory","path":"/srv/tree"},
+           "target":{"transport":"aoe","shelf":3,"slot":1},
+           "layout":{"table":"gpt","firmware":"bios",
+                     "partitions":[{"mount":"/","fs":"ext4","size":"rest"}]}}"#,
+    )
+    .unwrap();
+    let o = RunOptions {
+        stop_services: vec!["cron".into()],
+        ..resync()
+    };
+    let e = run_steps(dir_plan, o, Arc::new(NullSink), &s).unwrap_err();
+    assert_eq!(netroot::outcome::exit_code(&e), 2, "{e:#}");
+    assert!(e.to_string().contains("live source only"), "{e:#}");
+}

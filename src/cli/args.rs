@@ -183,6 +183,17 @@ pub struct MigrateArgs {
     /// copy, fstab, initramfs, bootloader, finalize).
     #[arg(long, value_name = "STEP", value_parser = parse_step)]
     pub stop_after: Option<StepId>,
+    /// Final sync after a finished migration: copy again only what changed
+    /// in the source (deletions too), leaving netroot's own files in the
+    /// target alone, then probe fstab, identity, initramfs and bootloader
+    /// again and redo only what the copy changed (docs/hardware.md).
+    #[arg(long)]
+    pub resync: bool,
+    /// With --resync and a live source: `systemctl stop` this unit before
+    /// the copy and start it again after (also when the copy fails);
+    /// repeatable.
+    #[arg(long, value_name = "UNIT", requires = "resync")]
+    pub stop_service: Vec<String>,
 }
 
 fn parse_step(s: &str) -> Result<StepId, String> {

@@ -120,7 +120,19 @@ fn status_text(p: &plan::Plan, opts: &RunOptions, st: &[(StepId, Option<String>)
     let summary = if !journal.exists() {
         "no journal yet: nothing has run for this target (start with `netroot migrate --plan FILE --dry-run`)".to_string()
     } else if done == recorded.len() {
-        "finished: every step is done; running the plan again changes nothing".to_string()
+        let last = engine::journal::read(&journal)
+            .ok()
+            .flatten()
+            .and_then(|d| d.last_resync);
+        match last {
+            Some(t) => format!(
+                "finished; last final sync at {t}; running the plan again changes nothing \
+                 (another final sync: `netroot migrate --plan FILE --resync --yes`)"
+            ),
+            None => {
+                "finished: every step is done; running the plan again changes nothing".to_string()
+            }
+        }
     } else {
         let next = recorded
             .iter()
@@ -487,6 +499,8 @@ fn migrate(a: MigrateArgs, log_file: Option<PathBuf>) -> Result<i32> {
             stop_after: a.stop_after,
             log_file,
             plan_file: Some(a.plan.clone()),
+            resync: a.resync,
+            stop_services: a.stop_service.clone(),
             ..RunOptions::default()
         };
         crate::steps::run_plan(p, opts, sink.clone())

@@ -31,6 +31,11 @@ pub struct RunOptions {
     pub lock_dir: PathBuf,
     /// The plan file, named in the device lock for a refused second run.
     pub plan_file: Option<PathBuf>,
+    /// A final sync (`--resync`): copy again what changed since the
+    /// journal's finished copy, then probe the later steps again.
+    pub resync: bool,
+    /// Units stopped around the copy (`--stop-service`, live source only).
+    pub stop_services: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +53,8 @@ impl Default for RunOptions {
             log_file: None,
             lock_dir: super::device_lock::default_dir(),
             plan_file: None,
+            resync: false,
+            stop_services: Vec::new(),
         }
     }
 }
@@ -72,6 +79,10 @@ pub struct Ctx {
     pub cleanup: Cleanup,
     /// The target device's locks (none in a dry run).
     pub device_lock: Option<DeviceLock>,
+    /// Paths in the target (absolute, rsync patterns) the later steps
+    /// write, which a final sync leaves alone; set before the copy of a
+    /// resync from each later step's [`super::Step::protects`].
+    pub protect: Vec<String>,
 }
 
 impl Ctx {
@@ -93,6 +104,7 @@ impl Ctx {
             progress,
             cleanup: Cleanup::default(),
             device_lock: None,
+            protect: Vec::new(),
         }
     }
 

@@ -25,6 +25,9 @@ pub struct JournalData {
     pub updated: String,
     /// Finished steps with the time they finished.
     pub steps: BTreeMap<StepId, String>,
+    /// When the last final sync (`migrate --resync`) finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resync: Option<String>,
 }
 
 /// The refusal for a journal that belongs to another plan of the same
@@ -127,6 +130,7 @@ impl Journal {
                 created: now(),
                 updated: now(),
                 steps: BTreeMap::new(),
+                last_resync: None,
             },
         };
         let j = Journal {
@@ -148,6 +152,13 @@ impl Journal {
 
     pub fn mark_done(&mut self, id: StepId) -> Result<()> {
         self.data.steps.insert(id, now());
+        self.data.updated = now();
+        self.save()
+    }
+
+    /// Record that a final sync finished now.
+    pub fn mark_resync(&mut self) -> Result<()> {
+        self.data.last_resync = Some(now());
         self.data.updated = now();
         self.save()
     }

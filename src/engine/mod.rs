@@ -53,4 +53,12 @@ pub trait Step {
     /// Do the step. Every side effect goes through `ctx.runner`, so a
     /// dry-run records instead of acting.
     fn apply(&self, ctx: &mut Ctx) -> Result<()>;
+    /// What this step writes in the target that a later copy must leave
+    /// alone: absolute paths in the target tree (rsync patterns; a trailing
+    /// `/` for a directory). A final sync excludes them from its copy, so
+    /// netroot's own files stay as they are and the step's probe, run again
+    /// after the copy, decides whether anything needs redoing.
+    fn protects(&self, _ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }

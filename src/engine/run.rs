@@ -21,6 +21,7 @@ pub fn run_steps(
     steps: &[Box<dyn Step>],
 ) -> Result<RunReport> {
     let dry = opts.dry_run;
+    check_resync(&plan, &opts)?;
     // The device first: before the journal, before any write.
     let device_lock = if dry {
         None
@@ -44,7 +45,12 @@ pub fn run_steps(
     ctx.notes.extend(held.map(|h| format!("lock: {h}")));
     load_journal_done(&mut ctx, journal.as_ref())?;
     let mut reports: Vec<StepReport> = Vec::new();
-    let result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);
+    let mut result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);
+    if result.is_ok() && ctx.opts.resync && reports.len() == steps.len() {
+        if let Some(j) = journal.as_mut() {
+            result = j.mark_resync();
+        }
+    }
     let cleanup_errors = ctx.cleanup.run_all();
     result?;
     for e in cleanup_errors {
@@ -72,6 +78,51 @@ pub fn run_steps(
         notes: ctx.notes.clone(),
         journal: journal.as_ref().map(|j| j.path().display().to_string()),
     })
+}
+
+/// A final sync needs a finished copy in this plan's journal, and
+/// services to stop only make sense on the running system: both are bad
+/// input (exit 2), found before anything is locked or written.
+fn check_resync(plan: &Plan, opts: &RunOptions) -> Result<()> {
+    use crate::outcome::Invalid;
+    if !opts.stop_services.is_empty() && !matches!(plan.source, crate::plan::Source::Live) {
+        return Err(Invalid(format!(
+            "--stop-service is for a live source only (this plan's source is {}): \
+             stop the services of the system that owns the tree yourself, then run \
+             `netroot migrate --plan FILE --resync --yes`",
+            plan.source.describe()
+        ))
+        .into());
+    }
+    if !opts.resync {
+        return Ok(());
+    }
+    if matches!(plan.source, crate::plan::Source::Debootstrap { .. }) {
+        return Err(Invalid(
+            "--resync copies again what changed in the source, but this plan's source is \
+             debootstrap (nothing to sync from): run the plan without --resync"
+                .into(),
+        )
+        .into());
+    }
+    let path = journal::journal_path(&opts.state_dir, plan);
+    let copied = match journal::read(&path)? {
+        Some(d) if d.plan_digest != plan.digest() => {
+            return Err(journal::different_plan(&path, &d, plan).into())
+        }
+        Some(d) => d.steps.contains_key(&StepId::Copy),
+        None => false,
+    };
+    if !copied {
+        return Err(Invalid(format!(
+            "--resync copies again what changed since a finished copy, but the journal {} \
+             records no finished copy of this plan: run the migration first \
+             (`netroot migrate --plan FILE --yes`; it resumes an unfinished one), then the final sync",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// What the journal says is done: the open journal's, or in a dry run the
@@ -109,6 +160,9 @@ fn run_each(
         if !dry && stop_requested() {
             return Err(Interrupted(id).into());
         }
+        if ctx.opts.resync && id == StepId::Copy {
+            ctx.protect = collect_protects(ctx, &steps[i + 1..])?;
+        }
         let report = run_one(
             ctx,
             journal.as_deref_mut(),
@@ -123,6 +177,23 @@ fn run_each(
         }
     }
     Ok(())
+}
+
+/// What the steps after the copy write in the target, for a final sync's
+/// copy to leave alone.
+fn collect_protects(ctx: &Ctx, later: &[Box<dyn Step>]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for s in later {
+        for p in s
+            .protects(ctx)
+            .with_context(|| format!("listing what step {} wrote in the target", s.id()))?
+        {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One step: announce it, probe it, apply it if it is not done, and
@@ -187,8 +258,17 @@ fn probe_and_apply(
     dry: bool,
 ) -> Result<(StepStatus, String)> {
     let id = step.id();
+    let resync = ctx.opts.resync;
     let probe = if step.kind() == StepKind::EveryRun {
         Probe::Todo("done by every run".into())
+    } else if resync && id == StepId::Copy {
+        Probe::Todo("final sync: copy again what changed since the last copy".into())
+    } else if dry && resync && ctx.journal_done.contains(&id) {
+        Probe::Done(
+            "finished, as the journal records; the final sync probes it again after the copy \
+             and redoes it only if the copy changed what it wrote"
+                .into(),
+        )
     } else if dry && ctx.journal_done.contains(&id) {
         // What the journal records as finished is reported so; a dry run
         // does not mount the target to look again (the run's probe does).
@@ -234,8 +314,20 @@ fn apply_step(
         .into());
     }
     if let Some(j) = journal.as_deref_mut() {
-        if j.is_done(id) && step.kind() != StepKind::EveryRun {
-            tracing::warn!("journal says {id} finished, but the disk says: {why}; doing it again");
+        if ctx.opts.resync && id == StepId::Copy {
+            // Unfinished until this copy ends: an interrupted final sync is
+            // resumed by a plain run like an interrupted first copy.
+            j.mark_undone(id)?;
+        } else if j.is_done(id) && step.kind() != StepKind::EveryRun {
+            if ctx.opts.resync {
+                tracing::info!(
+                    "final sync: the copy changed what {id} depends on ({why}); doing it again"
+                );
+            } else {
+                tracing::warn!(
+                    "journal says {id} finished, but the disk says: {why}; doing it again"
+                );
+            }
             j.mark_undone(id)?;
             ctx.journal_done.remove(&id);
         }

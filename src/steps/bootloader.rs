@@ -155,6 +155,24 @@ impl Step for Bootloader {
                 problems.join("; ")
             )));
         }
+        // A final sync leaves grub.cfg alone: a kernel the source removed
+        // since must not stay in it, one it gained must be in it.
+        let listed = grub::cfg_kernel_files(&cfg);
+        if let Some(k) = listed.iter().find(|k| !root.join("boot").join(k).is_file()) {
+            return Ok(Probe::Todo(format!(
+                "{} boots /boot/{k}, which the target does not have",
+                w.profile.grub.cfg
+            )));
+        }
+        if let Some(k) = installed_kernels(&root)
+            .into_iter()
+            .find(|k| !listed.contains(k))
+        {
+            return Ok(Probe::Todo(format!(
+                "{} has no entry for /boot/{k}",
+                w.profile.grub.cfg
+            )));
+        }
         let fw = ctx.plan.layout.firmware;
         if fw.uefi() && !root.join("boot/efi").join(REMOVABLE_EFI).is_file() {
             return Ok(Probe::Todo(format!(
@@ -174,6 +192,35 @@ impl Step for Bootloader {
             disk.node.display(),
             w.root_uuid
         )))
+    }
+    /// GRUB's directory (grub.cfg, the modules and core image installed
+    /// here), netroot's settings drop-in and the removable UEFI loader.
+    /// Merged settings (a profile without a drop-in) are the source's file
+    /// changed: copied again, and the probe finds them not netroot's.
+    fn protects(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let root = target_root(ctx)?;
+        let profile = profile_for(ctx, inspect_tree(ctx, &root).as_deref())?;
+        let g = &profile.grub;
+        let mut out = vec![format!("{}/", g.grub_dir.trim_end_matches('/'))];
+        if !g
+            .cfg
+            .starts_with(&format!("{}/", g.grub_dir.trim_end_matches('/')))
+        {
+            out.push(g.cfg.clone());
+        }
+        if g.defaults_mode == DefaultsMode::Dropin {
+            out.push(g.defaults.clone());
+        }
+        if ctx.plan.layout.firmware.uefi() {
+            out.push(format!(
+                "/boot/efi/{}/",
+                Path::new(REMOVABLE_EFI)
+                    .parent()
+                    .unwrap_or(Path::new("EFI/BOOT"))
+                    .display()
+            ));
+        }
+        Ok(out)
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = target_root(ctx)?;
@@ -204,6 +251,27 @@ impl Step for Bootloader {
         install_grub(ctx, &chroot, &root, &w, &disk)?;
         chroot.close()
     }
+}
+
+/// The kernels in the target's /boot that grub-mkconfig lists: a
+/// `vmlinuz-VERSION` with the modules of VERSION installed.
+fn installed_kernels(root: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(root.join("boot")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| {
+            n.strip_prefix("vmlinuz-").is_some_and(|v| {
+                ["lib/modules", "usr/lib/modules"]
+                    .iter()
+                    .any(|m| root.join(m).join(v).is_dir())
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Never the source disk: the mounted root must be a partition of the target.

@@ -93,4 +93,10 @@ impl Step for Finalize {
             .context("syncing the target's filesystems")?;
         Ok(())
     }
+    fn protects(&self, _ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(vec![
+            format!("/{STATE_DIR}/{PROVENANCE}"),
+            format!("/{LOG}"),
+        ])
+    }
 }

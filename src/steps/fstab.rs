@@ -113,4 +113,11 @@ impl Step for Fstab {
         write_files(&ctx.runner, &root, &w.files)?;
         Ok(())
     }
+    fn protects(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(wanted(ctx)?
+            .files
+            .iter()
+            .map(|f| format!("/{}", f.path.display()))
+            .collect())
+    }
 }

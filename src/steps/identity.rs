@@ -137,4 +137,16 @@ impl Step for Identity {
         }
         Ok(())
     }
+    fn protects(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let mut out: Vec<String> = wanted(ctx)?
+            .iter()
+            .map(|f| format!("/{}", f.path.display()))
+            .collect();
+        if ctx.plan.system.regenerate.ssh_host_keys {
+            // The keys generated here, not the source's.
+            out.push("/etc/ssh/ssh_host_*_key".into());
+            out.push("/etc/ssh/ssh_host_*_key.pub".into());
+        }
+        Ok(out)
+    }
 }

@@ -300,6 +300,25 @@ impl Step for Initramfs {
                 .join(", ")
         )))
     }
+    /// The profile's files, the stamp and the images built here (of the
+    /// kernels the target has now; a kernel the source gained since is
+    /// copied and then built, as the stamp lacks it).
+    fn protects(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let root = target_root(ctx)?;
+        let w = work(ctx, inspect_tree(ctx, &root).as_deref())?;
+        let mut out: Vec<String> = w
+            .files
+            .iter()
+            .map(|f| format!("/{}", f.path.trim_start_matches('/')))
+            .collect();
+        out.push(format!("/{STAMP}"));
+        out.extend(
+            w.kernels
+                .iter()
+                .map(|(_, img, _, _)| format!("/{}", img.trim_start_matches('/'))),
+        );
+        Ok(out)
+    }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
         let root = target_root(ctx)?;
         let tree = inspect_tree(ctx, &root);

@@ -121,6 +121,25 @@ pub fn defaults_text(
     }
 }
 
+/// The file names of the kernels grub.cfg's Linux entries boot
+/// (`vmlinuz-6.1.0-18-amd64`), each once, in order.
+pub fn cfg_kernel_files(cfg: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in cfg.lines().map(str::trim_start) {
+        let mut w = l.split_whitespace();
+        if !matches!(w.next(), Some("linux" | "linux16" | "linuxefi")) {
+            continue;
+        }
+        let Some(name) = w.next().and_then(|k| k.rsplit('/').next()) else {
+            continue;
+        };
+        if !name.is_empty() && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
 /// What is wrong with a generated grub.cfg: its Linux entries must say
 /// `root=UUID=<root_uuid>` and carry every argument in `args`.
 pub fn cfg_problems(cfg: &str, root_uuid: &str, args: &[String]) -> Vec<String> {
@@ -195,6 +214,18 @@ pub fn read_at(dev: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kernel_files_of_the_linux_entries() {
+        let cfg = "menuentry 'Debian' {\n\tlinux\t/boot/vmlinuz-6.1.0-18-amd64 root=UUID=x ro\n}\n\
+                   submenu 'Advanced' {\n  linux /vmlinuz-6.1.0-18-amd64 root=UUID=x single\n\
+                   linux16 /boot/vmlinuz-6.1.0-9-amd64 root=UUID=x\n}\n";
+        assert_eq!(
+            cfg_kernel_files(cfg),
+            vec!["vmlinuz-6.1.0-18-amd64", "vmlinuz-6.1.0-9-amd64"]
+        );
+        assert!(cfg_kernel_files("set timeout=5\n").is_empty());
+    }
+
     use super::*;
 
     fn grub(mode: DefaultsMode) -> (DefaultsMode, &'static BTreeMap<String, String>) {

@@ -22,6 +22,7 @@ pub mod mount;
 pub mod rsync;
 pub mod runner;
 pub mod sfdisk;
+pub mod systemctl;
 
 pub use cmd::{Cmd, Output};
 pub use runner::{Action, Runner};

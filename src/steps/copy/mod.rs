@@ -10,6 +10,10 @@
 //! - `debootstrap`: a fresh system into the target, with the kernel, GRUB
 //!   and transport packages the profile names.
 //!
+//! A final sync (`--resync`) runs the same copy with what the later steps
+//! wrote in the target left out (`Ctx::protect`), stopping the units the
+//! user named (`--stop-service`) around it.
+//!
 //! This file runs the step; which runs to make and what they exclude is
 //! planned in [`transfers`], and sparse files are found in [`sparse`].
 
@@ -29,6 +33,7 @@ use crate::profile::packages;
 use crate::system::snapshot::{self, Snapshots};
 use crate::tools::debootstrap::{self, Debootstrap};
 use crate::tools::rsync::{self, Transfer, EXIT_VANISHED};
+use crate::tools::systemctl;
 use anyhow::{Context, Result};
 use sparse::{sparse_lists, walk_skips};
 use std::path::{Path, PathBuf};
@@ -75,6 +80,7 @@ fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
             }
         }
     }
+    inputs.protect = ctx.protect.clone();
     inputs.host_excludes = vec![ctx.opts.state_dir.clone(), ctx.opts.work_dir.clone()];
     if let Some(r) = &ctx.root {
         inputs.host_excludes.push(r.clone());
@@ -384,10 +390,21 @@ impl Step for Copy {
         ))
     }
     fn apply(&self, ctx: &mut Ctx) -> Result<()> {
-        match source_root(&ctx.plan) {
-            Some(src) => self.copy_tree(ctx, &src),
-            None => self.debootstrap(ctx),
+        let Some(src) = source_root(&ctx.plan) else {
+            return self.debootstrap(ctx);
+        };
+        // The units the user named hold still while their files are
+        // copied, and run again afterwards, also when the copy failed.
+        let units = ctx.opts.stop_services.clone();
+        if let Err(e) = systemctl::stop(&ctx.runner, &units) {
+            // Some may have stopped before one failed.
+            let _ = systemctl::start(&ctx.runner, &units);
+            return Err(e);
         }
+        let copied = self.copy_tree(ctx, &src);
+        let started = systemctl::start(&ctx.runner, &units);
+        copied?;
+        started
     }
 }
 #[cfg(test)]

@@ -70,6 +70,9 @@ pub struct CopyInputs {
     /// Host paths never copied (netroot's state and work dirs, the target
     /// mount, the target's image file).
     pub host_excludes: Vec<PathBuf>,
+    /// Target-tree paths the later steps wrote, left alone by a final sync
+    /// (not copied over, not deleted): `Ctx::protect`.
+    pub protect: Vec<String>,
 }
 
 /// The rsync runs that copy `src_root` onto the target mounted at `root`,
@@ -165,6 +168,11 @@ fn exclude_patterns(
             }
         }
     }
+    for p in &inputs.protect {
+        if !anchored.contains(p) {
+            anchored.push(p.clone());
+        }
+    }
     let mut floating = Vec::new();
     for e in &plan.copy.exclude {
         if e.starts_with('/') {
@@ -246,7 +254,29 @@ pub(crate) mod tests {
                 "/run/netroot".into(),
                 "/run/netroot/target".into(),
             ],
+            protect: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_final_sync_leaves_what_later_steps_wrote_in_each_filesystem() {
+        let p = plan(r#"{"type": "live"}"#);
+        let l = resolve_layout(&p.layout, 8 << 30, b"s").unwrap();
+        let mut i = inputs();
+        i.protect = vec![
+            "/etc/fstab".into(),
+            "/boot/grub/".into(),
+            "/boot/efi/EFI/BOOT/".into(),
+        ];
+        let t = transfers(&p, &l, Path::new("/"), Path::new("/t"), &i);
+        let of = |src: &str| t.iter().find(|x| x.src == Path::new(src)).unwrap();
+        assert!(of("/").excludes.contains(&"/etc/fstab".to_string()));
+        assert!(of("/boot").excludes.contains(&"/grub/".to_string()));
+        assert!(of("/boot/efi").excludes.contains(&"/EFI/BOOT/".to_string()));
+        assert!(!of("/boot").excludes.contains(&"/etc/fstab".to_string()));
+        // Without a final sync nothing of the kind is left out.
+        let t = transfers(&p, &l, Path::new("/"), Path::new("/t"), &inputs());
+        assert!(!t[0].excludes.contains(&"/etc/fstab".to_string()));
     }
 
     #[test]
