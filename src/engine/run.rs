@@ -85,7 +85,7 @@ pub fn run_steps(
 /// input (exit 2), found before anything is locked or written.
 fn check_resync(plan: &Plan, opts: &RunOptions) -> Result<()> {
     use crate::outcome::Invalid;
-    if !opts.stop_services.is_empty() && !matches!(plan.source, crate::plan::Source::Live) {
+    if !opts.stop_services.is_empty() && !matches!(plan.source, crate::plan::Source::Live { .. }) {
         return Err(Invalid(format!(
             "--stop-service is for a live source only (this plan's source is {}): \
              stop the services of the system that owns the tree yourself, then run \
