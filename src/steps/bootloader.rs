@@ -10,7 +10,7 @@
 //! (bios/both: core image into the bios_grub partition or the MBR gap,
 //! boot code into the MBR). The probe reads the disk itself.
 
-use super::shared::{inspect_tree, profile_for, target_root};
+use super::shared::{inspect_tree, kernels, profile_for, target_root};
 use crate::disk::TargetDisk;
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::plan::{PartRole, ResolvedLayout, TableKind};
@@ -253,25 +253,14 @@ impl Step for Bootloader {
     }
 }
 
-/// The kernels in the target's /boot that grub-mkconfig lists: a
-/// `vmlinuz-VERSION` with the modules of VERSION installed.
+/// The kernels in the target's /boot that grub-mkconfig lists, as file
+/// names (`vmlinuz-VERSION`): those with their modules installed.
 fn installed_kernels(root: &Path) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(root.join("boot")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| {
-            n.strip_prefix("vmlinuz-").is_some_and(|v| {
-                ["lib/modules", "usr/lib/modules"]
-                    .iter()
-                    .any(|m| root.join(m).join(v).is_dir())
-            })
-        })
-        .collect();
-    out.sort();
-    out
+    kernels(root)
+        .into_iter()
+        .map(|k| format!("vmlinuz-{k}"))
+        .filter(|f| root.join("boot").join(f).is_file())
+        .collect()
 }
 
 /// Never the source disk: the mounted root must be a partition of the target.

@@ -9,7 +9,7 @@
 //! A stamp in the target (/var/lib/netroot/initramfs.json) records a hash
 //! of the inputs and the verified images; the probe compares it.
 
-use super::shared::{inspect_tree, profile_for, target_root};
+use super::shared::{inspect_tree, kernels, profile_for, target_root};
 use crate::engine::{Ctx, Probe, Step, StepId, StepKind};
 use crate::profile::template::{render, render_arg, render_cmd, Vars};
 use crate::profile::{self, packages, vars, FileSpec, Profile};
@@ -26,29 +26,6 @@ use std::path::Path;
 pub struct Initramfs;
 
 const STAMP: &str = "var/lib/netroot/initramfs.json";
-
-/// Kernel versions installed in `tree` (a modules directory and a kernel).
-pub fn kernels(tree: &Path) -> Vec<String> {
-    let mut v = Vec::new();
-    for base in ["lib/modules", "usr/lib/modules"] {
-        let Ok(rd) = std::fs::read_dir(tree.join(base)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let k = e.file_name().to_string_lossy().into_owned();
-            if tree.join(format!("boot/vmlinuz-{k}")).exists() || e.path().join("vmlinuz").exists()
-            {
-                v.push(k);
-            }
-        }
-        if !v.is_empty() {
-            break;
-        }
-    }
-    v.sort();
-    v.dedup();
-    v
-}
 
 /// One file to write in the target.
 pub(crate) struct PlannedFile {

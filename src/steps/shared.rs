@@ -1,8 +1,9 @@
 //! What more than one step needs, in one place so steps never import each
 //! other: attaching the target from the run's context, the distro profile
 //! and the tree it is read from, where netroot keeps state in the target,
-//! and the size the plan's layout occupies, and the probe and write of the
-//! files the fstab and identity steps put in the target.
+//! the size the plan's layout occupies, the kernels a tree holds, and the
+//! probe and write of the files the fstab and identity steps put in the
+//! target.
 
 use crate::disk::TargetDisk;
 use crate::engine::{Ctx, Probe};
@@ -50,6 +51,29 @@ pub fn inspect_tree(ctx: &Ctx, root: &Path) -> Option<PathBuf> {
         return Some(root.to_path_buf());
     }
     ctx.plan.source.tree()
+}
+
+/// Kernel versions installed in `tree` (a modules directory and a kernel).
+pub fn kernels(tree: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for base in ["lib/modules", "usr/lib/modules"] {
+        let Ok(rd) = std::fs::read_dir(tree.join(base)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let k = e.file_name().to_string_lossy().into_owned();
+            if tree.join(format!("boot/vmlinuz-{k}")).exists() || e.path().join("vmlinuz").exists()
+            {
+                v.push(k);
+            }
+        }
+        if !v.is_empty() {
+            break;
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// The profile for this run.
