@@ -6,6 +6,8 @@
 //!   after it took the snapshot; the test then changes the source (a new
 //!   file, a changed file) and lets it go on. The copy must hold the tree
 //!   as it was at the snapshot, and the snapshot must be gone afterwards.
+//!   A final sync (`--resync`) then reads a fresh snapshot and carries
+//!   what changed since.
 //! - A run killed with the snapshot in place: the next run drops it, takes
 //!   a fresh one and finishes; nothing is left behind.
 //! - A source on a filesystem that can't be snapshotted (ext4 on a plain
@@ -221,6 +223,27 @@ fn the_copy_reads_the_snapshot_not_the_live_tree() {
         "changed during the copy\n"
     );
     assert!(!src.join(".netroot-snapshot").exists());
+
+    // A final sync reads a fresh snapshot: what changed since is carried.
+    let resync = migrate_args(&s, &plan, "--resync");
+    let mut resync: Vec<&str> = resync.iter().map(String::as_str).collect();
+    resync.push("--yes");
+    let (code, out, err) = common::netroot(&resync, &[]);
+    assert_eq!(code, 0, "the final sync failed:\n{out}\n{err}");
+    let after = subvolumes(&s.join("btrfs"));
+    assert!(
+        !after.contains("netroot-snapshot"),
+        "the final sync left its snapshot:\n{after}"
+    );
+    let t = mount_target(&s, &img);
+    let state = std::fs::read_to_string(t.join("etc/state")).unwrap();
+    let new_exists = t.join("etc/new-during-copy").exists();
+    sh(&format!("umount {}", t.display()));
+    assert_eq!(
+        state, "changed during the copy\n",
+        "the final sync missed a change"
+    );
+    assert!(new_exists, "the final sync missed a new file");
     sh(&format!("umount {}", s.join("btrfs").display()));
 }
 
