@@ -251,6 +251,7 @@ fn iscsi_login_with_chap_finds_the_disk_and_cleans_up() {
             format!("iscsiadm -m node -o new -T {IQN} -p 10.0.2.2:3260 -I netroot"),
             format!("{q} --op update -n node.session.auth.authmethod -v CHAP"),
             format!("{q} --op update -n node.session.auth.username -v client1"),
+            format!("{q} --op update -n node.session.timeo.replacement_timeout -v 120"),
             format!("{q} --login -I netroot"),
             "iscsiadm -m session -P 3".into(),
         ]
@@ -447,4 +448,44 @@ fn aoe_attach_discovers_until_the_device_appears() {
             && e.contains("AoE devices seen: e0.0 (up)"),
         "{e}"
     );
+}
+
+/// After a failed step the engine asks whether the target is still
+/// there: a logged-in session is fine; one whose connection dropped
+/// (tgtd stopped) is named with what to check.
+#[test]
+fn a_target_that_stopped_answering_is_named() {
+    if !common::require_root() {
+        return;
+    }
+    let f = fake().lock().unwrap_or_else(|e| e.into_inner());
+    f.reset();
+    let t = tempfile::tempdir().unwrap();
+    let c = ctx(
+        serde_json::json!({"transport": "iscsi", "portal": "10.0.2.2", "iqn": IQN, "lun": 1}),
+        t.path(),
+    );
+    let p3 = f.state.join("session-P3.txt");
+    let good = std::fs::read_to_string(&p3).unwrap();
+    std::fs::write(f.state.join("logged-in"), "").unwrap();
+    let lost = || transport::health::lost_target(&c.runner, &f.paths, &c.plan.target);
+    assert_eq!(lost(), None);
+    std::fs::write(
+        &p3,
+        good.replace(
+            "Connection State: LOGGED IN",
+            "Connection State: TRANSPORT WAIT",
+        )
+        .replace("Session State: LOGGED_IN", "Session State: FAILED"),
+    )
+    .unwrap();
+    let m = lost();
+    std::fs::write(&p3, &good).unwrap();
+    let m = m.expect("a FAILED session is a lost target");
+    assert!(
+        m.contains(&format!("{IQN} at 10.0.2.2:3260 stopped answering")),
+        "{m}"
+    );
+    assert!(m.contains("check that the server 10.0.2.2 is up"), "{m}");
+    f.reset();
 }

@@ -203,6 +203,9 @@ qemu_run() {
   local pid=$!
   echo "$pid" >"$SCEN_OUT/$name.qemu.pid"
   defer "stop_pid $pid"
+  # QEMU_WATCH FUNCTION: called with the serial log and QEMU's PID while
+  # the guest runs (the outage-* scenarios stop and start the target).
+  if [ -n "${QEMU_WATCH:-}" ]; then "$QEMU_WATCH" "$serial" "$pid"; fi
   local rc=0
   wait "$pid" || rc=$?
   return $rc

@@ -114,6 +114,7 @@ allow-hotplug $GUEST_IF
 iface $GUEST_IF inet dhcp
 EOF
     install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
+    install -m 0755 "$VM_DIR/guest/netroot-vm-outage" "$SRC_TREE/usr/local/sbin/"
     install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"
     mkdir -p "$SRC_TREE/etc/systemd/system/multi-user.target.wants"
     ln -sf /etc/systemd/system/netroot-vm-facts.service \

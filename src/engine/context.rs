@@ -140,6 +140,29 @@ impl Ctx {
     }
 
     /// The mounted target root, or an error.
+    /// Flush the target's mounted filesystems (the root and every mount
+    /// below it) to the disk: what a step wrote is on the disk before the
+    /// journal says the step is done. Without it a network disk lost after
+    /// the step could keep sizes and times of files whose data never
+    /// reached it, and the next run would trust them. Nothing is mounted
+    /// (or written) in a dry run.
+    pub fn sync_target(&self) -> Result<()> {
+        use anyhow::Context;
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        for m in crate::host::mountinfo::mounts() {
+            if !m.target.starts_with(root) {
+                continue;
+            }
+            let dir = std::fs::File::open(&m.target)
+                .with_context(|| format!("opening {} to sync it", m.target.display()))?;
+            nix::unistd::syncfs(&dir)
+                .with_context(|| format!("syncing {} to the target disk", m.target.display()))?;
+        }
+        Ok(())
+    }
+
     pub fn root(&self) -> Result<&PathBuf> {
         self.root.as_ref().ok_or_else(|| {
             anyhow::anyhow!("the target is not mounted (the mount step did not run)")

@@ -10,7 +10,7 @@ pub mod run;
 pub use context::{Cleanup, Ctx, RunOptions};
 pub use journal::Journal;
 pub use report::{RunReport, StepReport, StepStatus};
-pub use run::{describe_target, run_steps, status};
+pub use run::{describe_target, run_steps, run_steps_with, status, FailureCheck};
 
 pub use crate::event::StepId;
 pub use crate::outcome::{Interrupted, Refused};

@@ -20,6 +20,22 @@ pub fn run_steps(
     progress: Arc<dyn ProgressSink>,
     steps: &[Box<dyn Step>],
 ) -> Result<RunReport> {
+    run_steps_with(plan, opts, progress, steps, &|_| None)
+}
+
+/// Asked after a step failed: what to say first when the network disk
+/// went away (`None`: nothing). The caller's (`steps::run_plan` passes the
+/// transport's check), so the engine knows no transport.
+pub type FailureCheck = dyn Fn(&Ctx) -> Option<String>;
+
+/// [`run_steps`], with `on_failure` asked when a step fails.
+pub fn run_steps_with(
+    plan: Plan,
+    opts: RunOptions,
+    progress: Arc<dyn ProgressSink>,
+    steps: &[Box<dyn Step>],
+    on_failure: &FailureCheck,
+) -> Result<RunReport> {
     let dry = opts.dry_run;
     check_resync(&plan, &opts)?;
     // The device first: before the journal, before any write.
@@ -45,7 +61,14 @@ pub fn run_steps(
     ctx.notes.extend(held.map(|h| format!("lock: {h}")));
     load_journal_done(&mut ctx, journal.as_ref())?;
     let mut reports: Vec<StepReport> = Vec::new();
-    let mut result = run_each(&mut ctx, journal.as_mut(), steps, dry, &mut reports);
+    let mut result = run_each(
+        &mut ctx,
+        journal.as_mut(),
+        steps,
+        dry,
+        &mut reports,
+        on_failure,
+    );
     if result.is_ok() && ctx.opts.resync && reports.len() == steps.len() {
         if let Some(j) = journal.as_mut() {
             result = j.mark_resync();
@@ -153,6 +176,7 @@ fn run_each(
     steps: &[Box<dyn Step>],
     dry: bool,
     reports: &mut Vec<StepReport>,
+    on_failure: &FailureCheck,
 ) -> Result<()> {
     let total = steps.len();
     for (i, step) in steps.iter().enumerate() {
@@ -170,6 +194,7 @@ fn run_each(
             i + 1,
             total,
             dry,
+            on_failure,
         )?;
         reports.push(report);
         if ctx.opts.stop_after == Some(id) {
@@ -205,6 +230,7 @@ fn run_one(
     index: usize,
     total: usize,
     dry: bool,
+    on_failure: &FailureCheck,
 ) -> Result<StepReport> {
     let id = step.id();
     ctx.runner.set_step(id.as_str());
@@ -245,8 +271,25 @@ fn run_one(
         }
         Err(e) => {
             ended(ctx, StepEnded::Failed);
-            Err(e)
+            Err(name_lost_target(ctx, e, on_failure))
         }
+    }
+}
+
+/// A step that failed because the network disk went away fails naming
+/// the target and what to check, the step's own error after it. Not for
+/// a plan working on a local device or image (`target.device`), nor for
+/// refusals and bad input (those name what to fix already).
+fn name_lost_target(ctx: &Ctx, e: anyhow::Error, on_failure: &FailureCheck) -> anyhow::Error {
+    if ctx.plan.target.device().is_some()
+        || e.downcast_ref::<Refused>().is_some()
+        || e.downcast_ref::<crate::outcome::Invalid>().is_some()
+    {
+        return e;
+    }
+    match on_failure(ctx) {
+        Some(lost) => e.context(lost),
+        None => e,
     }
 }
 
@@ -334,6 +377,7 @@ fn apply_step(
     }
     step.apply(ctx).with_context(|| format!("step {id}"))?;
     if !dry && step.kind() != StepKind::EveryRun {
+        ctx.sync_target().with_context(|| format!("step {id}"))?;
         if let Some(j) = journal.as_deref_mut() {
             j.mark_done(id)?;
         }

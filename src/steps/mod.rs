@@ -42,5 +42,5 @@ pub fn run_plan(
     opts: RunOptions,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<RunReport> {
-    engine::run_steps(plan, opts, progress, &all())
+    engine::run_steps_with(plan, opts, progress, &all(), &shared::lost_target)
 }

@@ -15,6 +15,12 @@ use crate::transport::{self, AttachEnv, HostPaths};
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 
+/// After a failed step: the network target is gone (the session or the
+/// AoE device is down), named with what to check; `None` if it looks fine.
+pub fn lost_target(ctx: &Ctx) -> Option<String> {
+    transport::health::lost_target(&ctx.runner, &HostPaths::default(), &ctx.plan.target)
+}
+
 /// Attach the plan's network target with the run's runner, notes and undo
 /// list (`paths`: the host trees; [`HostPaths::default`] on a real machine).
 pub fn attach_with(ctx: &mut Ctx, paths: &HostPaths) -> Result<TargetDisk> {

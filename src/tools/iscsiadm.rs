@@ -217,8 +217,10 @@ pub struct SessionDetail {
     pub persistent_portal: String,
     pub sid: Option<u32>,
     pub initiator_name: Option<String>,
-    /// "LOGGED_IN", ...
+    /// "LOGGED_IN", "FAILED", ...
     pub state: Option<String>,
+    /// "LOGGED IN", "TRANSPORT WAIT", ...
+    pub conn_state: Option<String>,
     pub luns: Vec<SessionLun>,
 }
 
@@ -264,6 +266,8 @@ pub fn parse_session_detail(out: &str) -> Vec<SessionDetail> {
             s.initiator_name = Some(rest.trim().to_string());
         } else if let Some(rest) = l.strip_prefix("iSCSI Session State: ") {
             s.state = Some(rest.trim().to_string());
+        } else if let Some(rest) = l.strip_prefix("iSCSI Connection State: ") {
+            s.conn_state = Some(rest.trim().to_string());
         } else if l.starts_with("scsi") && l.contains(" Lun: ") {
             if let Some(n) = l
                 .rsplit(" Lun: ")

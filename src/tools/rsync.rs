@@ -27,6 +27,12 @@ pub struct Transfer {
     /// Exit 24 (files vanished during the copy) counts as success: the
     /// source is a running system.
     pub live: bool,
+    /// Compare file contents (`--checksum`), not size and time: a resumed
+    /// copy. A run that lost its network disk can leave files whose size
+    /// and time were recorded but whose data never reached the disk (the
+    /// vm-test lost-iscsi found GRUB modules so, and the disk did not
+    /// boot); rsync's quick check would skip them.
+    pub checksum: bool,
 }
 
 impl Transfer {
@@ -70,7 +76,10 @@ impl Transfer {
     }
 
     fn base(&self, sparse: bool) -> Cmd {
-        let c = Cmd::new("rsync");
+        let mut c = Cmd::new("rsync");
+        if self.checksum {
+            c = c.arg("--checksum");
+        }
         if self.fat {
             // FAT keeps no owners or modes and 2 s times. -O: no directory
             // times (FAT has none worth keeping, and setting them on the
@@ -201,7 +210,21 @@ mod tests {
             excludes: vec!["/proc/*".into(), "/lost+found".into()],
             fat: false,
             live: true,
+            checksum: false,
         }
+    }
+
+    #[test]
+    fn a_resumed_copy_compares_contents() {
+        let t = Transfer {
+            checksum: true,
+            ..t()
+        };
+        assert!(t.cmd(None).display().starts_with("rsync --checksum -aHAX "));
+        assert!(t
+            .sparse_cmd(Path::new("/tmp/sparse"))
+            .display()
+            .starts_with("rsync --checksum -aHAXS "));
     }
 
     #[test]

@@ -318,6 +318,9 @@ mod dry_tests {
                      (mode 0600)",
                     paths.iscsi_nodes.display()
                 ),
+                // The record netroot made fails I/O after 2 minutes without
+                // the target, whatever iscsid.conf says.
+                format!("{q} --op update -n node.session.timeo.replacement_timeout -v 120"),
                 format!("{q} --login"),
             ]
         );

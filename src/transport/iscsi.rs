@@ -198,6 +198,14 @@ pub fn attach(
         None => None,
     };
     prepare_node(env, paths, portal_v, iqn, chap, iface)?;
+    if !had_record {
+        env.runner.run(&tool::node_update(
+            iqn,
+            &portal,
+            "node.session.timeo.replacement_timeout",
+            &MIGRATION_RECOVERY_TIMEOUT.to_string(),
+        ))?;
+    }
     log_in(
         env,
         iqn,
@@ -220,6 +228,17 @@ pub fn attach(
         ),
     }
 }
+
+/// How long the session netroot logs in to for a migration waits for a
+/// target that stopped answering before the kernel fails its I/O (the
+/// record's `node.session.timeo.replacement_timeout`, seconds). Set
+/// deliberately on the node record netroot creates, whatever the
+/// machine's iscsid.conf says (a system booted from iSCSI may say a day
+/// there): a server restart of up to two minutes is ridden through, a
+/// longer outage fails the step in bounded time, naming the target
+/// (`transport::health`), and the run resumes when started again. The
+/// migrated system's own root session waits a day instead (docs/boot.md).
+pub const MIGRATION_RECOVERY_TIMEOUT: u32 = 120;
 
 /// The LUN's disk in a session that exists already, if it has one; a
 /// session netroot's marker says an interrupted run made is logged out at

@@ -9,6 +9,7 @@
 pub mod aoe;
 pub mod attach;
 pub mod common;
+pub mod health;
 pub mod iscsi;
 pub mod iscsi_listing;
 pub mod iscsi_record;

@@ -257,7 +257,21 @@ impl Copy {
             );
         }
         let inputs = gather_inputs(ctx, src);
-        let list = transfers(&ctx.plan, &layout, src, &root, &inputs);
+        let mut list = transfers(&ctx.plan, &layout, src, &root, &inputs);
+        // A previous run's unfinished copy on the target: compare contents,
+        // not size and time (see `Transfer::checksum`). A final sync follows
+        // a finished copy, which was synced to the disk before the journal
+        // recorded it: size and time can be trusted there.
+        let resumed = !ctx.opts.resync && holds_files(&root);
+        if resumed {
+            tracing::info!(
+                "{} holds files of an earlier run: rsync compares contents (--checksum)",
+                root.display()
+            );
+        }
+        for t in &mut list {
+            t.checksum = resumed;
+        }
         let mut snaps = self.snapshots(ctx, &list, &inputs);
         let copied = self.run_transfers(ctx, &list, &inputs, snaps.as_mut());
         // The snapshots go whatever the copy did; its error comes first.
@@ -434,5 +448,43 @@ mod tests {
         assert!(pk.contains(&"linux-image-amd64".to_string()));
         assert!(pk.contains(&"aoetools".to_string()));
         assert!(!pk.contains(&"open-iscsi".to_string()));
+    }
+}
+
+/// Whether a target root holds an earlier, unfinished copy: any file,
+/// link or node below it, other than in `lost+found` (empty directories are
+/// the mount points of the layout's other filesystems).
+fn holds_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name() != "lost+found")
+                .any(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => holds_files(&e.path()),
+                    _ => true,
+                })
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::holds_files;
+
+    #[test]
+    fn an_earlier_copy_is_seen_but_not_empty_mount_points() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("lost+found")).unwrap();
+        std::fs::create_dir_all(r.join("boot/lost+found")).unwrap();
+        std::fs::create_dir_all(r.join("boot/efi")).unwrap();
+        assert!(!holds_files(r));
+        std::fs::create_dir_all(r.join("boot/efi/EFI")).unwrap();
+        assert!(!holds_files(r));
+        std::fs::write(r.join("boot/efi/EFI/grubx64.efi"), "").unwrap();
+        assert!(holds_files(r));
+        std::fs::remove_dir_all(r.join("boot")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", r.join("bin")).unwrap();
+        assert!(holds_files(r));
     }
 }

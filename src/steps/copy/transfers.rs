@@ -102,6 +102,7 @@ pub fn transfers(
                 excludes,
                 fat: lands_on_fat(&planned, t),
                 live: matches!(plan.source, Source::Live { .. }),
+                checksum: false,
             }
         })
         .collect()
