@@ -16,58 +16,36 @@ MATRIX_BASE_PACKAGES=linux-image-amd64,initramfs-tools,grub-pc-bin,grub-efi-amd6
 matrix_stack_packages() {
   case $1 in
   ifupdown) echo ifupdown,isc-dhcp-client ;;
-  networkmanager) echo network-manager ;;
+  networkmanager) echo network-manager,dbus ;; # debootstrap resolves no virtual dependencies (dbus-system-bus)
   networkd) echo "" ;; # part of systemd (its own package from trixie on)
   *) die "unknown network stack $1 (ifupdown, networkmanager, networkd)" ;;
   esac
 }
 
 # matrix_rootfs SUITE STACK: a debootstrapped minbase tree of SUITE with
-# STACK's packages, built once per recipe (these functions) and
-# parameters into $CACHE/rootfs-SUITE-STACK-KEY. Prints its path.
+# STACK's packages, built once per recipe (matrix_rootfs_build and the
+# package lists: the locking and caching around them are not part of the
+# key) and parameters into $CACHE/rootfs-SUITE-STACK-KEY. Prints its path.
 matrix_rootfs() {
   local suite=$1 stack=$2 include key dir old extra
   include=$MATRIX_BASE_PACKAGES
   extra=$(matrix_stack_packages "$stack")
   [ -n "$extra" ] && include=$include,$extra
   key=$({
-    declare -f matrix_rootfs matrix_stack_packages
+    declare -f matrix_rootfs_build matrix_stack_packages
     echo "$suite $stack $MATRIX_MIRROR $include"
   } | sha256sum | cut -c1-12)
   dir=$CACHE/rootfs-$suite-$stack-$key
   mkdir -p "$CACHE"
-  exec 7>"$CACHE/.matrix-rootfs.lock"
-  flock 7
+  exec 7>"$CACHE/.rootfs-$suite-$stack.lock"
+  flock 7 || die "flock $CACHE/.rootfs-$suite-$stack.lock failed"
   if [ ! -f "$dir/.netroot-rootfs-complete" ]; then
     if [ -d "$dir" ]; then
       findmnt -rn -o TARGET | grep -q "^$dir" && die "$dir has mounts below it"
       rm -rf --one-file-system "$dir"
     fi
     log "debootstrap $suite ($stack) into $dir (3–6 minutes)"
-    debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$MATRIX_MIRROR" \
-      >"$CACHE/rootfs-$suite-$stack.log" 2>&1 ||
-      die "debootstrap $suite failed: $(tail -3 "$CACHE/rootfs-$suite-$stack.log")"
-    if [ "$stack" = networkd ] && [ ! -e "$dir/lib/systemd/systemd-networkd" ]; then
-      # trixie split networkd out of the systemd package.
-      cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
-      mount --bind /dev "$dir/dev"
-      mount -t proc proc "$dir/proc"
-      chroot "$dir" apt-get -qq update >&2
-      DEBIAN_FRONTEND=noninteractive chroot "$dir" \
-        apt-get -qq install -y --no-install-recommends systemd-networkd >&2
-      umount "$dir/proc" "$dir/dev"
-    fi
-    # What an installed system has that minbase lacks.
-    echo netroot-src >"$dir/etc/hostname"
-    cat >"$dir/etc/fstab" <<'FSTAB'
-# /etc/fstab: static file system information.
-/dev/sda1       /               ext4    errors=remount-ro 0     1
-/dev/sda2       none            swap    sw              0       0
-proc            /proc           proc    defaults        0       0
-tmpfs           /tmp            tmpfs   defaults,nosuid 0       0
-FSTAB
-    echo "root:netroot" | chroot "$dir" chpasswd
-    rm -f "$dir"/var/cache/apt/archives/*.deb
+    matrix_rootfs_build "$dir" "$suite" "$stack" "$include"
     touch "$dir/.netroot-rootfs-complete"
   fi
   # Drop older recipes of this variant only.
@@ -78,6 +56,35 @@ FSTAB
   done
   flock -u 7
   echo "$dir"
+}
+
+# matrix_rootfs_build DIR SUITE STACK INCLUDE: the recipe itself.
+matrix_rootfs_build() {
+  local dir=$1 suite=$2 stack=$3 include=$4
+  debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$MATRIX_MIRROR" \
+    >"$CACHE/rootfs-$suite-$stack.log" 2>&1 ||
+    die "debootstrap $suite failed: $(tail -3 "$CACHE/rootfs-$suite-$stack.log")"
+  if [ "$stack" = networkd ] && [ ! -e "$dir/lib/systemd/systemd-networkd" ]; then
+    # trixie split networkd out of the systemd package.
+    cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
+    mount --bind /dev "$dir/dev"
+    mount -t proc proc "$dir/proc"
+    chroot "$dir" apt-get -qq update >&2
+    DEBIAN_FRONTEND=noninteractive chroot "$dir" \
+      apt-get -qq install -y --no-install-recommends systemd-networkd >&2
+    umount "$dir/proc" "$dir/dev"
+  fi
+  # What an installed system has that minbase lacks.
+  echo netroot-src >"$dir/etc/hostname"
+  cat >"$dir/etc/fstab" <<'FSTAB'
+# /etc/fstab: static file system information.
+/dev/sda1       /               ext4    errors=remount-ro 0     1
+/dev/sda2       none            swap    sw              0       0
+proc            /proc           proc    defaults        0       0
+tmpfs           /tmp            tmpfs   defaults,nosuid 0       0
+FSTAB
+  echo "root:netroot" | chroot "$dir" chpasswd
+  rm -f "$dir"/var/cache/apt/archives/*.deb
 }
 
 # matrix_net_config TREE STACK: the boot NIC ($GUEST_IF) as each stack's
@@ -99,7 +106,7 @@ iface $GUEST_IF inet dhcp
 EOT
     ;;
   networkmanager)
-    [ -e "$tree/etc/systemd/system/multi-user.target.wants/NetworkManager.service" ] ||
+    [ -L "$tree/etc/systemd/system/multi-user.target.wants/NetworkManager.service" ] ||
       die "$tree: network-manager did not enable NetworkManager.service"
     ;;
   networkd)
@@ -130,7 +137,7 @@ matrix_tree() {
     cat "$VM_DIR"/guest/*
   } | sha256sum | cut -c1-12)
   SRC_TREE=$CACHE/tree-$suite-$stack-$key
-  exec 6>"$CACHE/.matrix-tree.lock"
+  exec 6>"$CACHE/.tree-$suite-$stack.lock"
   flock 6
   if [ ! -f "$SRC_TREE/.netroot-vm-tree-complete" ]; then
     log "building the source tree $SRC_TREE from $rootfs"
