@@ -182,6 +182,13 @@ matrix_scenario() {
   PLAN_PARTS=$MATRIX_PARTS write_plan "$SCEN_OUT/plan.json" "$target" "$(dir_source)" "$host"
   sed -i 's/"ssh_host_keys": false/"ssh_host_keys": true/' "$SCEN_OUT/plan.json"
   grep -q '"ssh_host_keys": true' "$SCEN_OUT/plan.json" || die "plan: could not ask for new ssh host keys"
+  # NETROOT_VM_KERNEL_ARGS: extra kernel arguments for debugging a boot
+  # (e.g. "systemd.log_level=debug systemd.log_target=console"), in the plan.
+  if [ -n "${NETROOT_VM_KERNEL_ARGS:-}" ]; then
+    local a args=""
+    for a in $NETROOT_VM_KERNEL_ARGS; do args+="${args:+, }\"$a\""; done
+    sed -i "s/\"boot\": { /\"boot\": { \"kernel_args\": [ $args ], /" "$SCEN_OUT/plan.json"
+  fi
   migrate "$SCEN_OUT/plan.json"
   if [ "$transport" = iscsi ]; then
     iscsi_boot boot "$SCEN_OUT/plan.json" "$host" bios
@@ -251,10 +258,11 @@ matrix_assert_stack() {
   networkmanager)
     expect "$name: NetworkManager is enabled and active ($(fact unit-NetworkManager "$serial"))" \
       test "$(fact unit-NetworkManager "$serial")" = enabled/active
-    # The plan names the boot NIC: netroot's conf.d drop-in leaves it
-    # unmanaged, configured by the initramfs (docs/boot.md).
-    expect "$name: NetworkManager leaves the boot NIC $GUEST_IF unmanaged ($(fact nm-devices "$serial"))" \
-      contains "$(fact nm-devices "$serial")" "$GUEST_IF:unmanaged"
+    # The plan names no boot.network.interface: netroot's conf.d drop-in
+    # matches every ethernet NIC with keep-configuration=yes, so NM adopts
+    # what the initramfs configured instead of replacing it (docs/boot.md).
+    expect "$name: NetworkManager keeps the initramfs' configuration of $GUEST_IF ($(fact nm-devices "$serial"))" \
+      contains "$(fact nm-devices "$serial")" "$GUEST_IF:connected (externally)"
     ;;
   networkd)
     expect "$name: systemd-networkd is enabled and active ($nd)" test "$nd" = enabled/active
