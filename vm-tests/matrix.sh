@@ -266,8 +266,8 @@ matrix_assert_stack() {
     ;;
   networkd)
     expect "$name: systemd-networkd is enabled and active ($nd)" test "$nd" = enabled/active
-    expect "$name: networkd has $GUEST_IF configured ($(fact networkd-links "$serial"))" \
-      matches "$(fact networkd-links "$serial")" "$GUEST_IF:routable:configured"
+    expect "$name: networkd has $GUEST_IF configured ($(fact networkd-link "$serial" | tr '\n' ' '))" \
+      matches "$(fact networkd-link "$serial")" "^$GUEST_IF:routable:configured$"
     ;;
   esac
   [ "$stack" = ifupdown ] || expect "$name: ifupdown is not installed (${ifs:-none}; networking.service $net)" \
