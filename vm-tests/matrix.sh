@@ -204,7 +204,7 @@ matrix_scenario() {
   fi
   matrix_assert_mounts boot "$img"
   matrix_assert_settled boot
-  matrix_assert_stack boot "$stack"
+  matrix_assert_stack boot "$stack" "$transport"
   matrix_assert_identity boot "$host"
 }
 
@@ -240,10 +240,10 @@ matrix_assert_settled() {
     test "$(fact system-running "$serial")" = running
 }
 
-# matrix_assert_stack NAME STACK: the source's network stack owns the NIC
-# and no other stack is installed or enabled.
+# matrix_assert_stack NAME STACK TRANSPORT: the source's network stack owns
+# the NIC and no other stack is installed or enabled.
 matrix_assert_stack() {
-  local name=$1 stack=$2 serial=$SCEN_OUT/$1.serial ifs nm nd net
+  local name=$1 stack=$2 transport=$3 serial=$SCEN_OUT/$1.serial ifs nm nd net
   ifs=$(fact pkg-ifupdown "$serial")
   nm=$(fact pkg-network-manager "$serial")
   nd=$(fact unit-systemd-networkd "$serial")
@@ -258,11 +258,17 @@ matrix_assert_stack() {
   networkmanager)
     expect "$name: NetworkManager is enabled and active ($(fact unit-NetworkManager "$serial"))" \
       test "$(fact unit-NetworkManager "$serial")" = enabled/active
-    # The plan names no boot.network.interface: netroot's conf.d drop-in
-    # matches every ethernet NIC with keep-configuration=yes, so NM adopts
-    # what the initramfs configured instead of replacing it (docs/boot.md).
-    expect "$name: NetworkManager keeps the initramfs' configuration of $GUEST_IF ($(fact nm-devices "$serial"))" \
-      contains "$(fact nm-devices "$serial")" "$GUEST_IF:connected (externally)"
+    # netroot's conf.d drop-in (docs/boot.md): over iSCSI NM adopts what
+    # the initramfs configured (keep-configuration=yes) instead of
+    # replacing it; over AoE the initramfs configures no address and NM
+    # manages the NIC with DHCP itself.
+    if [ "$transport" = iscsi ]; then
+      expect "$name: NetworkManager keeps the initramfs' configuration of $GUEST_IF ($(fact nm-devices "$serial"))" \
+        contains "$(fact nm-devices "$serial")" "$GUEST_IF:connected (externally)"
+    else
+      expect "$name: NetworkManager manages $GUEST_IF ($(fact nm-devices "$serial"))" \
+        matches "$(fact nm-devices "$serial")" "(^| )$GUEST_IF:connected( [^(]|$)"
+    fi
     ;;
   networkd)
     expect "$name: systemd-networkd is enabled and active ($nd)" test "$nd" = enabled/active
