@@ -31,6 +31,9 @@ matrix_rootfs() {
   include=$MATRIX_BASE_PACKAGES
   extra=$(matrix_stack_packages "$stack")
   [ -n "$extra" ] && include=$include,$extra
+  # bookworm's network-manager needs polkitd, which needs a logind that
+  # debootstrap cannot pick for a virtual package (trixie's systemd has it).
+  [ "$suite-$stack" = bookworm-networkmanager ] && include=$include,libpam-systemd
   key=$({
     declare -f matrix_rootfs_build matrix_stack_packages
     echo "$suite $stack $MATRIX_MIRROR $include"
