@@ -72,6 +72,20 @@ GUEST_IF=ens8
 # the snapshot-lvm scenario's source volume).
 LIVE_PACKAGES="rsync fdisk lvm2"
 
+# install_facts_unit TREE: the unit that prints the facts and powers off
+# (vm-tests/guest/), enabled, with the serial getty masked.
+install_facts_unit() {
+  local tree=$1
+  install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$tree/usr/local/sbin/"
+  install -m 0755 "$VM_DIR/guest/netroot-vm-outage" "$tree/usr/local/sbin/"
+  install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$tree/etc/systemd/system/"
+  mkdir -p "$tree/etc/systemd/system/multi-user.target.wants"
+  ln -sf /etc/systemd/system/netroot-vm-facts.service \
+    "$tree/etc/systemd/system/multi-user.target.wants/"
+  # A getty on the serial console hangs it up and our facts get lost.
+  ln -sf /dev/null "$tree/etc/systemd/system/serial-getty@ttyS0.service"
+}
+
 # build_sources: set SRC_TREE and SRC_IMAGE, building what is missing.
 build_sources() {
   local rootfs key
@@ -113,14 +127,7 @@ build_sources() {
 allow-hotplug $GUEST_IF
 iface $GUEST_IF inet dhcp
 EOF
-    install -m 0755 "$VM_DIR/guest/netroot-vm-facts" "$SRC_TREE/usr/local/sbin/"
-    install -m 0755 "$VM_DIR/guest/netroot-vm-outage" "$SRC_TREE/usr/local/sbin/"
-    install -m 0644 "$VM_DIR/guest/netroot-vm-facts.service" "$SRC_TREE/etc/systemd/system/"
-    mkdir -p "$SRC_TREE/etc/systemd/system/multi-user.target.wants"
-    ln -sf /etc/systemd/system/netroot-vm-facts.service \
-      "$SRC_TREE/etc/systemd/system/multi-user.target.wants/"
-    # A getty on the serial console hangs it up and our facts get lost.
-    ln -sf /dev/null "$SRC_TREE/etc/systemd/system/serial-getty@ttyS0.service"
+    install_facts_unit "$SRC_TREE"
     touch "$SRC_TREE/.netroot-vm-tree-complete"
   fi
   if [ ! -f "$SRC_IMAGE.complete" ]; then
@@ -128,10 +135,12 @@ EOF
     hand_image "$SRC_TREE" "$SRC_IMAGE" netroot-src local
     touch "$SRC_IMAGE.complete"
   fi
-  # Drop what older recipes left.
-  local old
+  # Drop what older recipes of this tree left (tree-KEY, source-KEY.img),
+  # not the matrix's trees (tree-SUITE-STACK-KEY, vm-tests/matrix.sh).
+  local old x='[0-9a-f]'
   for old in "$CACHE"/tree-* "$CACHE"/source-*.img; do
     case $old in "$SRC_TREE" | "$SRC_IMAGE") continue ;; esac
+    case ${old##*/} in tree-$x$x$x$x$x$x$x$x$x$x$x$x | source-$x$x$x$x$x$x$x$x$x$x$x$x.img) ;; *) continue ;; esac
     [ -e "$old" ] || continue
     if [ -d "$old" ]; then
       findmnt -rn -o TARGET | grep -q "^$old" && continue

@@ -77,6 +77,7 @@ pub fn plan_vars(plan: &Plan) -> Result<(Vars, Vec<String>)> {
     );
     set(&mut v, "hostname", hostname);
     nic_match_vars(&mut v, iface);
+    nm_vars(&mut v, plan);
     set(&mut v, "nic_drivers", "");
     set(&mut v, "root_modules", "");
     set(&mut v, "dracut_modules", "");
@@ -216,6 +217,20 @@ fn nic_match_vars(v: &mut Vars, iface: Option<String>) {
     set(v, "nd_match_name", name);
     set(v, "nd_match_mac", mac);
     set(v, "iface", iface.unwrap_or_default());
+}
+
+/// NetworkManager and the boot NIC. Over iSCSI the initramfs configured
+/// the NIC's address, which the root's session runs on: NM keeps it (and
+/// leaves a named NIC unmanaged). Over AoE (layer 2) the initramfs only
+/// sets the link up: kept as it is, NM would adopt a NIC without an IPv4
+/// address and never run DHCP, so NM manages it as usual.
+fn nm_vars(v: &mut Vars, plan: &Plan) {
+    if matches!(plan.target, Target::Aoe { .. }) {
+        set(v, "nm_unmanage", "");
+        set(v, "nm_keep_configuration", "no");
+    } else {
+        set(v, "nm_keep_configuration", "yes");
+    }
 }
 
 /// The kernel arguments netroot adds: the profile's for this transport,
@@ -370,6 +385,9 @@ mod tests {
             ]
         );
         assert_eq!(v["nm_match"], "mac:52:54:00:ab:cd:ef");
+        // No address from the initramfs over AoE: NM must run DHCP.
+        assert_eq!(v["nm_unmanage"], "");
+        assert_eq!(v["nm_keep_configuration"], "no");
     }
 
     #[test]
