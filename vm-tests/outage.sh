@@ -144,13 +144,27 @@ scenario_outage-aoe() {
 # LOST_AT_MB allocated (partition and format write less than 100 MB).
 LOST_FAILED_AFTER=
 LOST_AT_MB=${NETROOT_VM_LOST_AT_MB:-300}
+# With LOST_STEP=initramfs the guest runs with `--progress json` (its IO
+# disk carries progress-json) and the target goes when the serial log shows
+# the initramfs step's start event.
+LOST_STEP=${LOST_STEP:-copy}
 lost_watch() {
   local serial=$1 pid=$2 t
-  until [ "$(du -m "$SCEN_OUT/disk.img" | cut -f1)" -gt "$LOST_AT_MB" ]; do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 2
-  done
-  log "lost: the guest's migration is copying ($(du -m "$SCEN_OUT/disk.img" | cut -f1) MB on the LUN); stopping tgtd"
+  if [ "$LOST_STEP" = initramfs ]; then
+    until grep -aq '"event":"step_start","step":"initramfs"' "$serial"; do
+      kill -0 "$pid" 2>/dev/null || return 0
+      sleep 2
+    done
+    # Let update-initramfs get going in the target's chroot.
+    sleep 20
+    log "lost: the guest's migration is in the initramfs step; stopping tgtd"
+  else
+    until [ "$(du -m "$SCEN_OUT/disk.img" | cut -f1)" -gt "$LOST_AT_MB" ]; do
+      kill -0 "$pid" 2>/dev/null || return 0
+      sleep 2
+    done
+    log "lost: the guest's migration is copying ($(du -m "$SCEN_OUT/disk.img" | cut -f1) MB on the LUN); stopping tgtd"
+  fi
   t=$SECONDS
   outage_tgt_stop
   until grep -aq 'NETROOT-LIVE rc=' "$serial"; do
@@ -168,6 +182,7 @@ scenario_lost-iscsi() {
   mkdir -p "$io"
   install -m 0755 "$NETROOT" "$io/netroot"
   touch "$io/lost-retry"
+  [ "$LOST_STEP" = initramfs ] && touch "$io/progress-json"
   TGT_PORT=$(free_port)
   write_plan "$io/plan.json" "$(iscsi_target "$iqn")" '{ "type": "live" }' vm-lost
   cp "$io/plan.json" "$SCEN_OUT/plan.json"
@@ -196,6 +211,12 @@ scenario_lost-iscsi() {
     contains "$second" 'NETROOT-LIVE rc=0 '
   expect "live: the second run resumed (format found done)" \
     bash -c 'sed -n "/NETROOT-LOST target answers/,\$p" "$1" | grep -aqE "\] format +done"' _ "$serial"
+  if [ "$LOST_STEP" = initramfs ]; then
+    expect "live: the first run failed in the initramfs step" \
+      grep -aq '"step":"initramfs","status":"failed"' "$serial"
+    expect "live: the second run found the copy done" \
+      bash -c 'sed -n "/NETROOT-LOST target answers/,\$p" "$1" | grep -aqE "\] copy +done"' _ "$serial"
+  fi
   if ! contains "$second" 'NETROOT-LIVE rc=0 '; then
     log "live: no migrated system to boot"
     return 0
@@ -207,3 +228,6 @@ scenario_lost-iscsi() {
   assert_waits_for_target boot
   assert_iscsi_root boot "$iqn"
 }
+
+# lost-iscsi-initramfs: the same with tgtd stopped during the initramfs step.
+scenario_lost-iscsi-initramfs() { LOST_STEP=initramfs scenario_lost-iscsi; }
