@@ -564,12 +564,15 @@ mod tests {
             .iter()
             .find(|f| f.path.contains("NetworkManager"))
             .unwrap();
+        // Over AoE the initramfs sets no address: NetworkManager manages the
+        // boot NIC (DHCP), never leaves it unmanaged.
         assert!(
             nm.contents
-                .contains("match-device=interface-name:ens3\nmanaged=0\n"),
+                .contains("match-device=interface-name:ens3\nkeep-configuration=no\n"),
             "{}",
             nm.contents
         );
+        assert!(!nm.contents.contains("managed=0"), "{}", nm.contents);
         assert!(!paths.iter().any(|p| p.contains("systemd/network")));
         // ifupdown would take the NIC down when its units stop (shutdown).
         for unit in ["networking.service", "ifup@.service"] {
