@@ -19,7 +19,7 @@ kernel_deb() {
   mkdir -p "$dir"
   f=$(ls "$dir/${pkg}_"*.deb 2>/dev/null | head -n 1 || true)
   if [ -z "$f" ]; then
-    (cd "$dir" && apt-get download "$pkg=$ver") >&2 ||
+    (cd "$dir" && apt-get -o APT::Sandbox::User=root download "$pkg=$ver") >&2 ||
       die "apt-get download $pkg=$ver failed: the host's apt must know the source tree's kernel (Debian 12 host: apt-get update)"
     f=$(ls "$dir/${pkg}_"*.deb | head -n 1)
   fi
