@@ -17,15 +17,6 @@ use common::Scratch;
 use netroot::plan::{parse_plan, resolve_layout};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A root tree just big enough for the copy (it needs etc/).
-fn tiny_source(dir: &Path) {
-    std::fs::create_dir_all(dir.join("etc")).unwrap();
-    std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
-    std::fs::write(dir.join("etc/os-release"), "ID=debian\nVERSION_ID=12\n").unwrap();
-    std::fs::write(dir.join("usr/bin/hello"), "#!/bin/sh\necho hi\n").unwrap();
-}
 
 fn plan_text(src: &Path, img: &Path) -> String {
     format!(
@@ -54,29 +45,6 @@ fn migrate_args(s: &Scratch, plan: &str, n: &str, stop_after: &str, dry: bool) -
     v
 }
 
-/// Wait until process `pid` is stopped (state T in /proc/PID/stat).
-fn wait_stopped(child: &mut std::process::Child, log: &Path) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!(
-                "run 1 ended ({st}) before stopping:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
-        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
-        if state == Some(Some('T')) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "run 1 never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_second_plan_naming_the_same_image_is_refused() {
     if !common::require_root() {
@@ -84,7 +52,7 @@ fn a_second_plan_naming_the_same_image_is_refused() {
     }
     common::private_mounts();
     let s = Scratch::new("lock-two-plans");
-    tiny_source(&s.join("src"));
+    common::tiny_source(&s.join("src"));
     std::fs::create_dir(s.join("imgs")).unwrap();
     std::os::unix::fs::symlink(s.join("imgs"), s.join("link")).unwrap();
     let one = s.join("one.json");
@@ -112,7 +80,7 @@ fn a_second_plan_naming_the_same_image_is_refused() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_stopped(&mut run1, &log);
+    common::wait_stopped(&mut run1, &log);
     let img = s.join("imgs/t.img");
     let before = common::sha256_file(&img);
     let args = migrate_args(&s, two.to_str().unwrap(), "2", "copy", false);
@@ -165,7 +133,7 @@ fn the_copy_leaves_out_its_own_target_image() {
     common::private_mounts();
     let s = Scratch::new("lock-own-image");
     let src = s.join("src");
-    tiny_source(&src);
+    common::tiny_source(&src);
     std::fs::create_dir_all(src.join("var/tmp")).unwrap();
     let img = src.join("var/tmp/target.img");
     let text = plan_text(&src, &img);

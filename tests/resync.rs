@@ -17,20 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-fn sh(cmd: &str) -> String {
-    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A manifest of a tree that changes when any file's content or metadata
 /// changes.
 fn manifest(dir: &Path) -> String {
-    sh(&format!(
+    common::sh(&format!(
         "cd {} && find . -printf '%p %y %s %T@ %C@ %m %U:%G %n\\n' | LC_ALL=C sort | sha256sum",
         dir.display()
     ))
@@ -44,7 +34,7 @@ struct Attached {
 
 impl Attached {
     fn new(img: &Path, mnt: &Path) -> Attached {
-        let loopdev = sh(&format!("losetup -f -P -r --show {}", img.display()))
+        let loopdev = common::sh(&format!("losetup -f -P -r --show {}", img.display()))
             .trim()
             .to_string();
         let part = format!("{loopdev}p2");
@@ -56,7 +46,7 @@ impl Attached {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         std::fs::create_dir_all(mnt).unwrap();
-        sh(&format!("mount -o ro {part} {}", mnt.display()));
+        common::sh(&format!("mount -o ro {part} {}", mnt.display()));
         Attached {
             loopdev,
             mnt: mnt.to_path_buf(),
@@ -137,7 +127,7 @@ fn final_sync_carries_source_changes_and_keeps_netroots_files() {
     common::private_mounts();
     let s = Scratch::new("resync");
     let src = s.join("src");
-    sh(&format!(
+    common::sh(&format!(
         "cp -a --reflink=auto {}/. {}/",
         common::rootfs().display(),
         {
@@ -277,7 +267,7 @@ fn final_sync_carries_source_changes_and_keeps_netroots_files() {
         .to_string_lossy()
         .into_owned();
     let k2 = format!("{kver}-resync");
-    sh(&format!(
+    common::sh(&format!(
         "cd {} && cp -a lib/modules/{kver} lib/modules/{k2} && cp -a boot/vmlinuz-{kver} boot/vmlinuz-{k2} && cp -a boot/config-{kver} boot/config-{k2}",
         src.display()
     ));
@@ -305,7 +295,7 @@ fn final_sync_carries_source_changes_and_keeps_netroots_files() {
         assert!(a.mnt.join(format!("boot/initrd.img-{k2}")).is_file());
     }
     // And loses it again: grub.cfg must not keep booting it.
-    sh(&format!(
+    common::sh(&format!(
         "cd {} && rm -rf lib/modules/{k2} boot/vmlinuz-{k2} boot/config-{k2}",
         src.display()
     ));

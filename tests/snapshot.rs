@@ -23,26 +23,7 @@ mod common;
 use common::Scratch;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A root tree just big enough for the copy (it needs etc/).
-fn tiny_source(dir: &Path) {
-    std::fs::create_dir_all(dir.join("etc")).unwrap();
-    std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
-    std::fs::write(dir.join("etc/os-release"), "ID=debian\nVERSION_ID=12\n").unwrap();
-    std::fs::write(dir.join("usr/bin/hello"), "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::write(dir.join("etc/state"), "before\n").unwrap();
-}
+use std::time::Duration;
 
 fn plan_text(src: &Path, img: &Path) -> String {
     format!(
@@ -81,23 +62,24 @@ fn btrfs_source(s: &Scratch) -> std::path::PathBuf {
     let img = s.join("btrfs.img");
     let mnt = s.join("btrfs");
     std::fs::create_dir(&mnt).unwrap();
-    sh(&format!(
+    common::sh(&format!(
         "truncate -s 512M {0} && mkfs.btrfs -q {0}",
         img.display()
     ));
-    sh(&format!(
+    common::sh(&format!(
         "mount -o loop {} {}",
         img.display(),
         mnt.display()
     ));
-    sh(&format!("btrfs subvolume create {}/deb", mnt.display()));
+    common::sh(&format!("btrfs subvolume create {}/deb", mnt.display()));
     let src = mnt.join("deb");
-    tiny_source(&src);
+    common::tiny_source(&src);
+    std::fs::write(src.join("etc/state"), "before\n").unwrap();
     src
 }
 
 fn subvolumes(mnt: &Path) -> String {
-    sh(&format!("btrfs subvolume list {}", mnt.display()))
+    common::sh(&format!("btrfs subvolume list {}", mnt.display()))
 }
 
 /// The target's root filesystem (partition 2 after bios_grub), mounted
@@ -105,7 +87,7 @@ fn subvolumes(mnt: &Path) -> String {
 fn mount_target(s: &Scratch, img: &Path) -> std::path::PathBuf {
     let dir = s.join("check");
     std::fs::create_dir_all(&dir).unwrap();
-    let dev = sh(&format!("losetup -f -P -r --show {}", img.display()));
+    let dev = common::sh(&format!("losetup -f -P -r --show {}", img.display()));
     let dev = dev.trim();
     // No udev here: ask the kernel for the partitions until the node shows.
     for _ in 0..100 {
@@ -115,32 +97,10 @@ fn mount_target(s: &Scratch, img: &Path) -> std::path::PathBuf {
         let _ = Command::new("partx").args(["-u", dev]).status();
         std::thread::sleep(Duration::from_millis(50));
     }
-    sh(&format!("mount -o ro {dev}p2 {}", dir.display()));
+    common::sh(&format!("mount -o ro {dev}p2 {}", dir.display()));
     // The loop device goes when the mount does.
-    sh(&format!("losetup -d {dev}"));
+    common::sh(&format!("losetup -d {dev}"));
     dir
-}
-
-fn wait_stopped(child: &mut std::process::Child, log: &Path) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!(
-                "the run ended ({st}) before stopping:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
-        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
-        if state == Some(Some('T')) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the run never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -182,7 +142,7 @@ fn the_copy_reads_the_snapshot_not_the_live_tree() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_stopped(&mut run, &log);
+    common::wait_stopped(&mut run, &log);
     let during = subvolumes(&s.join("btrfs"));
     std::fs::write(src.join("etc/state"), "changed during the copy\n").unwrap();
     std::fs::write(src.join("etc/new-during-copy"), "x\n").unwrap();
@@ -209,7 +169,7 @@ fn the_copy_reads_the_snapshot_not_the_live_tree() {
     let new_exists = t.join("etc/new-during-copy").exists();
     let hello = t.join("usr/bin/hello").exists();
     let nested = t.join(".netroot-snapshot").exists();
-    sh(&format!("umount {}", t.display()));
+    common::sh(&format!("umount {}", t.display()));
     assert_eq!(
         state, "before\n",
         "the copy read the live tree, not the snapshot"
@@ -238,13 +198,13 @@ fn the_copy_reads_the_snapshot_not_the_live_tree() {
     let t = mount_target(&s, &img);
     let state = std::fs::read_to_string(t.join("etc/state")).unwrap();
     let new_exists = t.join("etc/new-during-copy").exists();
-    sh(&format!("umount {}", t.display()));
+    common::sh(&format!("umount {}", t.display()));
     assert_eq!(
         state, "changed during the copy\n",
         "the final sync missed a change"
     );
     assert!(new_exists, "the final sync missed a new file");
-    sh(&format!("umount {}", s.join("btrfs").display()));
+    common::sh(&format!("umount {}", s.join("btrfs").display()));
 }
 
 #[test]
@@ -276,12 +236,12 @@ fn a_run_killed_with_its_snapshot_in_place_drops_it_next_time() {
     );
     let t = mount_target(&s, &img);
     let state = std::fs::read_to_string(t.join("etc/state")).unwrap();
-    sh(&format!("umount {}", t.display()));
+    common::sh(&format!("umount {}", t.display()));
     assert_eq!(
         state, "after the kill\n",
         "the resumed run read the stale snapshot"
     );
-    sh(&format!("umount {}", s.join("btrfs").display()));
+    common::sh(&format!("umount {}", s.join("btrfs").display()));
 }
 
 #[test]
@@ -295,22 +255,23 @@ fn a_source_that_cannot_be_snapshotted_is_refused_before_any_write() {
     let fs = s.join("ext4.img");
     let mnt = s.join("ext4");
     std::fs::create_dir(&mnt).unwrap();
-    sh(&format!(
+    common::sh(&format!(
         "truncate -s 64M {0} && mkfs.ext4 -q {0}",
         fs.display()
     ));
-    sh(&format!("mount -o loop {} {}", fs.display(), mnt.display()));
+    common::sh(&format!("mount -o loop {} {}", fs.display(), mnt.display()));
     let src = mnt.join("deb");
-    tiny_source(&src);
+    common::tiny_source(&src);
+    std::fs::write(src.join("etc/state"), "before\n").unwrap();
     let img = s.join("t.img");
-    sh(&format!("truncate -s 1G {}", img.display()));
+    common::sh(&format!("truncate -s 1G {}", img.display()));
     let before = common::sha256_file(&img);
     let plan = s.join("plan.json");
     std::fs::write(&plan, plan_text(&src, &img)).unwrap();
     let args = migrate_args(&s, &plan, "--yes");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, err) = common::netroot(&args, &[]);
-    sh(&format!("umount {}", mnt.display()));
+    common::sh(&format!("umount {}", mnt.display()));
     assert_eq!(code, 3, "not refused:\n{err}");
     assert!(err.contains("source.snapshot"), "{err}");
     assert!(

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Root-tier tests need root (loop devices, mount, chroot). They fail, not
 /// skip, without it, unless NETROOT_SKIP_ROOT_TESTS=1 is set on purpose.
@@ -153,4 +154,47 @@ pub fn netroot(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Run a bash command that must succeed; its stdout.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A root tree just big enough for the copy (it needs etc/).
+pub fn tiny_source(dir: &Path) {
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+    std::fs::write(dir.join("etc/os-release"), "ID=debian\nVERSION_ID=12\n").unwrap();
+    std::fs::write(dir.join("usr/bin/hello"), "#!/bin/sh\necho hi\n").unwrap();
+}
+
+/// Wait until the child is stopped (state T in /proc/PID/stat: netroot's
+/// NETROOT_TEST_STOP_AT hook); its log shown if it ends first.
+pub fn wait_stopped(child: &mut std::process::Child, log: &Path) {
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!(
+                "the run ended ({st}) before stopping:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
+        if state == Some(Some('T')) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the run never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -9,15 +9,7 @@ use std::process::Command;
 
 pub const IMAGE_SIZE: u64 = 3 << 30;
 
-pub fn sh(cmd: &str) -> String {
-    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use super::common::sh;
 
 /// A plan migrating `src` onto the image `img`.
 pub fn plan_json(src: &Path, img: &Path, table: &str, firmware: &str, parts: &str) -> String {
