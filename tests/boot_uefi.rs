@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::Scratch;
+use common::{sh, Scratch};
 use netroot::disk::TargetDisk;
 use netroot::engine::{Ctx, Probe, RunOptions, Step};
 use netroot::plan::{parse_plan, resolve_layout, FsKind, PartRole};
@@ -17,16 +17,6 @@ use netroot::ui::progress::NullSink;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("bash").args(["-c", cmd]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn have(prog: &str) -> bool {
     Command::new("sh")
