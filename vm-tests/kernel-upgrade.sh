@@ -29,18 +29,11 @@ kernel_deb() {
 # prepare_upgrade IMAGE DEB: the .deb into the migrated root's apt cache and
 # the marker that makes the first boot reinstall it.
 prepare_upgrade() {
-  local img=$1 deb=$2 mnt part
-  with_loop "$img"
-  part=$(for p in "$LOOP"p*; do
-    [ "$(blkid -p -s TYPE -o value "$p" 2>/dev/null)" = ext4 ] && echo "$p"
-  done | tail -n 1)
-  mnt=$(mktemp -d /var/tmp/netroot-vm-kup.XXXXXX)
-  mount "$part" "$mnt"
-  cp "$deb" "$mnt/var/cache/apt/archives/"
-  touch "$mnt/etc/netroot-vm-kernel-upgrade"
-  umount "$mnt"
-  rmdir "$mnt"
-  detach_loops "$img"
+  local img=$1 deb=$2
+  mount_image_root "$img"
+  cp "$deb" "$IMG_ROOT/var/cache/apt/archives/"
+  touch "$IMG_ROOT/etc/netroot-vm-kernel-upgrade"
+  unmount_image_root "$img"
 }
 
 # assert_upgraded NAME: the first boot reinstalled the kernel with Debian's

@@ -26,6 +26,7 @@ scenario_aoe-boot-swap() {
   local host=vm-aoe-bs img=$SCEN_OUT/disk.img
   PLAN_PARTS=$BOOT_SWAP_PARTS write_plan "$SCEN_OUT/plan.json" "$(aoe_target "$img")" "$(dir_source)" "$host"
   migrate "$SCEN_OUT/plan.json"
+  [ -z "${AOE_OLD_ETHERD_RULE:-}" ] || old_etherd_rule "$img"
   aoe_boot boot "$SCEN_OUT/plan.json" "$host"
   assert_booted boot "$BOOT_RC"
   assert_migrated boot "$img" "$host"
@@ -45,4 +46,26 @@ scenario_iscsi-boot-swap() {
   assert_waits_for_target boot
   assert_iscsi_root boot "$iqn"
   assert_layout_mounted boot
+}
+
+# aoe-boot-swap-old-rule: aoe-boot-swap with netroot's etherd udev rule put
+# back to the form it had before the fix (KERNEL=="etherd!*", which udev
+# never matches: it names the devices etherd/eS.SpP), so the real root gets
+# no by-uuid links for the AoE partitions: must FAIL (/boot and swap time
+# out), showing the scenario catches the defect.
+scenario_aoe-boot-swap-old-rule() {
+  AOE_OLD_ETHERD_RULE=1 scenario_aoe-boot-swap
+}
+
+# old_etherd_rule IMAGE: the pre-fix rule in the migrated root.
+old_etherd_rule() {
+  local img=$1 rule=etc/udev/rules.d/61-netroot-etherd.rules
+  log "putting back the pre-fix etherd udev rule in $img on purpose"
+  mount_image_root "$img"
+  [ -f "$IMG_ROOT/$rule" ] || die "no /$rule in $img"
+  cat >"$IMG_ROOT/$rule" <<'RULE'
+SUBSYSTEM=="block", KERNEL=="etherd!*", ACTION=="add|change", IMPORT{builtin}="blkid"
+SUBSYSTEM=="block", KERNEL=="etherd!*", ENV{ID_FS_UUID_ENC}=="?*", SYMLINK+="disk/by-uuid/$env{ID_FS_UUID_ENC}"
+RULE
+  unmount_image_root "$img"
 }

@@ -80,6 +80,28 @@ with_loop() {
   done
 }
 
+# mount_image_root IMAGE: mount the root filesystem of a migrated IMAGE (the
+# ext4 partition with an /etc/fstab) read-write at IMG_ROOT, to plant a
+# scenario's marker; unmount_image_root IMAGE lets go of it.
+mount_image_root() {
+  local img=$1 part
+  with_loop "$img"
+  IMG_ROOT=$(mktemp -d /var/tmp/netroot-vm-mnt.XXXXXX)
+  defer "umount '$IMG_ROOT' 2>/dev/null; rmdir '$IMG_ROOT' 2>/dev/null; true"
+  for part in "${LOOP}"p*; do
+    [ "$(blkid -p -s TYPE -o value "$part" 2>/dev/null)" = ext4 ] || continue
+    mount "$part" "$IMG_ROOT"
+    [ -f "$IMG_ROOT/etc/fstab" ] && return 0
+    umount "$IMG_ROOT"
+  done
+  die "no root filesystem in $img"
+}
+unmount_image_root() {
+  umount "$IMG_ROOT"
+  rmdir "$IMG_ROOT"
+  detach_loops "$1"
+}
+
 # root_uuid IMAGE: the filesystem UUID of the partition the harness
 # expects / on: the last partition that is not swap or vfat.
 root_uuid() {

@@ -15,24 +15,14 @@ OUTAGE_SECS=${NETROOT_VM_OUTAGE_SECS:-180}
 # root filesystem. With DEFAULT-TIMEOUTS, also delete netroot's udev rule,
 # leaving the iSCSI root session at open-iscsi's 120 s (must fail).
 mark_outage() {
-  local img=$1 defaults=${2:-} mnt part
-  with_loop "$img"
-  mnt=$(mktemp -d /var/tmp/netroot-vm-mnt.XXXXXX)
-  defer "umount '$mnt' 2>/dev/null; rmdir '$mnt' 2>/dev/null; true"
-  for part in "${LOOP}"p*; do
-    [ "$(blkid -p -s TYPE -o value "$part" 2>/dev/null)" = ext4 ] || continue
-    mount "$part" "$mnt"
-    [ -f "$mnt/etc/fstab" ] && break
-    umount "$mnt"
-  done
-  [ -f "$mnt/etc/fstab" ] || die "no root filesystem in $img"
-  echo "$OUTAGE_SECS" >"$mnt/etc/netroot-vm-outage"
+  local img=$1 defaults=${2:-}
+  mount_image_root "$img"
+  echo "$OUTAGE_SECS" >"$IMG_ROOT/etc/netroot-vm-outage"
   if [ -n "$defaults" ]; then
     log "removing netroot's iSCSI root udev rule from $img on purpose"
-    rm "$mnt/etc/udev/rules.d/62-netroot-iscsi-root.rules"
+    rm "$IMG_ROOT/etc/udev/rules.d/62-netroot-iscsi-root.rules"
   fi
-  umount "$mnt"
-  detach_loops "$img"
+  unmount_image_root "$img"
 }
 
 # outage_watch SERIAL QEMU-PID (QEMU_WATCH): once the guest's writer runs,

@@ -81,6 +81,26 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/dracut/netroot-aoe.sh"),
     ),
     (
+        "aoe/aoe-kick",
+        include_str!("../../profiles/files/aoe/aoe-kick"),
+    ),
+    (
+        "aoe/netroot-aoe-kick.service",
+        include_str!("../../profiles/files/aoe/netroot-aoe-kick.service"),
+    ),
+    (
+        "aoe/sysinit-wants-aoe-kick.conf",
+        include_str!("../../profiles/files/aoe/sysinit-wants-aoe-kick.conf"),
+    ),
+    (
+        "initramfs-tools/init-bottom-aoe-kick",
+        include_str!("../../profiles/files/initramfs-tools/init-bottom-aoe-kick"),
+    ),
+    (
+        "dracut/netroot-aoe-kick.sh",
+        include_str!("../../profiles/files/dracut/netroot-aoe-kick.sh"),
+    ),
+    (
         "network/networkd.network",
         include_str!("../../profiles/files/network/networkd.network"),
     ),

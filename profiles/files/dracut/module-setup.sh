@@ -18,8 +18,9 @@ installkernel() {
 }
 
 install() {
-    inst_multiple ip aoe-discover aoe-stat
+    inst_multiple ip aoe-discover aoe-stat chroot
     inst_hook cmdline 90 "$moddir/netroot-aoe-cmdline.sh"
+    inst_hook pre-pivot 90 "$moddir/netroot-aoe-kick.sh"
     inst_script "$moddir/netroot-aoe.sh" /sbin/netroot-aoe.sh
     inst_simple "$moddir/61-netroot-etherd.rules" /etc/udev/rules.d/61-netroot-etherd.rules
 }

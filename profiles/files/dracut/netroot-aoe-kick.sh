@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installed by netroot (dracut pre-pivot hook of module netroot-aoe): start
+# /usr/lib/netroot/aoe-kick inside the real root before switch_root, so the
+# first reads of the real root's init cannot stall in the aoe driver (see
+# that script). It keeps working once the initramfs is gone and stops when
+# netroot-aoe-kick.service has taken over. Sourced by dracut: no exit.
+type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
+netroot_kick_dev=$(getarg netroot.aoe=)
+if [ -n "$netroot_kick_dev" ] && [ -x "$NEWROOT/usr/lib/netroot/aoe-kick" ]; then
+    chroot "$NEWROOT" /usr/lib/netroot/aoe-kick "$netroot_kick_dev" \
+        </dev/null >/dev/null 2>&1 &
+fi
+unset netroot_kick_dev
