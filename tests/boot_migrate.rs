@@ -542,7 +542,14 @@ fn aoe_initramfs_tools_mbr() {
         parts: r#"{"mount": "/boot", "fs": "ext4", "size": "300M"}, {"mount": "/", "fs": "ext4", "size": "rest"}"#,
         boot: r#"{"profile": "auto", "network": {"interface": "ens3"}}"#,
         modules: &["aoe"],
-        files: &["netroot-aoe", "aoe-discover", "aoe-stat", "ip"],
+        files: &[
+            "netroot-aoe",
+            "aoe-discover",
+            "aoe-stat",
+            "ip",
+            "netroot-aoe-kick",
+            "chroot",
+        ],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
         private_initrd: false,
         kills: &["initramfs:12", "bootloader:11", "finalize:0"],
@@ -552,6 +559,15 @@ fn aoe_initramfs_tools_mbr() {
                 "netroot-aoe does the work",
             ),
             ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
+            ("usr/lib/netroot/aoe-kick", "iflag=direct"),
+            (
+                "etc/systemd/system/sysinit.target.d/netroot-aoe-kick.conf",
+                "Wants=netroot-aoe-kick.service",
+            ),
+            (
+                "etc/systemd/system/netroot-aoe-kick.service",
+                "ExecStart=/usr/lib/netroot/aoe-kick",
+            ),
             (
                 "etc/systemd/system/ifup@.service.d/90-netroot.conf",
                 "[Service]\nExecStop=\n",
@@ -605,6 +621,8 @@ fn aoe_dracut_gpt_bios() {
             "aoe-discover",
             "ip",
             "61-netroot-etherd.rules",
+            "90-netroot-aoe-kick.sh",
+            "chroot",
         ],
         args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
         private_initrd: false,
@@ -620,6 +638,7 @@ fn aoe_dracut_gpt_bios() {
                 "etc/udev/rules.d/61-netroot-etherd.rules",
                 "disk/by-partuuid",
             ),
+            ("usr/lib/netroot/aoe-kick", "iflag=direct"),
         ],
     });
 }
