@@ -276,6 +276,7 @@ pub fn attach(
     };
     if let Some(d) = ready(paths) {
         tracing::info!("AoE {} is already attached at {}", name, node.display());
+        keep_moving(env, &d.node);
         return Ok(disk_of(&d));
     }
     let ifname = interface
@@ -306,7 +307,10 @@ pub fn attach(
         return planned_disk(env, name, node);
     };
     match found {
-        Some(d) => Ok(disk_of(&d)),
+        Some(d) => {
+            keep_moving(env, &d.node);
+            Ok(disk_of(&d))
+        }
         None => Err(not_attached(
             paths,
             shelf,
@@ -316,6 +320,19 @@ pub fn attach(
             timeout,
         )),
     }
+}
+
+/// Read the attached disk every 2 s until the run ends, so the aoe
+/// driver's parked requests go out (see [`super::aoe_kick`]).
+fn keep_moving(env: &mut AttachEnv, node: &Path) {
+    let kick = super::aoe_kick::Kick::start(node);
+    env.cleanup.push(
+        format!("stop reading {} every 2 s", node.display()),
+        move || {
+            kick.stop();
+            Ok(())
+        },
+    );
 }
 
 /// What a dry run reports for an attach it only recorded: the discover is

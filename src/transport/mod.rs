@@ -7,6 +7,7 @@
 //! an [`AttachEnv`].
 
 pub mod aoe;
+pub mod aoe_kick;
 pub mod attach;
 pub mod common;
 pub mod health;
