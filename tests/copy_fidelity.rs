@@ -12,8 +12,10 @@
 //! xattr (system.posix_acl_*, security.capability), hard-link groups, and
 //! sparse files' allocated blocks.
 //!
-//! Two runs: a first copy, and a copy killed after its first change
-//! (`NETROOT_TEST_KILL_AT=copy:1`) then resumed.
+//! Two runs: a first copy (the native copier), and a copy killed after
+//! its first change (`NETROOT_TEST_KILL_AT=copy:1`: the native copier's
+//! entries are in place, its directories' metadata not yet) then resumed
+//! (rsync --checksum).
 
 mod common;
 
@@ -329,6 +331,13 @@ fn migrate_and_compare(name: &str, kill: Option<&str>) {
     }
     let (code, out, err) = common::netroot(&args, &[]);
     assert_eq!(code, 0, "migrate failed:\n{out}\n{err}");
+    // A first copy onto the empty filesystem takes the native copier; a
+    // resumed one rsync --checksum (docs/cli.md, the copy step).
+    let copier = match kill {
+        None => "with netroot's parallel copier (",
+        Some(_) => "with rsync --checksum (",
+    };
+    assert!(out.contains(copier), "not copied {copier}:\n{out}");
     let after = common::sh(&format!(
         "cd {} && find . -printf '%p %y %s %T@ %C@ %m %U:%G %n\\n' | LC_ALL=C sort | sha256sum",
         src.display()
