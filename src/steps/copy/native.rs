@@ -49,10 +49,18 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
         threads,
     };
     let base = *finished;
+    // The excludes as rsync's options, so a dry run shows what is left
+    // out the same way whichever copier runs.
+    let left_out: Vec<String> = t
+        .excludes
+        .iter()
+        .map(|e| format!("--exclude={e}"))
+        .collect();
     let what = format!(
-        "copying {} to {} with netroot's parallel copier ({threads} threads; a first copy onto an empty filesystem)",
+        "copying {} to {} with netroot's parallel copier ({threads} threads; a first copy onto an empty filesystem), leaving out {}",
         t.src.display(),
-        t.dst.display()
+        t.dst.display(),
+        left_out.join(" ")
     );
     let ctx_ref: &Ctx = ctx;
     let copied = ctx_ref.runner.effect(&what, false, || {
