@@ -238,3 +238,57 @@ fn copy_entry(sh: &Shared, s: &Path, d: &Path, m: Metadata) -> Result<bool> {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_is_copied_with_its_links_holes_and_excludes() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+        for d in ["a/b", "proc/1", "c/skip.tmp", "empty"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+        }
+        std::fs::create_dir(&dst).unwrap();
+        std::fs::write(src.join("a/b/f"), "data").unwrap();
+        std::fs::hard_link(src.join("a/b/f"), src.join("f-again")).unwrap();
+        std::os::unix::fs::symlink("a/b/f", src.join("link")).unwrap();
+        std::fs::write(src.join("proc/1/status"), "x").unwrap();
+        let holes = std::fs::File::create(src.join("holes")).unwrap();
+        holes.set_len(64 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&holes, b"end", (64 << 20) - 3).unwrap();
+        let filter = Filter::new(&["/proc/*".into(), "*.tmp".into()]).unwrap();
+        let counters = Counters::default();
+        let job = Job {
+            src: &src,
+            dst: &dst,
+            filter: &filter,
+            threads: 3,
+        };
+        let vanished = copy(&job, &counters).unwrap().finish().unwrap();
+        assert!(vanished.is_empty());
+        let m = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
+        assert_eq!(m("a/b/f").ino(), m("f-again").ino());
+        assert_eq!(
+            std::fs::read_link(dst.join("link")).unwrap(),
+            Path::new("a/b/f")
+        );
+        assert!(dst.join("proc").is_dir() && !dst.join("proc/1").exists());
+        assert!(!dst.join("c/skip.tmp").exists() && dst.join("empty").is_dir());
+        assert_eq!(m("holes").len(), 64 << 20);
+        assert!(
+            m("holes").blocks() < 1024,
+            "holes filled: {}",
+            m("holes").blocks()
+        );
+        let s = std::fs::symlink_metadata(src.join("a")).unwrap();
+        assert_eq!(
+            (m("a").mtime(), m("a").mtime_nsec()),
+            (s.mtime(), s.mtime_nsec())
+        );
+        // The data only: "data" and the block holding "end".
+        let b = counters.bytes.load(Ordering::Relaxed);
+        assert!((7..=4 + 65536).contains(&b), "{b} bytes copied");
+    }
+}
