@@ -57,9 +57,14 @@ impl Transfer {
         let mut c = self.base(false);
         c = c.args(["--delete", "--no-inc-recursive", "--info=progress2"]);
         if let (Some(l), false) = (sparse_list, self.fat) {
+            // --from0 first: rsync reads an --exclude-from file as it
+            // parses that option, so a later --from0 is not applied to it
+            // (the NUL-separated list was then read as its first name
+            // only, and the other sparse files were copied here without
+            // their holes).
             c = c
-                .arg(format!("--exclude-from={}", l.display()))
-                .arg("--from0");
+                .arg("--from0")
+                .arg(format!("--exclude-from={}", l.display()));
         }
         self.finish(c)
     }
@@ -70,8 +75,8 @@ impl Transfer {
         let c = self
             .base(true)
             .arg("--info=progress2")
-            .arg(format!("--files-from={}", list.display()))
-            .arg("--from0");
+            .arg("--from0")
+            .arg(format!("--files-from={}", list.display()));
         self.finish(c)
     }
 
@@ -96,8 +101,13 @@ impl Transfer {
         }
         // XFS shows each ACL a second time as a trusted.SGI_ACL_* xattr:
         // leave those to the ACL code (-A) on both sides.
+        // --modify-window=-1: compare times to the nanosecond. rsync's
+        // default compares whole seconds, and so left the time of an entry
+        // made in the same second as its source (a fresh directory, a
+        // file written during the copy) at the copy's own nanoseconds.
         c.arg(if sparse { "-aHAXS" } else { "-aHAX" }).args([
             "--numeric-ids",
+            "--modify-window=-1",
             XFS_ACL_FILTER,
             "--one-file-system",
         ])
@@ -231,13 +241,13 @@ mod tests {
     fn argv_of_a_live_root_copy() {
         assert_eq!(
             t().cmd(None).display(),
-            "rsync -aHAX --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --delete --no-inc-recursive \
+            "rsync -aHAX --numeric-ids --modify-window=-1 '--filter=-x trusted.SGI_ACL_*' --one-file-system --delete --no-inc-recursive \
              --info=progress2 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
         );
         let c = t().cmd(Some(Path::new("/tmp/sparse")));
         assert!(c
             .display()
-            .contains(" --info=progress2 --exclude-from=/tmp/sparse --from0 "));
+            .contains(" --info=progress2 --from0 --exclude-from=/tmp/sparse "));
         assert!(!c.display().contains("-aHAXS"));
     }
 
@@ -246,8 +256,8 @@ mod tests {
         let c = t().sparse_cmd(Path::new("/tmp/sparse"));
         assert_eq!(
             c.display(),
-            "rsync -aHAXS --numeric-ids '--filter=-x trusted.SGI_ACL_*' --one-file-system --info=progress2 \
-             --files-from=/tmp/sparse --from0 '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
+            "rsync -aHAXS --numeric-ids --modify-window=-1 '--filter=-x trusted.SGI_ACL_*' --one-file-system --info=progress2 \
+             --from0 --files-from=/tmp/sparse '--exclude=/proc/*' --exclude=/lost+found / /run/netroot/target/"
         );
         assert!(!c.display().contains("--delete"));
         assert_eq!(anchored_literal("var/log/lastlog"), "/var/log/lastlog");

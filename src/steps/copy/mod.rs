@@ -17,6 +17,7 @@
 //! This file runs the step; which runs to make and what they exclude is
 //! planned in [`transfers`], and sparse files are found in [`sparse`].
 
+mod native;
 mod sparse;
 mod transfers;
 
@@ -226,8 +227,14 @@ impl Copy {
         Ok(())
     }
 
-    /// One transfer: its sparse files apart (`rsync -S`), the rest in one run.
+    /// One transfer: with the native copier onto an empty filesystem;
+    /// else with rsync, its sparse files apart (`rsync -S`), the rest in
+    /// one run.
     fn transfer(&self, ctx: &mut Ctx, t: &Transfer, finished: &mut u64) -> Result<()> {
+        match native::choose(t, ctx.opts.resync) {
+            Ok(filter) => return native::run(ctx, t, &filter, finished),
+            Err(why) => tracing::info!("{} is copied with rsync: {why}", t.src.display()),
+        }
         // A dry run took no snapshot: look at the tree itself.
         let sparse = if t.fat || !t.src.is_dir() {
             Vec::new()
@@ -366,11 +373,12 @@ impl Step for Copy {
     }
     fn describe(&self, ctx: &Ctx) -> String {
         match &ctx.plan.source {
-            Source::Live { .. } => {
-                "copy the running system with rsync, filesystem by filesystem".into()
-            }
+            Source::Live { .. } => format!(
+                "copy the running system filesystem by filesystem {}",
+                copier(ctx)
+            ),
             Source::Directory { path, .. } => {
-                format!("copy the tree {} with rsync", path.display())
+                format!("copy the tree {} {}", path.display(), copier(ctx))
             }
             Source::Debootstrap { suite, .. } => format!(
                 "install {suite} with debootstrap, with the kernel, GRUB and {} packages",
@@ -448,6 +456,18 @@ mod tests {
         assert!(pk.contains(&"linux-image-amd64".to_string()));
         assert!(pk.contains(&"aoetools".to_string()));
         assert!(!pk.contains(&"open-iscsi".to_string()));
+    }
+}
+
+/// Which copier the copy uses, and why (the FAT filesystems of a layout
+/// always take rsync).
+fn copier(ctx: &Ctx) -> &'static str {
+    if ctx.opts.resync {
+        "with rsync (a final sync: what changed, deletions)"
+    } else if ctx.root.as_ref().is_some_and(|r| holds_files(r)) {
+        "with rsync --checksum (the target holds an earlier run's files)"
+    } else {
+        "with netroot's parallel copier (a first copy onto empty filesystems; FAT ones with rsync)"
     }
 }
 
