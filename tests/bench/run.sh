@@ -9,7 +9,8 @@
 #     MANY_FILES_TREE: the 200k-file tree; default: made (once) by
 #     tests/bench/many-files-tree.sh in $NETROOT_BENCH_DIR/many-files when
 #     that script exists, else the large-tree half is skipped (said so).
-#   env: NETROOT_BENCH_DIR (/var/tmp/netroot-bench), NETROOT_BENCH_ROUNDS
+#   env: NETROOT_BENCH_TABLE_FROM=LOGDIR (print only the table, from the
+#        stage logs in LOGDIR of an earlier run), NETROOT_BENCH_DIR (/var/tmp/netroot-bench), NETROOT_BENCH_ROUNDS
 #        (migrate.sh, 2), NETROOT_BENCH_BOOT_ROUNDS (boot.sh, 3), and the
 #        vm-tests variables boot.sh passes on (NETROOT_VM_CACHE, ...).
 #
@@ -23,12 +24,12 @@ base=${NETROOT_BENCH_DIR:-/var/tmp/netroot-bench}
 export NETROOT_BENCH_DIR=$base
 mkdir -p "$base"
 many=${1:-}
-if [ -z "$many" ] && [ -x "$here/many-files-tree.sh" ]; then
+if [ -z "$many" ] && [ -z "${NETROOT_BENCH_TABLE_FROM:-}" ] && [ -x "$here/many-files-tree.sh" ]; then
   many=$base/many-files
   echo "bench: making (or reusing) the 200k-file tree in $many"
   "$here/many-files-tree.sh" "$many"
 fi
-log=$base/run-$(date +%Y%m%d-%H%M%S)
+log=${NETROOT_BENCH_TABLE_FROM:-$base/run-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$log"
 echo "bench: logs in $log; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -46,16 +47,23 @@ stage() {
   echo "bench: $name took $((SECONDS - t0)) s"
 }
 
-stage boot-test "$here/boot.sh"
-stage migrate-test "$here/migrate.sh"
-if [ -n "$many" ]; then
-  # boot.sh builds the big system (source system + MANY_FILES_TREE) first.
-  NETROOT_BENCH_DIR=$base/big stage boot-big "$here/boot.sh" "$many"
-  stage migrate-big "$here/migrate.sh" "$base/big/boot/tree-extra"
+if [ -n "${NETROOT_BENCH_TABLE_FROM:-}" ]; then
+  # Only the table, from the logs of an earlier run (its stages' logs).
+  [ -z "$many" ] && [ -e "$log/boot-big.log" -o -e "$log/migrate-big.log" ] && many=$log
+else
+  stage boot-test "$here/boot.sh"
+  stage migrate-test "$here/migrate.sh"
+  if [ -n "$many" ]; then
+    # boot.sh builds the big system (source system + MANY_FILES_TREE) first.
+    NETROOT_BENCH_DIR=$base/big stage boot-big "$here/boot.sh" "$many"
+    stage migrate-big "$here/migrate.sh" "$base/big/boot/tree-extra"
+  fi
 fi
 
 # val LOG KEY: KEY's value on the BENCH-* lines of LOG (empty if none).
 val() { grep -ho "\b$2=[^ ]*" "$log/$1.log" 2>/dev/null | tail -n 1 | cut -d= -f2; }
+# bootval LOG KIND: KIND's best boot time on LOG's BENCH-BOOT lines.
+bootval() { { grep -ho "BENCH-BOOT $2 best=[^ ]*" "$log/$1.log" 2>/dev/null || true; } | cut -d= -f2; }
 num() {
   local v
   v=$(val "$1" "$2")
@@ -90,9 +98,9 @@ for t in "${trees[@]}"; do
   row "initramfs size netroot / by hand" "$t" "$r" "<=0.50" "$(met "$r" 0.50)"
   r=$(ratio "$(val "$m" initrd_netroot_s)" "$(val "$m" initrd_hand_s)")
   row "initramfs build time netroot / by hand" "$t" "$r" "-" "-"
-  local_s=$(grep -ho 'BENCH-BOOT local best=[^ ]*' "$log/$b.log" | cut -d= -f2)
+  local_s=$(bootval "$b" local)
   for k in iscsi aoe; do
-    s=$(grep -ho "BENCH-BOOT $k best=[^ ]*" "$log/$b.log" | cut -d= -f2)
+    s=$(bootval "$b" "$k")
     r=$(ratio "$s" "$local_s")
     row "diskless boot ($k) / local boot" "$t" "$r" "<=1.30" "$(met "$r" 1.30)"
   done
