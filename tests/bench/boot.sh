@@ -105,7 +105,9 @@ stamp_serial() {
     done
     # Everything measured is in once the guest printed systemd-analyze:
     # power off now rather than wait for the guest's own shutdown.
-    if grep -aq 'NETROOT-FACT settled-failed-units=' "$serial"; then
+    # A kernel panic (on a heavily loaded host TCG guests panicked with
+    # "IO-APIC + timer doesn't work!") ends the round without a time.
+    if grep -aq -e 'NETROOT-FACT settled-failed-units=' -e 'end Kernel panic' "$serial"; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
     sleep 0.1
@@ -152,6 +154,9 @@ report_round() {
   t=$(sed -n 's/^multi //p' "$serial.times")
   [ -n "$t" ] && echo "$t" >>"$work/$kind.multi"
   grep -q 'NETROOT-FACT systemd-analyze=' "$serial" || log "$kind round $n: the guest did not print its facts (see $serial)"
+  if grep -aq 'end Kernel panic' "$serial"; then
+    log "$kind round $n: the guest kernel panicked: $(grep -a -m 1 'Kernel panic' "$serial" | tr -d '\r')"
+  fi
 }
 
 # migrated KIND TARGET-JSON HOST: netroot migrate of the source onto
