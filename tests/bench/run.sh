@@ -64,6 +64,12 @@ fi
 val() { grep -ho "\b$2=[^ ]*" "$log/$1.log" 2>/dev/null | tail -n 1 | cut -d= -f2; }
 # bootval LOG KIND: KIND's best boot time on LOG's BENCH-BOOT lines.
 bootval() { { grep -ho "BENCH-BOOT $2 best=[^ ]*" "$log/$1.log" 2>/dev/null || true; } | cut -d= -f2; }
+# sec LOG KEY: a time to 0.1 s.
+sec() {
+  local v
+  v=$(val "$1" "$2")
+  if [ -n "$v" ]; then printf '%.1f' "$v"; else echo -; fi
+}
 num() {
   local v
   v=$(val "$1" "$2")
@@ -88,15 +94,15 @@ trees=(test)
 [ -n "$many" ] && trees+=(big)
 for t in "${trees[@]}"; do
   m=migrate-$t b=boot-$t
-  r=$(ratio "$(val "$m" whole)" "$(val "$m" hand)")
+  r=$(ratio "$(sec "$m" whole)" "$(sec "$m" hand)")
   row "whole migration / by hand" "$t" "$r" "<=0.80" "$(met "$r" 0.80)"
-  r=$(ratio "$(val "$m" copy)" "$(val "$m" dd)")
+  r=$(ratio "$(sec "$m" copy)" "$(sec "$m" dd)")
   row "copy step / dd of the same bytes" "$t" "$r" "<=1.50" "$(met "$r" 1.50)"
-  r=$(ratio "$(val "$m" copy)" "$(val "$m" rsync)")
+  r=$(ratio "$(sec "$m" copy)" "$(sec "$m" rsync)")
   row "copy step / rsync -aHAXx" "$t" "$r" "<=1.10" "$(met "$r" 1.10)"
   r=$(ratio "$(val "$m" initrd_netroot)" "$(val "$m" initrd_hand)")
   row "initramfs size netroot / by hand" "$t" "$r" "<=0.50" "$(met "$r" 0.50)"
-  r=$(ratio "$(val "$m" initrd_netroot_s)" "$(val "$m" initrd_hand_s)")
+  r=$(ratio "$(sec "$m" initrd_netroot_s)" "$(sec "$m" initrd_hand_s)")
   row "initramfs build time netroot / by hand" "$t" "$r" "-" "-"
   local_s=$(bootval "$b" local)
   for k in iscsi aoe; do
@@ -109,10 +115,10 @@ echo
 echo "times (s, best of rounds) and sizes:"
 for t in "${trees[@]}"; do
   m=migrate-$t b=boot-$t
-  echo "  $t: migrate whole $(val "$m" whole), by hand $(val "$m" hand), copy $(val "$m" copy)," \
-    "rsync $(val "$m" rsync), dd $(val "$m" dd) ($(($(num "$m" bytes) / 1048576)) MiB," \
+  echo "  $t: migrate whole $(sec "$m" whole), by hand $(sec "$m" hand), copy $(sec "$m" copy)," \
+    "rsync $(sec "$m" rsync), dd $(sec "$m" dd) ($(($(num "$m" bytes) / 1048576)) MiB," \
     "$(val "$m" entries) entries); initramfs $(($(num "$m" initrd_netroot) / 1048576)) MiB" \
-    "in $(val "$m" initrd_netroot_s) s vs by hand $(($(num "$m" initrd_hand) / 1048576)) MiB" \
-    "in $(val "$m" initrd_hand_s) s"
+    "in $(sec "$m" initrd_netroot_s) s vs by hand $(($(num "$m" initrd_hand) / 1048576)) MiB" \
+    "in $(sec "$m" initrd_hand_s) s"
   grep -h '^BENCH-BOOT' "$log/$b.log" 2>/dev/null | sed "s/^BENCH-BOOT/  $t: power-on to multi-user,/"
 done
