@@ -37,16 +37,18 @@ for n in $ifaces; do
 done
 set -- $ifaces
 modprobe aoe aoe_iflist="$*"
+# A discover every second (spanning tree may drop the first), a look for
+# the disk every 0.1 s (it answers within milliseconds).
 i=0
 while [ ! -b "/dev/etherd/$dev" ]; do
-    if [ "$i" -ge "$timeout" ]; then
+    if [ "$i" -ge "$((timeout * 10))" ]; then
         warn "netroot: AoE disk $dev did not appear on$ifaces within $timeout s; is vblade exporting it to this MAC on this network?"
         exit 1
     fi
-    if [ -w /dev/etherd/discover ]; then
+    if [ $((i % 10)) -eq 0 ] && [ -w /dev/etherd/discover ]; then
         aoe-discover 2>/dev/null || echo > /dev/etherd/discover
     fi
-    sleep 1
+    sleep 0.1
     i=$((i + 1))
 done
 udevadm settle --timeout=10
