@@ -127,8 +127,11 @@ fn the_copy_reads_the_snapshot_not_the_live_tree() {
         )),
         "the dry run does not show the snapshot:\n{out}"
     );
+    // The copy reads the snapshot (rsync's SRC/ or the native copier's
+    // "copying SRC to").
+    let snap = format!("{}/.netroot-snapshot", src.display());
     assert!(
-        out.contains(&format!("{}/.netroot-snapshot/", src.display())),
+        out.contains(&format!("{snap}/ ")) || out.contains(&format!("copying {snap} to ")),
         "{out}"
     );
 
