@@ -25,6 +25,7 @@ aoe)
   dev=/dev/etherd/e$DD_SHELF.$DD_SLOT
   ;;
 iscsi)
+  modprobe iscsi_tcp
   # A login of its own (an iface with the plan's initiator name), undone
   # afterwards so netroot starts from a machine with no session and no record.
   iscsiadm -m iface -I nrvm-dd -o new > /dev/null
