@@ -12,6 +12,10 @@
 fact() { echo "NETROOT-FACT $1=$2"; }
 
 count=$(df -B4M --output=used / | tail -n 1 | tr -d ' ')
+# DD_MAX_MIB caps it (the rate is what is compared).
+if [ -n "${DD_MAX_MIB:-}" ] && [ "$count" -gt $((DD_MAX_MIB / 4)) ]; then count=$((DD_MAX_MIB / 4)); fi
+# SysRq from the harness's QEMU monitor (a stalled disk: sendkey alt-sysrq-w).
+echo 1 > /proc/sys/kernel/sysrq
 dev=
 case $DD_TRANSPORT in
 aoe)

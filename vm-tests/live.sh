@@ -127,11 +127,13 @@ scenario_live-aoe() {
   write_plan "$SCEN_OUT/plan.json" \
     "{ \"transport\": \"aoe\", \"shelf\": 7, \"slot\": 1, \"interface\": \"$GUEST_IF\" }" \
     '{ "type": "live" }' vm-live-aoe
-  live_io "$SCEN_OUT/plan.json" "DD_TRANSPORT=aoe DD_SHELF=7 DD_SLOT=1"
+  # The dd capped at 256 MiB: AoE writes stalled here (see AOE_LIVE_NIC).
+  live_io "$SCEN_OUT/plan.json" "DD_TRANSPORT=aoe DD_SHELF=7 DD_SLOT=1 DD_MAX_MIB=256"
   aoe_serve "$SCEN_OUT/plan.json" vm-live-aoe --export-device "$img"
   local rc=0
   # shellcheck disable=SC2046
   qemu_run live "$LIVE_TIMEOUT" "$NETNS" $(live_source_drives) \
+    -monitor "unix:$SCEN_OUT/monitor.sock,server=on,wait=off" \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "$GUEST_NIC" || rc=$?
   assert_live_run "$rc" || return 0
   aoe_qemu boot
@@ -163,6 +165,7 @@ scenario_wizard-aoe() {
     -drive "file=$SRC_IMAGE,format=raw,if=virtio,snapshot=on" \
     -drive "file=$SCEN_OUT/io.img,format=raw,if=virtio" \
     -serial "unix:$CONSOLE_SOCK,server=on,wait=off" \
+    -monitor "unix:$SCEN_OUT/monitor.sock,server=on,wait=off" \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "$GUEST_NIC" || rc=$?
   local serial=$SCEN_OUT/live.serial
   expect "live: QEMU exited by itself within its bound (status $rc)" test "$rc" -eq 0

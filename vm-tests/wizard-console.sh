@@ -10,6 +10,8 @@
 fact() { echo "NETROOT-FACT $1=$2"; }
 fact root-source "$(findmnt -no SOURCE /)"
 mount -o remount,rw /run/netroot-vm
+# SysRq from the harness's QEMU monitor (a stalled disk: sendkey alt-sysrq-w).
+echo 1 > /proc/sys/kernel/sysrq
 install -m 0755 /run/netroot-vm/netroot /usr/local/sbin/netroot
 d=/run/systemd/system/serial-getty@ttyS1.service.d
 mkdir -p "$d"
