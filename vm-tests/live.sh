@@ -15,12 +15,9 @@
 # Sourced by vm-tests/run after lib.sh.
 
 # The live AoE guests' NIC (the running source and the diskless boot of
-# the result; PCI slot 8 as in every guest: ens8). e1000, not virtio-net:
-# with virtio-net both AoE live guests stopped sending AoE frames for good
-# early in their first bulk write (the dd after ~1 MB, the wizard's copy
-# after 17 MiB), vblade idle waiting, QEMU idle (2 runs of 2, 2026-12-05,
-# load 12; docs/vm-tests.md). NETROOT_VM_AOE_LIVE_NIC=virtio-net-pci
-# brings that back for whoever looks into it.
+# the result; PCI slot 8 as in every guest: ens8). e1000: with virtio-net
+# the in-guest AoE writes stalled in 2 of 2 runs within the first MiBs,
+# with e1000 in 3 of 4 after 500+ MB (the open stall in docs/vm-tests.md).
 AOE_LIVE_NIC=${NETROOT_VM_AOE_LIVE_NIC:-e1000}
 AOE_LIVE_NIC="$AOE_LIVE_NIC,netdev=n0,mac=$GUEST_MAC,addr=0x8"
 
