@@ -115,7 +115,7 @@ def main():
             c.send("\x03")
             c.line("poweroff")
             c.wait(r"reboot: Power down|Power-Off|$^", limit=120)
-        except RuntimeError:
+        except (RuntimeError, OSError):
             pass
         try:
             os.kill(int(qemu_pid), signal.SIGTERM)
