@@ -34,7 +34,9 @@ iscsi)
   # afterwards so netroot starts from a machine with no session and no record.
   iscsiadm -m iface -I nrvm-dd -o new > /dev/null
   iscsiadm -m iface -I nrvm-dd -o update -n iface.initiatorname -v "$DD_INITIATOR" > /dev/null
-  iscsiadm -m discovery -t st -p "$DD_PORTAL" -I nrvm-dd > /dev/null
+  # A node record of its own, no discovery: tgtd announces the address it
+  # listens on (127.0.0.1 behind QEMU's NAT), not the one the guest reaches.
+  iscsiadm -m node -o new -T "$DD_IQN" -p "$DD_PORTAL" -I nrvm-dd > /dev/null
   iscsiadm -m node -T "$DD_IQN" -p "$DD_PORTAL" -I nrvm-dd --login
   sid=$(iscsiadm -m session | sed -n "s/^tcp: \[\([0-9]*\)\].* $DD_IQN .*/\1/p" | head -n 1)
   for i in $(seq 30); do
@@ -57,7 +59,6 @@ fi
 if [ "$DD_TRANSPORT" = iscsi ]; then
   iscsiadm -m node -T "$DD_IQN" -p "$DD_PORTAL" -I nrvm-dd --logout
   iscsiadm -m node -T "$DD_IQN" -p "$DD_PORTAL" -I nrvm-dd -o delete
-  iscsiadm -m discoverydb -t st -p "$DD_PORTAL" -o delete 2> /dev/null
   iscsiadm -m iface -I nrvm-dd -o delete > /dev/null
 fi
 exit 0
