@@ -17,7 +17,7 @@
 # The live AoE guests' NIC (the running source and the diskless boot of
 # the result; PCI slot 8 as in every guest: ens8). e1000: with virtio-net
 # the in-guest AoE writes stalled in 2 of 2 runs within the first MiBs,
-# with e1000 in 3 of 4 after 500+ MB (the open stall in docs/vm-tests.md).
+# with e1000 in 5 of 5 after 400+ MB (the open stall in docs/vm-tests.md).
 AOE_LIVE_NIC=${NETROOT_VM_AOE_LIVE_NIC:-e1000}
 AOE_LIVE_NIC="$AOE_LIVE_NIC,netdev=n0,mac=$GUEST_MAC,addr=0x8"
 
