@@ -36,6 +36,10 @@ pub struct Facts {
     pub mounts: Vec<MountFact>,
     pub nics: Vec<Nic>,
     pub disks: Vec<DiskFact>,
+    /// The serial console the running kernel writes to (`console=ttyS0,…`
+    /// in /proc/cmdline): kept for a live copy, so the migrated system
+    /// still talks on the console the person migrates it from.
+    pub serial_console: Option<String>,
     /// Things that could not be probed (shown, never fatal).
     pub problems: Vec<String>,
 }
@@ -89,6 +93,7 @@ pub fn gather(root: &Path, runner: &Runner) -> Facts {
             .unwrap_or_default(),
         firmware: Some(firmware_at(root)),
         nics: nics_at(root),
+        serial_console: read(root, "proc/cmdline").and_then(|c| serial_console_of(&c)),
         ..Facts::default()
     };
     match findmnt::real_mounts(runner) {
@@ -104,6 +109,22 @@ pub fn gather(root: &Path, runner: &Runner) -> Facts {
 
 fn read(root: &Path, rel: &str) -> Option<String> {
     std::fs::read_to_string(root.join(rel)).ok()
+}
+
+/// The last serial `console=` of a kernel command line (the kernel's
+/// /dev/console is the last one given), e.g. `ttyS0,115200n8`.
+pub fn serial_console_of(cmdline: &str) -> Option<String> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|a| a.strip_prefix("console="))
+        .rfind(|c| {
+            let dev = c.split(',').next().unwrap_or("");
+            ["ttyS", "ttyAMA", "hvc"]
+                .iter()
+                .any(|p| dev.len() > p.len() && dev.starts_with(p))
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == ',')
+        })
+        .map(str::to_string)
 }
 
 /// UEFI when `<root>/sys/firmware/efi` exists.
@@ -272,5 +293,32 @@ mod tests {
         assert_eq!(f.kernel, fixture("aoe/uname-r.txt").trim());
         assert_eq!(f.firmware(), Firmware::Bios);
         assert_eq!(f.boot_nics()[0].name, "ens3");
+        assert_eq!(f.serial_console, None, "no /proc/cmdline in the tree");
+        std::fs::write(
+            r.path().join("proc/cmdline"),
+            "BOOT_IMAGE=/boot/vmlinuz root=UUID=1 ro console=tty0 console=ttyS0,115200n8\n",
+        )
+        .unwrap();
+        let f = gather(r.path(), &Runner::dry());
+        assert_eq!(f.serial_console.as_deref(), Some("ttyS0,115200n8"));
+    }
+
+    #[test]
+    fn the_last_serial_console_of_the_command_line() {
+        for (cmdline, want) in [
+            ("root=/dev/sda1 ro quiet", None),
+            ("console=tty0", None),
+            ("console=ttyS1 console=tty0", Some("ttyS1")),
+            (
+                "console=ttyS0,9600 console=ttyS1,115200n8",
+                Some("ttyS1,115200n8"),
+            ),
+            ("console=ttyAMA0,115200", Some("ttyAMA0,115200")),
+            ("console=hvc0", Some("hvc0")),
+            ("console=ttyS", None),
+            ("console=ttyS0;reboot", None),
+        ] {
+            assert_eq!(serial_console_of(cmdline).as_deref(), want, "{cmdline}");
+        }
     }
 }

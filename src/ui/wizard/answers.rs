@@ -127,6 +127,9 @@ pub struct Answers {
     pub hostname: Option<String>,
     /// None: the initramfs uses the first interface with a link.
     pub boot_nic: Option<BootNic>,
+    /// The migrated system's serial console (`boot.serial_console`): the
+    /// running kernel's for a live copy, none for a directory tree.
+    pub serial_console: Option<String>,
 }
 
 /// The filesystems offered for the root.
@@ -206,6 +209,7 @@ impl Answers {
                 name: n.name.clone(),
                 mac: n.mac.clone(),
             }),
+            serial_console: facts.serial_console.clone(),
         }
     }
 }
@@ -248,6 +252,7 @@ pub fn build_plan(a: &Answers) -> Result<Plan, String> {
                 interface: nic_mac.clone().map(Interface::Mac),
                 address: Addressing::Dhcp,
             },
+            serial_console: a.serial_console.clone(),
             ..Boot::default()
         },
         client: Client {
@@ -483,6 +488,18 @@ mod tests {
             Some("iqn.2024-01.org.netroot:client1-initiator")
         );
         assert!(p.system.regenerate.initiator_name);
+        assert_eq!(p.boot.serial_console, None, "no serial console here");
+    }
+
+    #[test]
+    fn a_live_copy_keeps_the_running_serial_console() {
+        let f = Facts {
+            serial_console: Some("ttyS0,115200n8".into()),
+            ..facts()
+        };
+        let p = build_plan(&Answers::defaults(&f, Path::new("/x"))).unwrap();
+        validate_plan(&p).unwrap();
+        assert_eq!(p.boot.serial_console.as_deref(), Some("ttyS0,115200n8"));
     }
 
     #[test]

@@ -148,6 +148,8 @@ fn ask_source(a: &mut Answers, facts: &Facts, runner: &Runner) -> Result<u64> {
             }
         }
         a.source = SourceAnswer::Directory(dir);
+        // The console this machine runs on says nothing about the tree.
+        a.serial_console = None;
     }
     Ok(used)
 }

@@ -387,6 +387,9 @@ pub fn facts_text(f: &machine::Facts, aoe: &[AoeDevice]) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(c) = &f.serial_console {
+        let _ = writeln!(s, "  console   {c} (a live copy keeps it)");
+    }
     if aoe.is_empty() {
         let _ = writeln!(
             s,
