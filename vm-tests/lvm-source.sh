@@ -96,13 +96,15 @@ GUEST
 }
 
 # lvm_source: set LVM_IMAGE to the LVM source image, built once per
-# SRC_IMAGE and recipe (this file) into $CACHE and checked by a boot from
-# its own disk (/ on the root LV, /home on the home LV) before first use.
+# SRC_IMAGE and recipe (lvm_build_script and the names) into $CACHE and
+# checked by a boot from its own disk (/ on the root LV, /home on the home
+# LV) before first use.
 lvm_source() {
   local key io=$SCEN_OUT/lvm-io rc=0 serial
   key=$({
     basename "$SRC_IMAGE"
-    cat "$VM_DIR/lvm-source.sh"
+    echo "$LVM_VG $LVM_MAPPER"
+    declare -f lvm_build_script
   } | sha256sum | cut -c1-12)
   LVM_IMAGE=$CACHE/lvm-source-$key.img
   exec 5>"$CACHE/.lvm-source.lock"
@@ -225,30 +227,44 @@ lvm_assert_home_copied() {
     test -n "$home_uuid" -a "$found" = "$home_uuid on the home logical volume"
 }
 
-# lvm-iscsi: the LVM source, running, migrated by netroot inside itself
-# onto MATRIX_PARTS (/boot, swap, /home, / as plain partitions) on an iSCSI
-# LUN, then booted diskless from it.
-scenario_lvm-iscsi() {
-  local img=$SCEN_OUT/disk.img host=vm-lvm-iscsi iqn io=$SCEN_OUT/io serial rc=0
-  iqn=iqn.2024-01.org.netroot.vmtest:$host
+# lvm_scenario TRANSPORT: the LVM source, running, migrated by netroot
+# inside itself onto MATRIX_PARTS (/boot, swap, /home, / as plain
+# partitions), then booted diskless from the result over TRANSPORT.
+# iscsi: onto the host's tgtd LUN (10.0.2.2). aoe: the running source is on
+# QEMU user networking, not on vblade's segment, so the plan's AoE target
+# names the guest's blank disk /dev/vdc as its `device` (docs/plan.md: "the
+# disk is already attached here … netroot then skips discovery"); the host
+# exports that disk's file with vblade (`netroot server --export-device`).
+lvm_scenario() {
+  local transport=$1 img=$SCEN_OUT/disk.img host=vm-lvm-$1 iqn="" io=$SCEN_OUT/io serial rc=0 target
+  local -a disk=()
   lvm_source
   truncate -s 4G "$img"
   mkdir -p "$io"
   install -m 0755 "$NETROOT" "$io/netroot"
   lvm_live_script >"$io/run.sh"
-  TGT_PORT=$(free_port)
-  PLAN_PARTS=$MATRIX_PARTS write_plan "$io/plan.json" "$(iscsi_target "$iqn")" '{ "type": "live" }' "$host"
+  if [ "$transport" = iscsi ]; then
+    iqn=iqn.2024-01.org.netroot.vmtest:$host
+    TGT_PORT=$(free_port)
+    target=$(iscsi_target "$iqn")
+  else
+    target='{ "transport": "aoe", "shelf": 7, "slot": 1, "device": "/dev/vdc" }'
+    disk=(-drive "file=$img,format=raw,if=virtio")
+  fi
+  PLAN_PARTS=$MATRIX_PARTS write_plan "$io/plan.json" "$target" '{ "type": "live" }' "$host"
   sed -i 's/"ssh_host_keys": false/"ssh_host_keys": true/' "$io/plan.json"
   grep -q '"ssh_host_keys": true' "$io/plan.json" || die "plan: could not ask for new ssh host keys"
   cp "$io/plan.json" "$SCEN_OUT/plan.json"
   truncate -s 256M "$SCEN_OUT/io.img"
   mkfs.ext4 -q -L NRVM-IO -d "$io" "$SCEN_OUT/io.img"
-  server_files "$SCEN_OUT/plan.json" --server-ip 10.0.2.2/24 --export-device "$img"
-  tgt_export "$host"
+  if [ "$transport" = iscsi ]; then
+    server_files "$SCEN_OUT/plan.json" --server-ip 10.0.2.2/24 --export-device "$img"
+    tgt_export "$host"
+  fi
   qemu_run live "$LIVE_TIMEOUT" - \
     -drive "file=$LVM_IMAGE,format=raw,if=virtio,snapshot=on" \
     -drive "file=$SCEN_OUT/io.img,format=raw,if=virtio,readonly=on" \
-    -netdev user,id=n0 -device "$GUEST_NIC" || rc=$?
+    "${disk[@]}" -netdev user,id=n0 -device "$GUEST_NIC" || rc=$?
   serial=$SCEN_OUT/live.serial
   assert_booted live "$rc"
   lvm_assert_source live
@@ -256,19 +272,46 @@ scenario_lvm-iscsi() {
   expect "live: netroot migrate ran inside the LVM source and succeeded" \
     grep -q 'NETROOT-LIVE rc=0 ' "$serial"
   grep -q 'NETROOT-LIVE rc=0 ' "$serial" || return 0
-  tgt_stop "$TGT_PID" "$TGT_CTL"
-  lvm_assert_home_copied "$img"
-  iscsi_boot boot "$SCEN_OUT/plan.json" "$host" bios --export-device "$img"
+  if [ "$transport" = iscsi ]; then
+    tgt_stop "$TGT_PID" "$TGT_CTL"
+    lvm_assert_home_copied "$img"
+    iscsi_boot boot "$SCEN_OUT/plan.json" "$host" bios --export-device "$img"
+  else
+    lvm_assert_home_copied "$img"
+    lvm_aoe_boot boot "$SCEN_OUT/plan.json" "$host" "$img"
+  fi
   serial=$SCEN_OUT/boot.serial
   assert_booted boot "$BOOT_RC"
   assert_waits_for_target boot
-  assert_iscsi_root boot "$iqn"
+  if [ "$transport" = iscsi ]; then
+    assert_iscsi_root boot "$iqn"
+  else
+    assert_aoe_root boot 7 1
+  fi
   matrix_assert_mounts boot "$img"
   expect "boot: the migrated fstab names no /dev/mapper device ($(fact fstab "$serial" | grep mapper || true))" \
     bash -c '[ -n "$1" ] && ! grep -q /dev/mapper <<<"$1"' _ "$(fact fstab "$serial")"
   expect "boot: no LVM volume shows up ($(fact lsblk "$serial" | grep -E ' lvm | dm-' || true))" \
     bash -c '! grep -qE "(^dm-| lvm )" <<<"$1"' _ "$(fact lsblk "$serial")"
   matrix_assert_settled boot
-  matrix_assert_stack boot ifupdown iscsi
+  matrix_assert_stack boot ifupdown "$transport"
   matrix_assert_identity boot "$host"
+}
+scenario_lvm-iscsi() { lvm_scenario iscsi; }
+scenario_lvm-aoe() { lvm_scenario aoe; }
+
+# lvm_aoe_boot NAME PLAN HOST IMAGE: aoe_boot (vm-tests/run) with the disk
+# the plan names inside the guest (/dev/vdc) exported from its file here.
+lvm_aoe_boot() {
+  local name=$1 plan=$2 host=$3 img=$4
+  server_files "$plan" --interface tap0 --server-ip 10.77.0.1 \
+    --subnet 10.77.0.0/24 --range 10.77.0.50-10.77.0.99 --dhcp-interface tap0 \
+    --export-device "$img"
+  netns_up
+  vblade_export "$host"
+  dnsmasq_up
+  BOOT_RC=0
+  qemu_run "$name" "$QEMU_TIMEOUT" "$NETNS" \
+    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
+    -device "$GUEST_NIC" -boot n || BOOT_RC=$?
 }
