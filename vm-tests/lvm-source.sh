@@ -2,7 +2,8 @@
 # are LVM logical volumes, laid out as Debian's installer does with guided
 # LVM partitioning (bios_grub, an ext4 /boot partition, one PV holding a
 # VG "<hostname>-vg" with LVs root, home and swap_1; fstab naming
-# /dev/mapper/netroot--src--vg-root etc.). The default sources are plain
+# /dev/mapper/netroot--src--vg-root etc.; RESUME=UUID= of the swap LV in
+# /etc/initramfs-tools/conf.d/resume). The default sources are plain
 # partitions; a real installed system is often on LVM, and what netroot
 # writes (fstab, initramfs, GRUB) must then no longer point at the VG.
 # The host has no device-mapper, so the image is built inside a guest that
@@ -59,6 +60,9 @@ step rsync -aHAXx / $t/
 mkdir -p $t/home/lvmuser
 echo 'on the home logical volume' > $t/home/lvmuser/marker
 bootuuid=$(blkid -s UUID -o value ${d}2)
+# The installer's hibernation setting: resume from the swap LV.
+mkdir -p $t/etc/initramfs-tools/conf.d
+echo "RESUME=UUID=$(blkid -s UUID -o value /dev/mapper/$mp-swap_1)" > $t/etc/initramfs-tools/conf.d/resume
 cat > $t/etc/fstab <<EOF
 # /etc/fstab: static file system information.
 # <file system> <mount point>   <type>  <options>       <dump>  <pass>
@@ -291,6 +295,8 @@ lvm_scenario() {
   matrix_assert_mounts boot "$img"
   expect "boot: the migrated fstab names no /dev/mapper device ($(fact fstab "$serial" | grep mapper || true))" \
     bash -c '[ -n "$1" ] && ! grep -q /dev/mapper <<<"$1"' _ "$(fact fstab "$serial")"
+  expect "boot: the initramfs did not wait for the source's resume device ($(grep -a -m1 'resume device' "$serial" | tr -d '\r' || true))" \
+    bash -c '! grep -qa "suspend/resume device" "$1"' _ "$serial"
   expect "boot: no LVM volume shows up ($(fact lsblk "$serial" | grep -E ' lvm | dm-' || true))" \
     bash -c '! grep -qE "(^dm-| lvm )" <<<"$1"' _ "$(fact lsblk "$serial")"
   matrix_assert_settled boot
