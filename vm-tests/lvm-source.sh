@@ -143,6 +143,7 @@ lvm_source() {
     [ "$(fact root-source "$serial")" = "/dev/mapper/$LVM_MAPPER-root" ] ||
       die "the LVM source booted with / on $(fact root-source "$serial"), not /dev/mapper/$LVM_MAPPER-root"
     lvm_assert_source lvm-check
+    [ "$EXPECT_FAILED" = 0 ] || die "the LVM source's check boot failed (serial log $serial)"
     mv "$LVM_IMAGE.tmp" "$LVM_IMAGE"
     touch "$LVM_IMAGE.complete"
   fi
