@@ -49,6 +49,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/initramfs-tools/conf-modules"),
     ),
     (
+        "initramfs-tools/conf-resume",
+        include_str!("../../profiles/files/initramfs-tools/conf-resume"),
+    ),
+    (
         "initramfs-tools/iscsi.initramfs.ibft",
         include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.ibft"),
     ),

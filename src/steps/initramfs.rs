@@ -559,6 +559,19 @@ mod tests {
             "{}",
             conf.contents
         );
+        // The source's RESUME (its old local swap: an LVM install's
+        // conf.d/resume) is overridden, or every diskless boot waits 30 s
+        // for that device (vm-tests lvm-iscsi).
+        let resume = w
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/initramfs-tools/conf.d/zz-netroot-resume")
+            .unwrap();
+        assert!(
+            resume.contents.ends_with("\nRESUME=none\n"),
+            "{}",
+            resume.contents
+        );
         let nm = w
             .files
             .iter()
