@@ -19,13 +19,12 @@
 
 mod common;
 
-use common::Scratch;
+use common::{Attached, Scratch};
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Quote a path for bash (any bytes: $'..' with \x escapes).
 fn q(p: &Path) -> String {
@@ -259,41 +258,6 @@ fn plan_text(src: &Path, img: &Path) -> String {
         src.display(),
         img.display()
     )
-}
-
-/// The image's root filesystem (partition 2) mounted read-only; undone on drop.
-struct Attached {
-    loopdev: String,
-    mnt: PathBuf,
-}
-
-impl Attached {
-    fn new(img: &Path, mnt: &Path) -> Attached {
-        let loopdev = common::sh(&format!("losetup -f -P -r --show {}", img.display()))
-            .trim()
-            .to_string();
-        let part = format!("{loopdev}p2");
-        for _ in 0..100 {
-            if Path::new(&part).exists() {
-                break;
-            }
-            let _ = Command::new("partx").args(["-u", &loopdev]).status();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        std::fs::create_dir_all(mnt).unwrap();
-        common::sh(&format!("mount -o ro {part} {}", mnt.display()));
-        Attached {
-            loopdev,
-            mnt: mnt.to_path_buf(),
-        }
-    }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mnt).status();
-        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
-    }
 }
 
 /// Migrate the tree up to the copy (killed first at `kill`, if given, then

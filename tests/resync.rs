@@ -10,11 +10,10 @@
 
 mod common;
 
-use common::Scratch;
+use common::{Attached, Scratch};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 /// A manifest of a tree that changes when any file's content or metadata
@@ -24,41 +23,6 @@ fn manifest(dir: &Path) -> String {
         "cd {} && find . -printf '%p %y %s %T@ %C@ %m %U:%G %n\\n' | LC_ALL=C sort | sha256sum",
         dir.display()
     ))
-}
-
-/// The image's root filesystem mounted read-only; undone on drop.
-struct Attached {
-    loopdev: String,
-    mnt: PathBuf,
-}
-
-impl Attached {
-    fn new(img: &Path, mnt: &Path) -> Attached {
-        let loopdev = common::sh(&format!("losetup -f -P -r --show {}", img.display()))
-            .trim()
-            .to_string();
-        let part = format!("{loopdev}p2");
-        for _ in 0..100 {
-            if Path::new(&part).exists() {
-                break;
-            }
-            let _ = Command::new("partx").args(["-u", &loopdev]).status();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        std::fs::create_dir_all(mnt).unwrap();
-        common::sh(&format!("mount -o ro {part} {}", mnt.display()));
-        Attached {
-            loopdev,
-            mnt: mnt.to_path_buf(),
-        }
-    }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mnt).status();
-        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
-    }
 }
 
 /// What netroot wrote in the target: each file's sha256 (or "missing").

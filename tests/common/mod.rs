@@ -198,3 +198,39 @@ pub fn wait_stopped(child: &mut std::process::Child, log: &Path) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An image's partition 2 (the root of the tests' one-root layouts)
+/// attached read-only and mounted at `mnt`; undone on drop.
+pub struct Attached {
+    pub loopdev: String,
+    pub mnt: PathBuf,
+}
+
+impl Attached {
+    pub fn new(img: &Path, mnt: &Path) -> Attached {
+        let loopdev = sh(&format!("losetup -f -P -r --show {}", img.display()))
+            .trim()
+            .to_string();
+        let part = format!("{loopdev}p2");
+        for _ in 0..100 {
+            if Path::new(&part).exists() {
+                break;
+            }
+            let _ = Command::new("partx").args(["-u", &loopdev]).status();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::create_dir_all(mnt).unwrap();
+        sh(&format!("mount -o ro {part} {}", mnt.display()));
+        Attached {
+            loopdev,
+            mnt: mnt.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mnt).status();
+        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
+    }
+}
