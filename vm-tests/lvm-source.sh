@@ -290,14 +290,7 @@ lvm_scenario() {
     lvm_aoe_boot boot "$SCEN_OUT/plan.json" "$host" "$img"
   fi
   serial=$SCEN_OUT/boot.serial
-  assert_booted boot "$BOOT_RC"
-  assert_waits_for_target boot
-  if [ "$transport" = iscsi ]; then
-    assert_iscsi_root boot "$iqn"
-  else
-    assert_aoe_root boot 7 1
-  fi
-  matrix_assert_mounts boot "$img"
+  matrix_assert_root boot "$transport" "${iqn:-}" "$img"
   expect "boot: the migrated fstab names no /dev/mapper device ($(fact fstab "$serial" | grep mapper || true))" \
     bash -c '[ -n "$1" ] && ! grep -q /dev/mapper <<<"$1"' _ "$(fact fstab "$serial")"
   expect "boot: the initramfs did not wait for the source's resume device ($(grep -a -m1 'resume device' "$serial" | tr -d '\r' || true))" \

@@ -198,17 +198,25 @@ matrix_scenario() {
   else
     aoe_boot boot "$SCEN_OUT/plan.json" "$host"
   fi
-  assert_booted boot "$BOOT_RC"
-  assert_waits_for_target boot
-  if [ "$transport" = iscsi ]; then
-    assert_iscsi_root boot "$iqn"
-  else
-    assert_aoe_root boot 7 1
-  fi
-  matrix_assert_mounts boot "$img"
+  matrix_assert_root boot "$transport" "${iqn:-}" "$img"
   matrix_assert_settled boot
   matrix_assert_stack boot "$stack" "$transport"
   matrix_assert_identity boot "$host"
+}
+
+# matrix_assert_root NAME TRANSPORT IQN IMAGE: NAME booted and powered off,
+# waits for its target, / is on the TRANSPORT's disk (IQN for iscsi, e7.1
+# for aoe) and every fstab entry is mounted from it.
+matrix_assert_root() {
+  local name=$1 transport=$2 iqn=$3 img=$4
+  assert_booted "$name" "$BOOT_RC"
+  assert_waits_for_target "$name"
+  if [ "$transport" = iscsi ]; then
+    assert_iscsi_root "$name" "$iqn"
+  else
+    assert_aoe_root "$name" 7 1
+  fi
+  matrix_assert_mounts "$name" "$img"
 }
 
 # matrix_assert_mounts NAME IMAGE: / is the image's root filesystem, every
