@@ -246,18 +246,7 @@ fn differences(src: &Path, dst: &Path) -> Vec<String> {
 }
 
 fn plan_text(src: &Path, img: &Path) -> String {
-    format!(
-        r#"{{"version": 1,
-  "source": {{"type": "directory", "path": "{}"}},
-  "target": {{"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:fidelity",
-              "lun": 1, "device": "{}", "size": "3G"}},
-  "layout": {{"table": "gpt", "firmware": "bios", "partitions": [
-    {{"mount": "/", "fs": "ext4", "size": "rest"}}]}},
-  "boot": {{"profile": "debian"}}
-}}"#,
-        src.display(),
-        img.display()
-    )
+    common::dir_plan(src, img, "fidelity", "3G", false)
 }
 
 /// Migrate the tree up to the copy (killed first at `kill`, if given, then

@@ -19,18 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn plan_text(src: &Path, img: &Path) -> String {
-    format!(
-        r#"{{"version": 1,
-  "source": {{"type": "directory", "path": "{}"}},
-  "target": {{"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:lock",
-              "lun": 1, "device": "{}", "size": "1G"}},
-  "layout": {{"table": "gpt", "firmware": "bios", "partitions": [
-    {{"mount": "/", "fs": "ext4", "size": "rest"}}]}},
-  "boot": {{"profile": "debian"}}
-}}"#,
-        src.display(),
-        img.display()
-    )
+    common::dir_plan(src, img, "lock", "1G", false)
 }
 
 fn migrate_args(s: &Scratch, plan: &str, n: &str, stop_after: &str, dry: bool) -> Vec<String> {

@@ -26,18 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn plan_text(src: &Path, img: &Path) -> String {
-    format!(
-        r#"{{"version": 1,
-  "source": {{"type": "directory", "path": "{}", "snapshot": true}},
-  "target": {{"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:snap",
-              "lun": 1, "device": "{}", "size": "1G"}},
-  "layout": {{"table": "gpt", "firmware": "bios", "partitions": [
-    {{"mount": "/", "fs": "ext4", "size": "rest"}}]}},
-  "boot": {{"profile": "debian"}}
-}}"#,
-        src.display(),
-        img.display()
-    )
+    common::dir_plan(src, img, "snap", "1G", true)
 }
 
 fn migrate_args(s: &Scratch, plan: &Path, extra: &str) -> Vec<String> {

@@ -234,3 +234,27 @@ impl Drop for Attached {
         let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
     }
 }
+
+/// A plan that copies the directory `src` onto the image file `img`
+/// (GPT/BIOS, one ext4 root; iSCSI target `iqn.2024-01.test.netroot:NAME`,
+/// never attached: the image is the target), with `"snapshot": true` when
+/// asked.
+pub fn dir_plan(src: &Path, img: &Path, name: &str, size: &str, snapshot: bool) -> String {
+    let snap = if snapshot {
+        r#", "snapshot": true"#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"version": 1,
+  "source": {{"type": "directory", "path": "{}"{snap}}},
+  "target": {{"transport": "iscsi", "portal": "127.0.0.1", "iqn": "iqn.2024-01.test.netroot:{name}",
+              "lun": 1, "device": "{}", "size": "{size}"}},
+  "layout": {{"table": "gpt", "firmware": "bios", "partitions": [
+    {{"mount": "/", "fs": "ext4", "size": "rest"}}]}},
+  "boot": {{"profile": "debian"}}
+}}"#,
+        src.display(),
+        img.display()
+    )
+}
