@@ -134,6 +134,15 @@ fn worker(sh: &Shared) {
                 if sh.failed.load(Ordering::Relaxed) {
                     return;
                 }
+                // Ctrl-C: stop between directories (a resumed copy compares
+                // contents, so nothing half-written is trusted).
+                if crate::outcome::stop_requested() {
+                    sh.failed.store(true, Ordering::Relaxed);
+                    let mut slot = sh.error.lock().unwrap_or_else(|p| p.into_inner());
+                    slot.get_or_insert(anyhow!("the copy stopped on request (Ctrl-C)"));
+                    sh.wake.notify_all();
+                    return;
+                }
                 if let Some(r) = q.0.pop() {
                     q.1 += 1;
                     break r;
