@@ -8,7 +8,7 @@ type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 netroot_kick_dev=$(getarg netroot.aoe=)
 if [ -n "$netroot_kick_dev" ] && [ -x "$NEWROOT/usr/lib/netroot/aoe-kick" ]; then
     chroot "$NEWROOT" /usr/lib/netroot/aoe-kick --warm "$netroot_kick_dev" \
-        </dev/null >/dev/null 2>&1
+        </dev/null >/dev/null 2>&1 &
     chroot "$NEWROOT" /usr/lib/netroot/aoe-kick "$netroot_kick_dev" \
         </dev/null >/dev/null 2>&1 &
 fi
