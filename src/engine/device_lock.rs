@@ -36,18 +36,17 @@ fn path_key(p: &Path) -> String {
     format!("path-{}", &h[..32])
 }
 
-/// The keys of an image file (existing or to be created).
-fn file_keys(p: &Path, keys: &mut Vec<DeviceKey>) {
-    let canon = devnode::canonical(p);
+/// The keys of an image file (existing or to be created), canonical.
+fn file_keys(canon: &Path, keys: &mut Vec<DeviceKey>) {
     let what = format!("image file {}", canon.display());
-    if let Some((dev, ino)) = devnode::file_id(&canon) {
+    if let Some((dev, ino)) = devnode::file_id(canon) {
         keys.push(DeviceKey {
             key: format!("file-{dev}-{ino}"),
             what: what.clone(),
         });
     }
     keys.push(DeviceKey {
-        key: path_key(&canon),
+        key: path_key(canon),
         what,
     });
 }
@@ -55,17 +54,18 @@ fn file_keys(p: &Path, keys: &mut Vec<DeviceKey>) {
 /// The keys of a path: a block device (and the file behind it when it is
 /// a loop device), else an image file.
 fn path_keys(p: &Path, keys: &mut Vec<DeviceKey>) {
-    match devnode::block_dev(p) {
-        Some((maj, min)) => {
-            keys.push(DeviceKey {
-                key: format!("blk-{maj}:{min}"),
-                what: format!("block device {} ({maj}:{min})", p.display()),
-            });
-            if let Some(back) = devnode::loop_backing_file((maj, min)) {
-                file_keys(&back, keys);
-            }
-        }
-        None => file_keys(p, keys),
+    let disk = devnode::disk_path(p);
+    if let devnode::DiskPath::Block {
+        dev: (maj, min), ..
+    } = disk
+    {
+        keys.push(DeviceKey {
+            key: format!("blk-{maj}:{min}"),
+            what: format!("block device {} ({maj}:{min})", p.display()),
+        });
+    }
+    if let Some(f) = disk.file() {
+        file_keys(f, keys);
     }
 }
 

@@ -32,6 +32,43 @@ pub fn loop_backing_file(dev: (u64, u64)) -> Option<PathBuf> {
     (!s.is_empty()).then(|| PathBuf::from(s))
 }
 
+/// What a path naming a disk is on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskPath {
+    /// A block device (symlinks followed) and, for an attached loop
+    /// device, the file behind it (canonical).
+    Block {
+        dev: (u64, u64),
+        backing: Option<PathBuf>,
+    },
+    /// An image file, existing or to be created (canonical).
+    File(PathBuf),
+}
+
+impl DiskPath {
+    /// The file that holds the disk's bytes, if a file does: the image,
+    /// or the loop device's backing file.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            DiskPath::Block { backing, .. } => backing.as_deref(),
+            DiskPath::File(f) => Some(f),
+        }
+    }
+}
+
+/// What `path` is: a block device (with a loop device's backing file),
+/// else an image file. The device lock keys the run by it and the copy
+/// leaves its file out, so both read the disk's identity from here.
+pub fn disk_path(path: &Path) -> DiskPath {
+    match block_dev(path) {
+        Some(dev) => DiskPath::Block {
+            dev,
+            backing: loop_backing_file(dev).map(|b| canonical(&b)),
+        },
+        None => DiskPath::File(canonical(path)),
+    }
+}
+
 /// The (st_dev, st_ino) of the regular file at `path` (symlinks followed).
 pub fn file_id(path: &Path) -> Option<(u64, u64)> {
     let md = std::fs::metadata(path).ok()?;

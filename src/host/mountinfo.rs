@@ -87,9 +87,60 @@ pub fn holding<'a>(path: &Path, mounts: &'a [MountEntry]) -> Option<&'a MountEnt
         .map(|(_, m)| m)
 }
 
+/// The data filesystems mounted strictly below `root`, in mount-table
+/// order (a later mount on the same point replaces the earlier one),
+/// leaving out those below `root`'s volatile directories and below any
+/// of `skip` (netroot's own state, work and target paths): besides the
+/// one holding `root`, the filesystems a copy of `root` reads. Paths are
+/// compared as given: pass canonical ones. The copy's transfers and the
+/// snapshot check both ask this, so they never disagree on what is read.
+pub fn data_mounts_below<'a>(
+    root: &Path,
+    mounts: &'a [MountEntry],
+    skip: &[PathBuf],
+) -> Vec<&'a MountEntry> {
+    let hidden = |t: &Path| {
+        VOLATILE_DIRS
+            .iter()
+            .any(|(d, _)| t.starts_with(root.join(d)))
+            || skip.iter().any(|s| t.starts_with(s))
+    };
+    let mut out: Vec<&MountEntry> = Vec::new();
+    for m in mounts {
+        if m.target.starts_with(root)
+            && m.target != root
+            && DATA_FS.contains(&m.fstype.as_str())
+            && !hidden(&m.target)
+        {
+            out.retain(|o| o.target != m.target);
+            out.push(m);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn data_mounts_below_leaves_out_volatile_skipped_and_pseudo() {
+        let s = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                 2 1 8:2 / /home rw - ext4 /dev/sda2 rw\n\
+                 3 1 0:5 / /proc rw - proc proc rw\n\
+                 4 1 0:6 / /tmp rw - ext4 /dev/sda3 rw\n\
+                 5 1 8:4 / /var/lib/netroot rw - ext4 /dev/sda4 rw\n\
+                 6 1 8:5 / /srv rw - xfs /dev/sda5 rw\n\
+                 7 1 8:6 / /srv rw - ext4 /dev/sda6 rw\n";
+        let m = parse(s);
+        let skip = [PathBuf::from("/var/lib/netroot")];
+        let got: Vec<String> = data_mounts_below(Path::new("/"), &m, &skip)
+            .iter()
+            .map(|e| format!("{} {}", e.target.display(), e.fstype))
+            .collect();
+        assert_eq!(got, ["/home ext4", "/srv ext4"]);
+        assert!(data_mounts_below(Path::new("/home"), &m, &[]).is_empty());
+    }
 
     #[test]
     fn parses_mountinfo() {

@@ -15,7 +15,7 @@
 //! own filesystem must be one that can be snapshotted, or the plan is
 //! refused before any write.
 
-use crate::host::mountinfo::{self, MountEntry, DATA_FS, VOLATILE_DIRS};
+use crate::host::mountinfo::{self, MountEntry};
 use crate::tools::lvm::{self, LogicalVolume};
 use crate::tools::{btrfs, mount, Runner};
 use anyhow::{Context, Result};
@@ -136,20 +136,9 @@ pub fn source_filesystems(
         .cloned()
         .into_iter()
         .collect();
-    let hidden: Vec<PathBuf> = VOLATILE_DIRS
-        .iter()
-        .map(|(d, _)| src_root.join(d))
-        .chain(skip.iter().cloned())
-        .collect();
-    for m in mounts {
-        let below = m.target.starts_with(src_root) && m.target != src_root;
-        if below
-            && DATA_FS.contains(&m.fstype.as_str())
-            && !hidden.iter().any(|h| m.target.starts_with(h))
-        {
-            out.retain(|o| o.target != m.target);
-            out.push(m.clone());
-        }
+    for m in mountinfo::data_mounts_below(src_root, mounts, skip) {
+        out.retain(|o| o.target != m.target);
+        out.push(m.clone());
     }
     out
 }

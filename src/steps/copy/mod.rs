@@ -97,21 +97,23 @@ fn gather_inputs(ctx: &Ctx, src: &Path) -> CopyInputs {
 /// the file behind a loop device (named by the plan or attached by
 /// discover).
 fn target_files(ctx: &Ctx) -> Vec<PathBuf> {
-    let mut nodes: Vec<PathBuf> = ctx.disk.iter().map(|d| d.node.clone()).collect();
-    let mut files: Vec<PathBuf> = ctx.disk.iter().filter_map(|d| d.image.clone()).collect();
-    if let Some(dev) = ctx.plan.target.device() {
-        match devnode::block_dev(dev) {
-            Some(_) => nodes.push(dev.clone()),
-            None => files.push(dev.clone()),
-        }
-    }
-    files.extend(
-        nodes
-            .iter()
-            .filter_map(|n| devnode::block_dev(n))
-            .filter_map(devnode::loop_backing_file),
-    );
-    let mut out: Vec<PathBuf> = files.iter().map(|f| devnode::canonical(f)).collect();
+    // An attached node counts only as the device it is (a loop device's
+    // file); the plan's device and an image may be files.
+    let nodes = ctx
+        .disk
+        .iter()
+        .map(|d| devnode::disk_path(&d.node))
+        .filter(|d| matches!(d, devnode::DiskPath::Block { .. }));
+    let named = ctx
+        .disk
+        .iter()
+        .filter_map(|d| d.image.as_ref())
+        .chain(ctx.plan.target.device())
+        .map(|p| devnode::disk_path(p));
+    let mut out: Vec<PathBuf> = nodes
+        .chain(named)
+        .filter_map(|d| d.file().map(Path::to_path_buf))
+        .collect();
     out.sort();
     out.dedup();
     out

@@ -8,7 +8,7 @@
 //! layout and the host's mount table, tested without running anything.
 
 pub use crate::host::mountinfo::VOLATILE_DIRS;
-use crate::host::mountinfo::{MountEntry, DATA_FS};
+use crate::host::mountinfo::{self, MountEntry};
 use crate::plan::{FsKind, Plan, ResolvedLayout, Source};
 use crate::tools::rsync::Transfer;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,7 @@ pub fn transfers(
     let src_s = src_root.display().to_string();
     let planned = planned_mounts(layout);
     let volatile: Vec<String> = VOLATILE_DIRS.iter().map(|(d, _)| format!("/{d}")).collect();
-    let roots = transfer_roots(&planned, inputs, &src_s, &volatile);
+    let roots = transfer_roots(&planned, inputs, &src_s);
     let (anchored, floating) = exclude_patterns(plan, inputs, &src_s, &volatile);
     roots
         .iter()
@@ -122,27 +122,15 @@ fn planned_mounts(layout: &ResolvedLayout) -> Vec<(String, FsKind)> {
 /// Transfer roots, in source-tree paths: each planned mount, plus each
 /// data filesystem mounted below the source (outside the volatile
 /// directories and the host excludes); parents before children.
-fn transfer_roots(
-    planned: &[(String, FsKind)],
-    inputs: &CopyInputs,
-    src_s: &str,
-    volatile: &[String],
-) -> Vec<String> {
+fn transfer_roots(planned: &[(String, FsKind)], inputs: &CopyInputs, src_s: &str) -> Vec<String> {
     let mut roots: Vec<String> = planned.iter().map(|(m, _)| m.clone()).collect();
-    for m in &inputs.host_mounts {
-        if !DATA_FS.contains(&m.fstype.as_str()) {
-            continue;
-        }
-        let mount_point = m.target.to_string_lossy();
-        let Some(rel) = rel_under(&mount_point, src_s) else {
+    let below =
+        mountinfo::data_mounts_below(Path::new(src_s), &inputs.host_mounts, &inputs.host_excludes);
+    for m in below {
+        let Some(rel) = rel_under(&m.target.to_string_lossy(), src_s) else {
             continue;
         };
-        let hidden = volatile
-            .iter()
-            .map(String::as_str)
-            .chain(inputs.host_excludes.iter().filter_map(|p| p.to_str()))
-            .any(|v| rel_under(&rel, v).is_some() || rel_under(&mount_point, v).is_some());
-        if rel != "/" && !hidden && !roots.contains(&rel) {
+        if !roots.contains(&rel) {
             roots.push(rel);
         }
     }
