@@ -395,6 +395,17 @@ fn run_case(c: &Case) {
                     image.display()
                 );
             }
+            if c.modules.contains(&"aoe") {
+                // A root on AoE carries no iSCSI (open-iscsi's hook told so).
+                for m in ["iscsi_tcp", "cxgb4i", "cxgb4"] {
+                    assert!(!has(m), "{m} is in the AoE {}", image.display());
+                }
+                assert!(
+                    !names.contains(&"iscsistart"),
+                    "iscsistart is in the AoE {}",
+                    image.display()
+                );
+            }
             assert!(kos < 250, "{} holds {kos} modules", image.display());
             eprintln!(
                 "{}: {kos} modules, {} bytes",

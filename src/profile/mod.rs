@@ -53,6 +53,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/initramfs-tools/conf-resume"),
     ),
     (
+        "initramfs-tools/conf-open-iscsi-aoe",
+        include_str!("../../profiles/files/initramfs-tools/conf-open-iscsi-aoe"),
+    ),
+    (
         "initramfs-tools/iscsi.initramfs.ibft",
         include_str!("../../profiles/files/initramfs-tools/iscsi.initramfs.ibft"),
     ),
