@@ -78,7 +78,7 @@ report)
   fact lease-writes "$(cat "$st/count" 2>/dev/null) lines=$(wc -l < /var/tmp/netroot-vm-lease.count) stall=$(cat "$st/stall" 2>/dev/null)"
   fact lease-failed-writes "$(tr '\n' ' ' < "$st/failed" 2>/dev/null)"
   fact lease-root-options "$(findmnt -no OPTIONS /)"
-  fact lease-dmesg-errors "$(dmesg | grep -iE 'I/O error|conn error|session recovery timed out|Remounting filesystem read-only' | tail -n 5 | tr '\n' ';')"
+  fact lease-dmesg-errors "$(dmesg | grep -iE 'I/O error|EXT4-fs error|conn error|session recovery timed out|Remounting filesystem read-only' | tail -n 10 | tr '\n' ';')"
   fact lease-clients "$(ps -eo comm= | grep -E '^(dhclient|NetworkManager|systemd-network)' | sort -u | tr '\n' ' ')"
   fact lease-nm "$(nmcli -t -f GENERAL.STATE,GENERAL.CONNECTION,DHCP4.OPTION device show "$ifc" 2>/dev/null | grep -E 'STATE|CONNECTION|dhcp_lease_time|ip_address' | tr '\n' ' ')"
   ;;
@@ -183,7 +183,7 @@ lease_scenario() {
 # before it ran out and renewed it all along, the address never went away,
 # and the root never stalled or failed.
 assert_lease() {
-  local name=$1 serial=$SCEN_OUT/$1.serial acks all addr gap n end last first
+  local name=$1 serial=$SCEN_OUT/$1.serial acks all addr gap n end last first errs
   all=$(lease_acks all)
   acks=$(lease_acks)
   addr=$(fact lease-addrs "$serial")
@@ -220,8 +220,14 @@ assert_lease() {
   log "  now: $(fact lease-addr-now "$serial"); clients: $(fact lease-clients "$serial"); nm: $(fact lease-nm "$serial")"
   expect "$name: no write or fsync on the root failed ($(fact lease-failed-writes "$serial"); $(fact lease-writes "$serial"))" \
     test -z "$(fact lease-failed-writes "$serial" | tr -d ' ')"
-  expect "$name: no I/O or iSCSI connection error in the kernel log ($(fact lease-dmesg-errors "$serial"))" \
-    test -z "$(fact lease-dmesg-errors "$serial")"
+  # iscsid taking the initramfs' session over when it starts shows as one
+  # "detected conn error (1020)" and a reconnect, with any network stack
+  # (main's matrix runs: bookworm/trixie ifupdown, trixie networkd): shown,
+  # not failed on. A lost address would stall the root (see the address
+  # checks above and the writer's stall); an I/O error fails.
+  errs=$(fact lease-dmesg-errors "$serial" | tr ';' '\n' | grep . | grep -v 'detected conn error' || true)
+  log "  iSCSI connection errors in dmesg: $(fact lease-dmesg-errors "$serial" | tr ';' '\n' | grep -c 'detected conn error' || true) ($(fact lease-dmesg-errors "$serial" | tr ';' '\n' | grep 'detected conn error' | tr '\n' ';' || true))"
+  expect "$name: no I/O error in the kernel log (${errs:-none})" test -z "$errs"
   expect "$name: / is still mounted rw ($(fact lease-root-options "$serial"))" \
     matches "$(fact lease-root-options "$serial")" '^rw(,|$)'
 }
