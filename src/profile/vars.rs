@@ -457,7 +457,7 @@ mod tests {
         let conf = nm(&v);
         assert!(!conf.contains("managed=0"), "{conf}");
         assert!(
-            conf.contains("[connection-netroot-boot]\nmatch-device=interface-name:ens3\nipv4.dhcp-timeout=2147483647\n"),
+            conf.contains("[connection-netroot-boot]\nmatch-device=interface-name:ens3\nipv4.dhcp-timeout=2147483647\nipv4.dhcp-client-id=mac\n"),
             "{conf}"
         );
         // The takeover's mark and the ifupdown DHCP client: over iSCSI only.
