@@ -148,6 +148,8 @@ lease_watch() {
 lease_acks() {
   local from=$((LEASE_LOG_FROM + 1))
   [ "${1:-}" = all ] && from=1
+  # No watcher, no booted system: nothing since switch_root.
+  [ "${1:-}" != all ] && [ "$LEASE_LOG_FROM" = 0 ] && return 0
   { tail -n +"$from" "$SCEN_OUT/dnsmasq.log" | grep "DHCPACK(tap0) .* $GUEST_MAC" || true; } |
     while read -r mon day time rest; do
       echo "$(date -d "$mon $day $time" +%s) $(sed 's/.*DHCPACK(tap0) \([^ ]*\).*/\1/' <<<"$rest")"
