@@ -8,6 +8,7 @@
 #
 # SUITE-STACK-iscsi-lease: a matrix source (matrix.sh) migrated onto the
 # matrix layout, booted over iSCSI on a LAN in a network namespace: tgtd
+# (SUITE-STACK-aoe-lease: vblade; the stack gets the address itself there)
 # and dnsmasq (netroot server's files, the lease cut to LEASE_SECS, renewal
 # every LEASE_T1) on
 # tap0, QEMU on tap0. The harness puts a watcher into the migrated image
@@ -156,13 +157,20 @@ lease_acks() {
     done
 }
 
-# lease_scenario SUITE STACK
+# lease_scenario SUITE STACK [TRANSPORT]: over iSCSI (default) the
+# initramfs got the address by DHCP and the stack must take that lease
+# over; over AoE the initramfs only sets the link up and the stack gets
+# the address itself (the same checks: renewed all along, never removed).
 lease_scenario() {
-  local suite=$1 stack=$2 img=$SCEN_OUT/disk.img host iqn target conf
+  local suite=$1 stack=$2 transport=${3:-iscsi} img=$SCEN_OUT/disk.img host iqn="" target conf
   host=vm-lease-$suite-$stack
-  iqn=iqn.2024-01.org.netroot.vmtest:$host
   matrix_tree "$suite" "$stack"
-  target="{ \"transport\": \"iscsi\", \"portal\": \"$LEASE_PORTAL\", \"iqn\": \"$iqn\", \"lun\": 1, \"device\": \"$img\", \"size\": \"4G\" }"
+  if [ "$transport" = iscsi ]; then
+    iqn=iqn.2024-01.org.netroot.vmtest:$host
+    target="{ \"transport\": \"iscsi\", \"portal\": \"$LEASE_PORTAL\", \"iqn\": \"$iqn\", \"lun\": 1, \"device\": \"$img\", \"size\": \"4G\" }"
+  else
+    target=$(aoe_target "$img")
+  fi
   PLAN_PARTS=$MATRIX_PARTS write_plan "$SCEN_OUT/plan.json" "$target" "$(dir_source)" "$host"
   migrate "$SCEN_OUT/plan.json"
   mark_lease "$img"
@@ -172,12 +180,16 @@ lease_scenario() {
   grep -q "^dhcp-range=.*,$((LEASE_SECS / 60))m$" "$conf" || die "$conf: could not shorten the lease"
   printf 'dhcp-option=option:T1,%s\ndhcp-option=option:T2,%s\n' "$LEASE_T1" "$LEASE_T2" >>"$conf"
   netns_up
-  lease_tgt_export "$host"
+  if [ "$transport" = iscsi ]; then
+    lease_tgt_export "$host"
+  else
+    vblade_export "$host"
+  fi
   dnsmasq_up
   QEMU_WATCH=lease_watch QEMU_TIMEOUT=$((QEMU_TIMEOUT + LEASE_HOLD)) aoe_qemu boot
-  matrix_assert_root boot iscsi "$iqn" "$img"
+  matrix_assert_root boot "$transport" "$iqn" "$img"
   matrix_assert_settled boot
-  matrix_assert_stack boot "$stack" iscsi
+  matrix_assert_stack boot "$stack" "$transport"
   assert_lease boot
 }
 
@@ -200,7 +212,7 @@ assert_lease() {
     test "$(fact lease-watched "$serial")" -ge "$LEASE_HOLD"
   expect "$name: the booted system's stack renewed the lease at least twice ($n DHCPACKs since switch_root)" \
     test "$n" -ge 2
-  expect "$name: every DHCPACK is for the one address the initramfs got ($(cut -d' ' -f2 <<<"$all" | sort -u | tr '\n' ' '))" \
+  expect "$name: every DHCPACK is for the one address the boot got ($(cut -d' ' -f2 <<<"$all" | sort -u | tr '\n' ' '))" \
     test "$(cut -d' ' -f2 <<<"$all" | sort -u | grep -c .)" = 1
   # From the initramfs' ACK (the last before switch_root) across the
   # takeover to the end of the watch the lease never ran out; once the
@@ -237,8 +249,10 @@ assert_lease() {
 LEASE_SCENARIOS=()
 for _suite in bookworm trixie; do
   for _stack in ifupdown:ifupdown nm:networkmanager networkd:networkd; do
-    eval "scenario_$_suite-${_stack%%:*}-iscsi-lease() { lease_scenario $_suite ${_stack#*:}; }"
-    LEASE_SCENARIOS+=("$_suite-${_stack%%:*}-iscsi-lease")
+    for _tr in iscsi aoe; do
+      eval "scenario_$_suite-${_stack%%:*}-$_tr-lease() { lease_scenario $_suite ${_stack#*:} $_tr; }"
+      LEASE_SCENARIOS+=("$_suite-${_stack%%:*}-$_tr-lease")
+    done
   done
 done
-unset _suite _stack
+unset _suite _stack _tr
