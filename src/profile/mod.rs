@@ -140,14 +140,6 @@ const FILES: &[(&str, &str)] = &[
         "network/dhclient-enter-hook",
         include_str!("../../profiles/files/network/dhclient-enter-hook"),
     ),
-    (
-        "network/ifupdown-iscsi-mark",
-        include_str!("../../profiles/files/network/ifupdown-iscsi-mark"),
-    ),
-    (
-        "network/ifupdown-iscsi-mark.conf",
-        include_str!("../../profiles/files/network/ifupdown-iscsi-mark.conf"),
-    ),
 ];
 
 /// The text of a profile file (profiles/files/NAME).
