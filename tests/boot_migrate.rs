@@ -539,6 +539,17 @@ fn iscsi_initramfs_tools_gpt_bios() {
             ("etc/iscsi/iscsi.initramfs", "ISCSI_AUTO=true"),
             ("etc/default/grub.d/netroot.cfg", "GRUB_TERMINAL=\"serial\""),
             ("boot/grub/grub.cfg", "serial --unit=0 --speed=115200"),
+            // ifupdown leaves the iSCSI boot NIC to the initramfs: netroot
+            // renews its DHCP lease and never lets dhclient remove it.
+            (
+                "etc/systemd/system/netroot-dhclient.service",
+                "ExecStart=/usr/lib/netroot/dhclient-boot-nic",
+            ),
+            ("usr/lib/netroot/dhclient-boot-nic", "exec dhclient -4 -d"),
+            (
+                "etc/dhcp/dhclient-enter-hooks.d/netroot",
+                "/run/initramfs/open-iscsi.interface",
+            ),
         ],
     });
 }

@@ -269,17 +269,13 @@ matrix_assert_stack() {
   networkmanager)
     expect "$name: NetworkManager is enabled and active ($(fact unit-NetworkManager "$serial"))" \
       test "$(fact unit-NetworkManager "$serial")" = enabled/active
-    # netroot's conf.d drop-in (docs/boot.md): over iSCSI NM adopts what
-    # the initramfs configured (keep-configuration=yes) instead of
-    # replacing it; over AoE the initramfs configures no address and NM
-    # manages the NIC with DHCP itself.
-    if [ "$transport" = iscsi ]; then
-      expect "$name: NetworkManager keeps the initramfs' configuration of $GUEST_IF ($(fact nm-devices "$serial"))" \
-        contains "$(fact nm-devices "$serial")" "$GUEST_IF:connected (externally)"
-    else
-      expect "$name: NetworkManager manages $GUEST_IF ($(fact nm-devices "$serial"))" \
-        matches "$(fact nm-devices "$serial")" "(^| )$GUEST_IF:connected( [^(]|$)"
-    fi
+    # netroot's drop-ins (docs/boot.md): over iSCSI NM takes over the
+    # configuration the initramfs got by DHCP and renews its lease (not
+    # "connected (externally)": NM would run no DHCP client for it); over
+    # AoE the initramfs configures no address and NM manages the NIC with
+    # DHCP itself. Either way NM manages the NIC.
+    expect "$name: NetworkManager manages $GUEST_IF ($(fact nm-devices "$serial"))" \
+      matches "$(fact nm-devices "$serial")" "(^| )$GUEST_IF:connected( [^(]|$)"
     ;;
   networkd)
     expect "$name: systemd-networkd is enabled and active ($nd)" test "$nd" = enabled/active

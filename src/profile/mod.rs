@@ -120,6 +120,30 @@ const FILES: &[(&str, &str)] = &[
         "network/ifupdown-keep-up.conf",
         include_str!("../../profiles/files/network/ifupdown-keep-up.conf"),
     ),
+    (
+        "network/nm-initramfs-lease",
+        include_str!("../../profiles/files/network/nm-initramfs-lease"),
+    ),
+    (
+        "network/networkmanager-service.conf",
+        include_str!("../../profiles/files/network/networkmanager-service.conf"),
+    ),
+    (
+        "network/dhclient-boot-nic",
+        include_str!("../../profiles/files/network/dhclient-boot-nic"),
+    ),
+    (
+        "network/netroot-dhclient.service",
+        include_str!("../../profiles/files/network/netroot-dhclient.service"),
+    ),
+    (
+        "network/multi-user-wants-dhclient.conf",
+        include_str!("../../profiles/files/network/multi-user-wants-dhclient.conf"),
+    ),
+    (
+        "network/dhclient-enter-hook",
+        include_str!("../../profiles/files/network/dhclient-enter-hook"),
+    ),
 ];
 
 /// The text of a profile file (profiles/files/NAME).

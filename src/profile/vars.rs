@@ -220,16 +220,26 @@ fn nic_match_vars(v: &mut Vars, iface: Option<String>) {
 }
 
 /// NetworkManager and the boot NIC. Over iSCSI the initramfs configured
-/// the NIC's address, which the root's session runs on: NM keeps it (and
-/// leaves a named NIC unmanaged). Over AoE (layer 2) the initramfs only
-/// sets the link up: kept as it is, NM would adopt a NIC without an IPv4
-/// address and never run DHCP, so NM manages it as usual.
+/// the NIC's address, which the root's session runs on: NM keeps it. Got by
+/// DHCP, NM must manage the NIC to take that configuration over and renew
+/// its lease (nm-initramfs-lease; an unmanaged or merely "external" NIC
+/// runs no DHCP client, and the server would give the address away): no
+/// `managed=0`, and no bound on the DHCP wait. A static address needs no
+/// renewing: a named NIC stays unmanaged. Over AoE (layer 2) the initramfs
+/// only sets the link up: kept as it is, NM would adopt a NIC without an
+/// IPv4 address and never run DHCP, so NM manages it as usual.
 fn nm_vars(v: &mut Vars, plan: &Plan) {
+    let dhcp = matches!(plan.boot.network.address, Addressing::Dhcp);
     if matches!(plan.target, Target::Aoe { .. }) {
         set(v, "nm_unmanage", "");
         set(v, "nm_keep_configuration", "no");
+        set(v, "nm_dhcp_handoff", "");
     } else {
+        if dhcp {
+            set(v, "nm_unmanage", "");
+        }
         set(v, "nm_keep_configuration", "yes");
+        set(v, "nm_dhcp_handoff", if dhcp { "yes" } else { "" });
     }
 }
 
@@ -425,6 +435,57 @@ mod tests {
         assert!(kernel_args(&super::super::load("debian").unwrap(), &p2, &v)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn nm_renews_an_iscsi_dhcp_lease_and_leaves_a_static_address() {
+        let json = r#"{"version":1,"source":{"type":"directory","path":"/x"},
+            "target":{"transport":"iscsi","portal":"192.0.2.1","iqn":"iqn.2024-01.org.example:c1","lun":1},
+            "layout":{"table":"gpt","firmware":"bios","partitions":[{"mount":"/","fs":"ext4","size":"rest"}]},
+            "boot":{"network":{"interface":"ens3"}},
+            "system":{"hostname":"c1"}}"#;
+        let mut p = plan(json);
+        let (v, _) = plan_vars(&p).unwrap();
+        // DHCP: NM manages the named NIC to take the lease over and renew it.
+        assert_eq!(v["nm_unmanage"], "");
+        assert_eq!(v["nm_keep_configuration"], "yes");
+        assert_eq!(v["nm_dhcp_handoff"], "yes");
+        let nm = |v: &Vars| {
+            let t = super::super::file_source("network/networkmanager.conf").unwrap();
+            super::super::template::render(t, v).unwrap()
+        };
+        let conf = nm(&v);
+        assert!(!conf.contains("managed=0"), "{conf}");
+        assert!(
+            conf.contains("[connection-netroot-boot]\nmatch-device=interface-name:ens3\nipv4.dhcp-timeout=2147483647\nipv4.dhcp-client-id=mac\n"),
+            "{conf}"
+        );
+        // The takeover's mark and the ifupdown DHCP client: over iSCSI only.
+        let deb = super::super::load("debian").unwrap();
+        for (stack, file) in [
+            ("NetworkManager", "/usr/lib/netroot/nm-initramfs-lease"),
+            ("ifupdown", "/usr/lib/netroot/dhclient-boot-nic"),
+            ("ifupdown", "/etc/dhcp/dhclient-enter-hooks.d/netroot"),
+        ] {
+            let m = deb.network.iter().find(|m| m.name == stack).unwrap();
+            let f = m.files.iter().find(|f| f.path == file).unwrap();
+            assert!(f.when.holds("iscsi", "ibft") && !f.when.holds("aoe", "ibft"));
+        }
+        p.boot.network.address = Addressing::Static {
+            address: "192.0.2.50/24".parse().unwrap(),
+            gateway: None,
+            dns: Vec::new(),
+        };
+        let (v, _) = plan_vars(&p).unwrap();
+        // Static: nothing to renew, the named NIC stays unmanaged.
+        assert_eq!(v["nm_unmanage"], "yes");
+        assert_eq!(v["nm_dhcp_handoff"], "");
+        let conf = nm(&v);
+        assert!(
+            conf.contains("managed=0\nkeep-configuration=yes\n"),
+            "{conf}"
+        );
+        assert!(!conf.contains("[connection-"), "{conf}");
     }
 
     #[test]
