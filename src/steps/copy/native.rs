@@ -36,6 +36,20 @@ fn threads() -> usize {
     (cpus * 2).clamp(4, 16)
 }
 
+/// The process's CPU time so far (user and system, every thread), for
+/// the copier's debug timings.
+fn cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } != 0 {
+        return 0.0;
+    }
+    // SAFETY: filled above (and zeroed before).
+    let u = unsafe { u.assume_init() };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(u.ru_utime) + s(u.ru_stime)
+}
+
 /// Copy transfer `t` with the native copier: its entries (one change),
 /// then its directories' metadata (a second change). A run killed
 /// between them resumes with rsync --checksum, which completes both.
@@ -63,6 +77,7 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
         left_out.join(" ")
     );
     let ctx_ref: &Ctx = ctx;
+    let (started, cpu) = (std::time::Instant::now(), cpu_seconds());
     let copied = ctx_ref.runner.effect(&what, false, || {
         std::thread::scope(|s| {
             let h = s.spawn(|| copytree::copy(&job, &counters));
@@ -86,6 +101,7 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
         return Ok(()); // A dry run.
     };
     *finished += counters.bytes.load(Ordering::Relaxed);
+    let walked = (started.elapsed(), cpu_seconds() - cpu);
     let vanished = ctx
         .runner
         .effect(
@@ -97,6 +113,14 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
             || copied.finish(),
         )?
         .unwrap_or_default();
+    tracing::debug!(
+        "native copy of {}: entries {:.2} s ({:.2} s CPU), directories' metadata {:.2} s ({:.2} s CPU in all), {threads} threads",
+        t.src.display(),
+        walked.0.as_secs_f64(),
+        walked.1,
+        (started.elapsed() - walked.0).as_secs_f64(),
+        cpu_seconds() - cpu
+    );
     ctx.emit(Event::Bytes {
         step: crate::event::StepId::Copy,
         done: *finished,
