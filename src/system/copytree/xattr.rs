@@ -58,6 +58,11 @@ pub(super) fn copy(src: &Node, dst: &Node, paths: (&Path, &Path)) -> Result<bool
     Ok(any)
 }
 
+fn os_err(call: &str, p: &Path) -> anyhow::Error {
+    let e = std::io::Error::last_os_error();
+    anyhow!("{call} {}: {e}", p.display())
+}
+
 fn list(node: &Node, p: &Path) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     loop {
@@ -76,7 +81,7 @@ fn list(node: &Node, p: &Path) -> Result<Vec<u8>> {
         match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
             Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(super::entry::os_err("listxattr", p)),
+            _ => return Err(os_err("listxattr", p)),
         }
     }
 }
@@ -98,7 +103,7 @@ fn get(node: &Node, name: &CStr, p: &Path) -> Result<Vec<u8>> {
         }
         match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            _ => return Err(super::entry::os_err("getxattr", p)),
+            _ => return Err(os_err("getxattr", p)),
         }
     }
 }
