@@ -6,7 +6,7 @@
 //! Why: rsync spends its time per entry in one process (a sender and a
 //! receiver exchanging a file list), about 4-5 × `dd` of the same bytes on
 //! the test tree; several threads walking the tree, the kernel copying
-//! the data (copy_file_range, else sendfile) and each file's writeback
+//! the data (copy_file_range, else sendfile) and a large file's writeback
 //! started at once keep the disk busy. rsync stays for what it does best:
 //! a resumed copy (--checksum), the final sync (delta, deletions) and FAT
 //! targets.
