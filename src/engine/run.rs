@@ -377,7 +377,12 @@ fn apply_step(
     }
     step.apply(ctx).with_context(|| format!("step {id}"))?;
     if !dry && step.kind() != StepKind::EveryRun {
+        let syncing = Instant::now();
         ctx.sync_target().with_context(|| format!("step {id}"))?;
+        tracing::debug!(
+            "{id}: the target's filesystems synced in {:.2} s",
+            syncing.elapsed().as_secs_f64()
+        );
         if let Some(j) = journal.as_deref_mut() {
             j.mark_done(id)?;
         }

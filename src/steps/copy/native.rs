@@ -36,6 +36,62 @@ fn threads() -> usize {
     (cpus * 2).clamp(4, 16)
 }
 
+/// The copier's entries, its counters turned into byte events every
+/// 250 ms; None in a dry run.
+fn copy_entries(
+    ctx: &Ctx,
+    what: &str,
+    job: &Job,
+    counters: &Counters,
+    base: u64,
+) -> Result<Option<copytree::Copied>> {
+    ctx.runner.effect(what, false, || {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| copytree::copy(job, counters));
+            let mut last = 0;
+            while !h.is_finished() {
+                std::thread::sleep(Duration::from_millis(250));
+                let b = counters.bytes.load(Ordering::Relaxed);
+                ctx.emit(Event::Bytes {
+                    step: crate::event::StepId::Copy,
+                    done: base + b,
+                    total: base + b,
+                    rate: (b - last) * 4,
+                });
+                last = b;
+            }
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the copier thread panicked")))
+        })
+    })
+}
+
+/// Wall and CPU seconds since it started, for the copier's debug timings.
+struct Clock(std::time::Instant, f64);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(std::time::Instant::now(), cpu_seconds())
+    }
+
+    fn read(&self) -> (f64, f64) {
+        (self.0.elapsed().as_secs_f64(), cpu_seconds() - self.1)
+    }
+}
+
+/// The process's CPU time so far (user and system, every thread).
+fn cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } != 0 {
+        return 0.0;
+    }
+    // SAFETY: filled above (and zeroed before).
+    let u = unsafe { u.assume_init() };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(u.ru_utime) + s(u.ru_stime)
+}
+
 /// Copy transfer `t` with the native copier: its entries (one change),
 /// then its directories' metadata (a second change). A run killed
 /// between them resumes with rsync --checksum, which completes both.
@@ -62,30 +118,13 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
         t.dst.display(),
         left_out.join(" ")
     );
-    let ctx_ref: &Ctx = ctx;
-    let copied = ctx_ref.runner.effect(&what, false, || {
-        std::thread::scope(|s| {
-            let h = s.spawn(|| copytree::copy(&job, &counters));
-            let mut last = 0;
-            while !h.is_finished() {
-                std::thread::sleep(Duration::from_millis(250));
-                let b = counters.bytes.load(Ordering::Relaxed);
-                ctx_ref.emit(Event::Bytes {
-                    step: crate::event::StepId::Copy,
-                    done: base + b,
-                    total: base + b,
-                    rate: (b - last) * 4,
-                });
-                last = b;
-            }
-            h.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the copier thread panicked")))
-        })
-    })?;
+    let clock = Clock::start();
+    let copied = copy_entries(ctx, &what, &job, &counters, base)?;
     let Some(copied) = copied else {
         return Ok(()); // A dry run.
     };
     *finished += counters.bytes.load(Ordering::Relaxed);
+    let walked = clock.read();
     let vanished = ctx
         .runner
         .effect(
@@ -97,6 +136,15 @@ pub(super) fn run(ctx: &mut Ctx, t: &Transfer, filter: &Filter, finished: &mut u
             || copied.finish(),
         )?
         .unwrap_or_default();
+    let all = clock.read();
+    tracing::debug!(
+        "native copy of {}: entries {:.2} s ({:.2} s CPU), directories' metadata {:.2} s ({:.2} s CPU in all), {threads} threads",
+        t.src.display(),
+        walked.0,
+        walked.1,
+        all.0 - walked.0,
+        all.1
+    );
     ctx.emit(Event::Bytes {
         step: crate::event::StepId::Copy,
         done: *finished,

@@ -1,25 +1,27 @@
-//! One entry of the native copier: a file's data (copy_file_range, holes
-//! kept with SEEK_DATA/SEEK_HOLE), special files, symlinks, and the
-//! metadata of each (owner as numbers, xattrs incl. ACLs and file
-//! capabilities, mode, times to the nanosecond).
+//! One entry of the native copier: a file's data (`data`), special
+//! files, symlinks, and the metadata of each (owner as numbers, xattrs
+//! incl. ACLs and file capabilities, mode, times to the nanosecond).
 //!
 //! Why its own file: the order of these calls is what keeps the metadata:
 //! chown clears setuid bits and `security.capability`, so the owner comes
 //! first, then the xattrs, then the mode; writing data clears them too, so
 //! the data comes before all of it. Errors name the syscall and the path.
+//! A regular file is made from its directory's open descriptors (the *at
+//! calls: no walk of two long paths per call) and costs only the calls
+//! its metadata needs: created with the source's permission bits, it gets
+//! no fchown or fchmod when it already has the owner and mode (root's
+//! files made by root, most of a system), and one flistxattr when it has
+//! no xattr.
 
+use super::data::Data;
+use super::xattr::{self, Node};
 use anyhow::{anyhow, Result};
-use std::ffi::CString;
-use std::fs::{File, Metadata};
-use std::os::fd::AsRawFd;
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-
-/// XFS shows each ACL a second time as `trusted.SGI_ACL_*`: the ACL
-/// itself (system.posix_acl_*) is copied, these are not (as rsync's
-/// `XFS_ACL_FILTER`).
-const SKIPPED_XATTR: &[u8] = b"trusted.SGI_ACL_";
 
 pub(super) fn cpath(p: &Path) -> CString {
     // Paths from the filesystem hold no NUL.
@@ -43,116 +45,202 @@ pub(super) fn vanished(e: &anyhow::Error) -> bool {
     }) || e.to_string().ends_with("(os error 2)")
 }
 
-/// Copy regular file `src` to the new file `dst`, data and metadata;
-/// returns the bytes of data copied.
-pub(super) fn copy_file(src: &Path, dst: &Path, m: &Metadata) -> Result<u64> {
-    let from = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOATIME)
-        .open(src)
-        .or_else(|_| {
+/// A file with this much data starts its writeback once it is written,
+/// while the other workers copy: the step's syncfs then has less left to
+/// write, and a network disk receives data during the copy. Measured on
+/// the test tree (loaded machine, tests/bench/README.md): copy step
+/// 1.6-2.2 s against 2.1-5.0 s with no early writeback and 3.0-6.3 s
+/// with it for every file (small files' writeback one by one costs more
+/// than the final syncfs batching it).
+const WRITEBACK_NOW: u64 = 1 << 20;
+
+/// A source directory being copied and its copy, open: the entries in
+/// it are made with the *at syscalls, without walking the two paths
+/// again for each entry.
+pub(super) struct At {
+    pub src: File,
+    pub dst: File,
+}
+
+impl At {
+    /// Open source directory `src` (not following a symlink) and target
+    /// directory `dst`.
+    pub fn open(src: &Path, dst: &Path) -> Result<At> {
+        let dir = |p: &Path| {
             File::options()
                 .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(src)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                .open(p)
+        };
+        Ok(At {
+            src: dir(src).map_err(|e| io_err("opendir", src, e))?,
+            dst: dir(dst).map_err(|e| io_err("opendir", dst, e))?,
         })
-        .map_err(|e| io_err("open", src, e))?;
-    let to = File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dst)
-        .map_err(|e| io_err("open (create)", dst, e))?;
-    let len = m.len();
-    let sparse = m.blocks() * 512 < len;
-    let mut copied = 0;
-    if sparse {
-        let mut pos: i64 = 0;
-        while (pos as u64) < len {
-            let fd = from.as_raw_fd();
-            // SAFETY: lseek on an open descriptor.
-            let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
-            if data < 0 {
-                break; // ENXIO: only a hole is left.
-            }
-            // SAFETY: as above.
-            let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-            let end = if hole < 0 { len as i64 } else { hole };
-            copied += copy_range(&from, &to, data, (end - data) as u64, src, dst)?;
-            pos = end;
-        }
-        to.set_len(len).map_err(|e| io_err("ftruncate", dst, e))?;
-    } else {
-        copied = copy_range(&from, &to, 0, len, src, dst)?;
     }
-    set_meta_fd(&to, src, dst, m)?;
+}
+
+/// An entry's lstat, from the directory it is in.
+#[derive(Clone, Copy)]
+pub(super) struct Stat(libc::stat);
+
+impl std::fmt::Debug for Stat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stat(mode {:o})", self.0.st_mode)
+    }
+}
+
+impl Stat {
+    /// lstat of `name` in directory `dir` (`path` names it in errors).
+    pub fn at(dir: &File, name: &CStr, path: &Path) -> Result<Stat> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a NUL-terminated name and room for one stat.
+        let r = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r != 0 {
+            return Err(os_err("lstat", path));
+        }
+        // SAFETY: fstatat filled it.
+        Ok(Stat(unsafe { st.assume_init() }))
+    }
+
+    /// lstat of `path`.
+    pub fn path(path: &Path) -> Result<Stat> {
+        let c = cpath(path);
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a NUL-terminated path and room for one stat.
+        if unsafe { libc::lstat(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+            return Err(os_err("lstat", path));
+        }
+        // SAFETY: lstat filled it.
+        Ok(Stat(unsafe { st.assume_init() }))
+    }
+
+    fn fd(f: &File, path: &Path) -> Result<Stat> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: an open descriptor and room for one stat.
+        if unsafe { libc::fstat(f.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+            return Err(os_err("fstat", path));
+        }
+        // SAFETY: fstat filled it.
+        Ok(Stat(unsafe { st.assume_init() }))
+    }
+
+    fn kind(&self) -> u32 {
+        self.0.st_mode & libc::S_IFMT
+    }
+    pub fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+    pub fn is_file(&self) -> bool {
+        self.kind() == libc::S_IFREG
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.kind() == libc::S_IFLNK
+    }
+    pub fn dev(&self) -> u64 {
+        self.0.st_dev
+    }
+    pub fn ino(&self) -> u64 {
+        self.0.st_ino
+    }
+    pub fn nlink(&self) -> u64 {
+        self.0.st_nlink
+    }
+    pub fn mode(&self) -> u32 {
+        self.0.st_mode
+    }
+    pub fn uid(&self) -> u32 {
+        self.0.st_uid
+    }
+    pub fn gid(&self) -> u32 {
+        self.0.st_gid
+    }
+    pub fn len(&self) -> u64 {
+        self.0.st_size as u64
+    }
+    fn blocks(&self) -> u64 {
+        self.0.st_blocks as u64
+    }
+    fn rdev(&self) -> u64 {
+        self.0.st_rdev
+    }
+}
+
+/// Copy regular file `name` of directory `at.src` to the new file `name`
+/// in `at.dst` (`src` and `dst`: their paths), data and metadata; returns
+/// the bytes of data copied.
+pub(super) fn copy_file(
+    data: &Data,
+    at: &At,
+    name: &CStr,
+    (src, dst): (&Path, &Path),
+    m: &Stat,
+) -> Result<u64> {
+    let open = |flags: i32| {
+        // SAFETY: a NUL-terminated name relative to an open directory.
+        let fd = unsafe { libc::openat(at.src.as_raw_fd(), name.as_ptr(), flags) };
+        // SAFETY: a descriptor openat just returned is ours.
+        (fd >= 0).then(|| unsafe { File::from_raw_fd(fd) })
+    };
+    let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let from = open(base | libc::O_NOATIME)
+        .or_else(|| open(base))
+        .ok_or_else(|| os_err("open", src))?;
+    // The source's permission bits from the start: most files then need
+    // no chmod (see set_meta_fd); setuid, setgid and sticky come last.
+    // SAFETY: as above; the mode is a creation mode.
+    let fd = unsafe {
+        libc::openat(
+            at.dst.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+            (m.mode() & 0o777) as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(os_err("open (create)", dst));
+    }
+    // SAFETY: as above.
+    let to = unsafe { File::from_raw_fd(fd) };
+    let sparse = m.blocks() * 512 < m.len();
+    let copied = data.copy(&from, &to, m.len(), sparse, (src, dst))?;
+    if copied >= WRITEBACK_NOW {
+        // SAFETY: an open descriptor; SYNC_FILE_RANGE_WRITE only starts
+        // the writeback (an error shows at the step's syncfs).
+        unsafe { libc::sync_file_range(to.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    set_meta_fd(&from, &to, (src, dst), m)?;
     Ok(copied)
 }
 
-/// Copy `len` bytes at `off` (same offset on both sides): copy_file_range,
-/// else read/write where the kernel cannot (EXDEV, EINVAL, ENOSYS...).
-fn copy_range(from: &File, to: &File, off: i64, len: u64, src: &Path, dst: &Path) -> Result<u64> {
-    let mut done: u64 = 0;
-    while done < len {
-        let mut o_in = off + done as i64;
-        let mut o_out = o_in;
-        let want = (len - done).min(1 << 30) as usize;
-        // SAFETY: both descriptors are open; the offsets are ours.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                &mut o_in,
-                to.as_raw_fd(),
-                &mut o_out,
-                want,
-                0,
-            )
-        };
-        if n == 0 {
-            break; // The file shrank while it was copied.
-        }
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(
-                    libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM,
-                ) => Ok(done + read_write(from, to, off + done as i64, len - done, src, dst)?),
-                _ => Err(io_err("copy_file_range", src, e)),
-            };
-        }
-        done += n as u64;
+/// Owner, xattrs, mode, times of a new regular file, in that order; the
+/// owner and the mode only where the new file's differ (root's files made
+/// by root, with the umask leaving their bits alone: no call).
+fn set_meta_fd(from: &File, to: &File, (src, dst): (&Path, &Path), m: &Stat) -> Result<()> {
+    let now = Stat::fd(to, dst)?;
+    let mut changed = false;
+    if (now.uid(), now.gid()) != (m.uid(), m.gid()) {
+        std::os::unix::fs::fchown(to, Some(m.uid()), Some(m.gid()))
+            .map_err(|e| io_err("fchown", dst, e))?;
+        changed = true;
     }
-    Ok(done)
-}
-
-fn read_write(from: &File, to: &File, off: i64, len: u64, src: &Path, dst: &Path) -> Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; (len as usize).min(1 << 20)];
-    let mut done = 0u64;
-    while done < len {
-        let want = ((len - done) as usize).min(buf.len());
-        let n = from
-            .read_at(&mut buf[..want], off as u64 + done)
-            .map_err(|e| io_err("read", src, e))?;
-        if n == 0 {
-            break;
-        }
-        to.write_all_at(&buf[..n], off as u64 + done)
-            .map_err(|e| io_err("write", dst, e))?;
-        done += n as u64;
-    }
-    Ok(done)
-}
-
-/// Owner, xattrs, mode, times of an open regular file, in that order.
-fn set_meta_fd(to: &File, src: &Path, dst: &Path, m: &Metadata) -> Result<()> {
-    std::os::unix::fs::fchown(to, Some(m.uid()), Some(m.gid()))
-        .map_err(|e| io_err("fchown", dst, e))?;
-    copy_xattrs(src, dst)?;
+    changed |= xattr::copy(
+        &Node::Fd(from.as_raw_fd()),
+        &Node::Fd(to.as_raw_fd()),
+        (src, dst),
+    )?;
     let fd = to.as_raw_fd();
-    // SAFETY: fchmod on an open descriptor.
-    if unsafe { libc::fchmod(fd, m.mode() & 0o7777) } != 0 {
-        return Err(os_err("fchmod", dst));
+    if changed || now.mode() & 0o7777 != m.mode() & 0o7777 {
+        // SAFETY: fchmod on an open descriptor.
+        if unsafe { libc::fchmod(fd, m.mode() & 0o7777) } != 0 {
+            return Err(os_err("fchmod", dst));
+        }
     }
     let t = times(m);
     // SAFETY: futimens with two timespecs.
@@ -162,27 +250,27 @@ fn set_meta_fd(to: &File, src: &Path, dst: &Path, m: &Metadata) -> Result<()> {
     Ok(())
 }
 
-fn times(m: &Metadata) -> [libc::timespec; 2] {
+fn times(m: &Stat) -> [libc::timespec; 2] {
     [
         libc::timespec {
-            tv_sec: m.atime(),
-            tv_nsec: m.atime_nsec(),
+            tv_sec: m.0.st_atime,
+            tv_nsec: m.0.st_atime_nsec,
         },
         libc::timespec {
-            tv_sec: m.mtime(),
-            tv_nsec: m.mtime_nsec(),
+            tv_sec: m.0.st_mtime,
+            tv_nsec: m.0.st_mtime_nsec,
         },
     ]
 }
 
 /// Owner, xattrs, mode (not for symlinks) and times of `dst`, a symlink,
 /// node or directory, without following a symlink.
-pub(super) fn set_meta_path(src: &Path, dst: &Path, m: &Metadata) -> Result<()> {
+pub(super) fn set_meta_path(src: &Path, dst: &Path, m: &Stat) -> Result<()> {
     std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))
         .map_err(|e| io_err("lchown", dst, e))?;
-    copy_xattrs(src, dst)?;
+    xattr::copy(&Node::Path(cpath(src)), &Node::Path(cpath(dst)), (src, dst))?;
     let c = cpath(dst);
-    if !m.file_type().is_symlink() {
+    if !m.is_symlink() {
         // SAFETY: chmod of a NUL-terminated path.
         if unsafe { libc::chmod(c.as_ptr(), m.mode() & 0o7777) } != 0 {
             return Err(os_err("chmod", dst));
@@ -205,8 +293,8 @@ pub(super) fn set_meta_path(src: &Path, dst: &Path, m: &Metadata) -> Result<()> 
 }
 
 /// Make the symlink, device node, FIFO or socket `dst` like `src`.
-pub(super) fn make_special(src: &Path, dst: &Path, m: &Metadata) -> Result<()> {
-    if m.file_type().is_symlink() {
+pub(super) fn make_special(src: &Path, dst: &Path, m: &Stat) -> Result<()> {
+    if m.is_symlink() {
         let to = std::fs::read_link(src).map_err(|e| io_err("readlink", src, e))?;
         std::os::unix::fs::symlink(&to, dst).map_err(|e| io_err("symlink", dst, e))?;
     } else {
@@ -218,77 +306,4 @@ pub(super) fn make_special(src: &Path, dst: &Path, m: &Metadata) -> Result<()> {
         }
     }
     set_meta_path(src, dst, m)
-}
-
-/// Every xattr of `src` set on `dst` (neither followed if a symlink):
-/// user.*, trusted.*, security.* (file capabilities) and system.posix_acl_*.
-pub(super) fn copy_xattrs(src: &Path, dst: &Path) -> Result<()> {
-    let (cs, cd) = (cpath(src), cpath(dst));
-    let names = list(&cs, src)?;
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(SKIPPED_XATTR) {
-            continue;
-        }
-        let cn = CString::new(name).unwrap_or_default();
-        let value = get(&cs, &cn, src)?;
-        // SAFETY: NUL-terminated path and name; the value's length is given.
-        let r = unsafe {
-            libc::lsetxattr(
-                cd.as_ptr(),
-                cn.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(anyhow!(
-                "lsetxattr {} {}: {e}",
-                dst.display(),
-                String::from_utf8_lossy(name)
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn list(c: &CString, p: &Path) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: the buffer's length is given.
-        let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf);
-        }
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(os_err("llistxattr", p)),
-        }
-    }
-}
-
-fn get(c: &CString, name: &CString, p: &Path) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        // SAFETY: as in `list`.
-        let n = unsafe {
-            libc::lgetxattr(
-                c.as_ptr(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf);
-        }
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            _ => return Err(os_err("lgetxattr", p)),
-        }
-    }
 }

@@ -5,9 +5,11 @@
 //!
 //! Why: rsync spends its time per entry in one process (a sender and a
 //! receiver exchanging a file list), about 4-5 × `dd` of the same bytes on
-//! the test tree; several threads walking the tree and copy_file_range
-//! keep the disk busy. rsync stays for what it does best: a resumed copy
-//! (--checksum), the final sync (delta, deletions) and FAT targets.
+//! the test tree; several threads walking the tree, the kernel copying
+//! the data (copy_file_range, else sendfile) and a large file's writeback
+//! started at once keep the disk busy. rsync stays for what it does best:
+//! a resumed copy (--checksum), the final sync (delta, deletions) and FAT
+//! targets.
 //!
 //! The walk: worker threads take directories from a shared queue, create
 //! their entries on the target, and queue the subdirectories. Hard links:
@@ -17,15 +19,19 @@
 //! entries changes a directory's time, and a default ACL set first would
 //! be inherited by entries the source made without it.
 
+mod data;
 mod entry;
 mod filter;
+mod xattr;
 
 pub use filter::Filter;
 
 use anyhow::{anyhow, Result};
+use entry::{At, Stat};
 use std::collections::HashMap;
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -53,7 +59,7 @@ pub struct Counters {
 /// still to set ([`Copied::finish`]).
 #[derive(Debug)]
 pub struct Copied {
-    dirs: Vec<(PathBuf, PathBuf, Metadata)>,
+    dirs: Vec<(PathBuf, PathBuf, Stat)>,
     /// Source entries that vanished while the tree was walked.
     pub vanished: Vec<PathBuf>,
 }
@@ -68,15 +74,15 @@ struct Shared<'a> {
     error: Mutex<Option<anyhow::Error>>,
     inodes: Mutex<HashMap<(u64, u64), PathBuf>>,
     links: Mutex<Vec<(PathBuf, PathBuf)>>,
-    dirs: Mutex<Vec<(PathBuf, PathBuf, Metadata)>>,
+    dirs: Mutex<Vec<(PathBuf, PathBuf, Stat)>>,
     vanished: Mutex<Vec<PathBuf>>,
+    data: data::Data,
 }
 
 /// Copy every entry of the job's tree; directories' metadata comes with
 /// [`Copied::finish`].
 pub fn copy(job: &Job, counters: &Counters) -> Result<Copied> {
-    let m = std::fs::symlink_metadata(job.src)
-        .map_err(|e| anyhow!("lstat {}: {e}", job.src.display()))?;
+    let m = Stat::path(job.src)?;
     let sh = Shared {
         job,
         dev: m.dev(),
@@ -89,6 +95,7 @@ pub fn copy(job: &Job, counters: &Counters) -> Result<Copied> {
         links: Mutex::new(Vec::new()),
         dirs: Mutex::new(vec![(job.src.to_path_buf(), job.dst.to_path_buf(), m)]),
         vanished: Mutex::new(Vec::new()),
+        data: data::Data::default(),
     };
     std::thread::scope(|s| {
         for _ in 0..job.threads.max(1) {
@@ -156,47 +163,62 @@ fn worker(sh: &Shared) {
         };
         let result = copy_dir(sh, &rel);
         let mut q = sh.queue.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(subdirs) => q.0.extend(subdirs),
+        // Waiting workers wake for new directories, an error or the end
+        // only (not after every directory).
+        let wake = match result {
+            Ok(subdirs) => {
+                q.0.extend(subdirs);
+                !q.0.is_empty()
+            }
             Err(e) => {
                 sh.failed.store(true, Ordering::Relaxed);
                 let mut slot = sh.error.lock().unwrap_or_else(|p| p.into_inner());
                 slot.get_or_insert(e);
+                true
             }
-        }
+        };
         q.1 -= 1;
-        sh.wake.notify_all();
+        if wake || q.1 == 0 {
+            sh.wake.notify_all();
+        }
     }
 }
 
 /// Copy the entries of directory `rel`; its subdirectories to walk.
 fn copy_dir(sh: &Shared, rel: &Path) -> Result<Vec<PathBuf>> {
-    let dir = sh.job.src.join(rel);
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let (dir, ddir) = (sh.job.src.join(rel), sh.job.dst.join(rel));
+    let gone = |e: &anyhow::Error| entry::vanished(e) && std::fs::symlink_metadata(&dir).is_err();
+    let (at, rd) = match At::open(&dir, &ddir).and_then(|at| {
+        let rd = std::fs::read_dir(&dir).map_err(|e| anyhow!("opendir {}: {e}", dir.display()))?;
+        Ok((at, rd))
+    }) {
+        Ok(v) => v,
+        Err(e) if gone(&e) => {
             lock(&sh.vanished).push(dir);
             return Ok(Vec::new());
         }
-        Err(e) => return Err(anyhow!("opendir {}: {e}", dir.display())),
+        Err(e) => return Err(e),
     };
     let mut subdirs = Vec::new();
     for e in rd {
         let e = e.map_err(|e| anyhow!("readdir {}: {e}", dir.display()))?;
-        let r = rel.join(e.file_name());
-        let (s, d) = (sh.job.src.join(&r), sh.job.dst.join(&r));
-        let m = match std::fs::symlink_metadata(&s) {
+        let name = e.file_name();
+        let r = rel.join(&name);
+        let (s, d) = (dir.join(&name), ddir.join(&name));
+        // Names from the filesystem hold no NUL.
+        let cname = CString::new(name.as_bytes()).unwrap_or_default();
+        let m = match Stat::at(&at.src, &cname, &s) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if entry::vanished(&e) => {
                 lock(&sh.vanished).push(s);
                 continue;
             }
-            Err(e) => return Err(anyhow!("lstat {}: {e}", s.display())),
+            Err(e) => return Err(e),
         };
         if sh.job.filter.excluded(&r, m.is_dir()) {
             continue;
         }
-        match copy_entry(sh, &s, &d, m) {
+        match copy_entry(sh, &at, &cname, (&s, &d), m) {
             Ok(true) => subdirs.push(r),
             Ok(false) => {}
             Err(e) if entry::vanished(&e) && std::fs::symlink_metadata(&s).is_err() => {
@@ -209,13 +231,21 @@ fn copy_dir(sh: &Shared, rel: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Make one entry on the target; true for a directory to walk.
-fn copy_entry(sh: &Shared, s: &Path, d: &Path, m: Metadata) -> Result<bool> {
+fn copy_entry(
+    sh: &Shared,
+    at: &At,
+    name: &CString,
+    (s, d): (&Path, &Path),
+    m: Stat,
+) -> Result<bool> {
     if m.is_dir() {
-        match std::fs::create_dir(d) {
-            Ok(()) => {}
+        // SAFETY: a NUL-terminated name relative to an open directory.
+        if unsafe { libc::mkdirat(at.dst.as_raw_fd(), name.as_ptr(), 0o777) } != 0 {
+            let e = std::io::Error::last_os_error();
             // A mount point of the layout's other filesystems.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
-            Err(e) => return Err(anyhow!("mkdir {}: {e}", d.display())),
+            if !(e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir()) {
+                return Err(anyhow!("mkdir {}: {e}", d.display()));
+            }
         }
         sh.counters.entries.fetch_add(1, Ordering::Relaxed);
         // Another filesystem mounted here: its mount point only (rsync -x).
@@ -235,7 +265,7 @@ fn copy_entry(sh: &Shared, s: &Path, d: &Path, m: Metadata) -> Result<bool> {
         inodes.insert((m.dev(), m.ino()), d.to_path_buf());
     }
     if m.is_file() {
-        let n = entry::copy_file(s, d, &m)?;
+        let n = entry::copy_file(&sh.data, at, name, (s, d), &m)?;
         sh.counters.bytes.fetch_add(n, Ordering::Relaxed);
     } else {
         entry::make_special(s, d, &m)?;
@@ -251,6 +281,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn a_tree_is_copied_with_its_links_holes_and_excludes() {
