@@ -592,7 +592,16 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
         parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
         boot: r#"{"profile": "debian-dracut", "iscsi_config": "explicit", "serial_console": "ttyS0,115200n8"}"#,
         modules: &["iscsi_tcp", "iscsi_ibft"],
-        files: &["iscsiroot", "iscsiadm", "iscsid", "dhclient"],
+        // netroot-iscsid.conf: the initramfs' iscsid.service without
+        // Debian's startup-checks.sh, which dracut does not copy (iscsid
+        // never started: vm-tests dracut-iscsi).
+        files: &[
+            "iscsiroot",
+            "iscsiadm",
+            "iscsid",
+            "dhclient",
+            "netroot-iscsid.conf",
+        ],
         args: &[
             "netroot=iscsi:client1:chapsecret4242@10.0.2.2::3260:1:iqn.2024-01.test.netroot:dracut",
             "ip=dhcp",
@@ -601,7 +610,14 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
         ],
         private_initrd: false,
         kills: &[],
-        contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
+        contents: &[
+            ("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe"),
+            (
+                "usr/lib/dracut/modules.d/95netroot-iscsi/module-setup.sh",
+                "'ExecStartPre='",
+            ),
+            ("etc/dracut.conf.d/90-netroot.conf", "netroot-iscsi"),
+        ],
     });
 }
 
@@ -617,6 +633,9 @@ fn aoe_dracut_gpt_bios() {
         modules: &["aoe"],
         files: &[
             "netroot-aoe.sh",
+            // The NIC's name as the booted system knows it (vm-tests
+            // dracut-aoe: without it the NIC stayed eth0).
+            "99-default.link",
             "90-netroot-aoe-cmdline.sh",
             "aoe-discover",
             "ip",
