@@ -657,6 +657,12 @@ fn aoe_dracut_gpt_bios() {
                 "etc/udev/rules.d/61-netroot-etherd.rules",
                 "disk/by-partuuid",
             ),
+            // The early kick loop survives systemd's switch-root kill
+            // (vm-tests kernel-upgrade-dracut-aoe stalled there).
+            (
+                "usr/lib/dracut/modules.d/95netroot-aoe/netroot-aoe-kick.sh",
+                "exec -a @netroot-aoe-kick",
+            ),
             ("usr/lib/netroot/aoe-kick", "iflag=direct"),
         ],
     });
