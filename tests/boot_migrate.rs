@@ -614,7 +614,16 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
         parts: r#"{"mount": "/", "fs": "ext4", "size": "rest"}"#,
         boot: r#"{"profile": "debian-dracut", "iscsi_config": "explicit", "serial_console": "ttyS0,115200n8"}"#,
         modules: &["iscsi_tcp", "iscsi_ibft"],
-        files: &["iscsiroot", "iscsiadm", "iscsid", "dhclient"],
+        // netroot-iscsid.conf: the initramfs' iscsid.service without
+        // Debian's startup-checks.sh, which dracut does not copy (iscsid
+        // never started: vm-tests dracut-iscsi).
+        files: &[
+            "iscsiroot",
+            "iscsiadm",
+            "iscsid",
+            "dhclient",
+            "netroot-iscsid.conf",
+        ],
         args: &[
             "netroot=iscsi:client1:chapsecret4242@10.0.2.2::3260:1:iqn.2024-01.test.netroot:dracut",
             "ip=dhcp",
@@ -623,7 +632,14 @@ fn iscsi_dracut_gpt_bios_explicit_chap() {
         ],
         private_initrd: false,
         kills: &[],
-        contents: &[("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe")],
+        contents: &[
+            ("usr/lib/dracut/modules.d/95netroot-aoe/module-setup.sh", "netroot-aoe"),
+            (
+                "usr/lib/dracut/modules.d/95netroot-iscsi/module-setup.sh",
+                "'ExecStartPre='",
+            ),
+            ("etc/dracut.conf.d/90-netroot.conf", "netroot-iscsi"),
+        ],
     });
 }
 
@@ -639,6 +655,9 @@ fn aoe_dracut_gpt_bios() {
         modules: &["aoe"],
         files: &[
             "netroot-aoe.sh",
+            // The NIC's name as the booted system knows it (vm-tests
+            // dracut-aoe: without it the NIC stayed eth0).
+            "99-default.link",
             "90-netroot-aoe-cmdline.sh",
             "aoe-discover",
             "ip",
@@ -659,6 +678,12 @@ fn aoe_dracut_gpt_bios() {
             (
                 "etc/udev/rules.d/61-netroot-etherd.rules",
                 "disk/by-partuuid",
+            ),
+            // The early kick loop survives systemd's switch-root kill
+            // (vm-tests kernel-upgrade-dracut-aoe stalled there).
+            (
+                "usr/lib/dracut/modules.d/95netroot-aoe/netroot-aoe-kick.sh",
+                "exec -a @netroot-aoe-kick",
             ),
             ("usr/lib/netroot/aoe-kick", "iflag=direct"),
         ],

@@ -36,13 +36,17 @@ prepare_upgrade() {
   unmount_image_root "$img"
 }
 
-# assert_upgraded NAME: the first boot reinstalled the kernel with Debian's
-# tools, and what they rebuilt still carries the network root's pieces.
+# assert_upgraded NAME TOOL WANT: the first boot reinstalled the kernel with
+# Debian's tools, rebuilt the initramfs with TOOL (update-initramfs or
+# dracut), and what they rebuilt still carries the network root's pieces
+# (WANT: file names the listing must contain).
 assert_upgraded() {
-  local name=$1 serial=$SCEN_OUT/$1.serial want=$2
+  local name=$1 serial=$SCEN_OUT/$1.serial tool=$2 want=$3
   expect "$name: dpkg reinstalled the kernel (status $(fact kup-dpkg-rc "$serial"))" \
     test "$(fact kup-dpkg-rc "$serial")" = 0
-  expect "$name: update-initramfs -u succeeded" test "$(fact kup-update-rc "$serial")" = 0
+  expect "$name: the client rebuilds its initramfs with $tool ($(fact kup-tool "$serial"))" \
+    test "$(fact kup-tool "$serial")" = "$tool"
+  expect "$name: $tool succeeded" test "$(fact kup-update-rc "$serial")" = 0
   expect "$name: the initramfs was rebuilt in the diskless client" \
     test "$(fact kup-initrd "$serial")" = rebuilt
   expect "$name: the rebuilt initramfs has $want ($(fact kup-initrd-net "$serial"))" \
@@ -60,7 +64,7 @@ scenario_kernel-upgrade-iscsi() {
   QEMU_TIMEOUT=$LIVE_TIMEOUT iscsi_boot upgrade "$SCEN_OUT/plan.json" "$host" bios
   assert_booted upgrade "$BOOT_RC"
   assert_iscsi_root upgrade "$iqn"
-  assert_upgraded upgrade "iscsi_tcp.ko iscsistart"
+  assert_upgraded upgrade update-initramfs "iscsi_tcp.ko iscsistart"
   # Boot again from the same export: what Debian's tools rebuilt.
   qemu_run again "$QEMU_TIMEOUT" - \
     -netdev "user,id=n0,tftp=$SCEN_OUT/srv/tftp,bootfile=netroot/$host.ipxe" \
@@ -80,7 +84,7 @@ scenario_kernel-upgrade-aoe() {
   QEMU_TIMEOUT=$LIVE_TIMEOUT aoe_boot upgrade "$SCEN_OUT/plan.json" "$host"
   assert_booted upgrade "$BOOT_RC"
   assert_aoe_root upgrade 7 1
-  assert_upgraded upgrade "aoe.ko netroot-aoe"
+  assert_upgraded upgrade update-initramfs "aoe.ko netroot-aoe"
   qemu_run again "$QEMU_TIMEOUT" "$NETNS" \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
     -device "$GUEST_NIC" -boot n || rc=$?

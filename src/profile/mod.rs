@@ -109,6 +109,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/dracut/netroot-aoe-kick.sh"),
     ),
     (
+        "dracut/netroot-iscsi-setup.sh",
+        include_str!("../../profiles/files/dracut/netroot-iscsi-setup.sh"),
+    ),
+    (
         "network/networkd.network",
         include_str!("../../profiles/files/network/networkd.network"),
     ),

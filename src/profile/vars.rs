@@ -432,6 +432,11 @@ mod tests {
         p2.boot.iscsi_config = IscsiConfigMode::Ibft;
         let dr = kernel_args(&super::super::load("debian-dracut").unwrap(), &p2, &v).unwrap();
         assert!(dr.contains(&"rd.iscsi.firmware=1".to_string()));
+        // The address from DHCP or the plan's static one, not from the
+        // iBFT: dracut's rd.iscsi.ibft renames the NIC ibft0, and the
+        // booted system's network configuration names the NIC.
+        assert!(dr.contains(&"ip=192.0.2.50::192.0.2.254:255.255.255.0:c1:ens3:off".to_string()));
+        assert!(!dr.iter().any(|a| a.starts_with("rd.iscsi.ibft")));
         assert!(kernel_args(&super::super::load("debian").unwrap(), &p2, &v)
             .unwrap()
             .is_empty());

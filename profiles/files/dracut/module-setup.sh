@@ -19,6 +19,11 @@ installkernel() {
 
 install() {
     inst_multiple ip aoe-discover aoe-stat chroot
+    # The NIC gets the name the booted system configures (ens8, not eth0)
+    # here or never: udev names it from the .link files, and the real
+    # root's udev cannot rename a link that is up for the AoE disk.
+    inst_multiple -o "${systemdnetwork}/99-default.link"
+    inst_multiple -o "${systemdnetworkconfdir}"/*.link
     inst_hook cmdline 90 "$moddir/netroot-aoe-cmdline.sh"
     inst_hook pre-pivot 90 "$moddir/netroot-aoe-kick.sh"
     inst_script "$moddir/netroot-aoe.sh" /sbin/netroot-aoe.sh

@@ -9,7 +9,12 @@ netroot_kick_dev=$(getarg netroot.aoe=)
 if [ -n "$netroot_kick_dev" ] && [ -x "$NEWROOT/usr/lib/netroot/aoe-kick" ]; then
     chroot "$NEWROOT" /usr/lib/netroot/aoe-kick --warm "$netroot_kick_dev" \
         </dev/null >/dev/null 2>&1 &
-    chroot "$NEWROOT" /usr/lib/netroot/aoe-kick "$netroot_kick_dev" \
-        </dev/null >/dev/null 2>&1 &
+    # systemd in the initramfs kills every process left when it switches
+    # root, but those whose argv[0] starts with '@' (its rule for root
+    # storage daemons); killed, the loop left the switch unguarded and a
+    # dracut AoE boot stalled there (vm-tests kernel-upgrade-dracut-aoe).
+    # bash's exec -a gives the loop's shell that name.
+    chroot "$NEWROOT" /bin/bash -c 'exec -a @netroot-aoe-kick /bin/sh /usr/lib/netroot/aoe-kick "$1"' \
+        netroot-aoe-kick "$netroot_kick_dev" </dev/null >/dev/null 2>&1 &
 fi
 unset netroot_kick_dev
