@@ -116,25 +116,18 @@ impl Data {
 
 type Partial = (u64, std::io::Error);
 
-/// copy_file_range until `len` bytes or the source's end; on an error,
-/// the bytes done before it.
-fn cfr(from: &File, to: &File, off: i64, len: u64) -> Result<u64, Partial> {
+/// Call `step(offset, want)` — one kernel copy of up to `want` bytes from
+/// `off + done`, returning what it copied, 0 at the source's end, or < 0
+/// on an error — until `len` bytes; on an error, the bytes done before it.
+fn copy_loop(
+    off: i64,
+    len: u64,
+    mut step: impl FnMut(i64, usize) -> isize,
+) -> Result<u64, Partial> {
     let mut done: u64 = 0;
     while done < len {
-        let mut o_in = off + done as i64;
-        let mut o_out = o_in;
         let want = (len - done).min(1 << 30) as usize;
-        // SAFETY: both descriptors are open; the offsets are ours.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                &mut o_in,
-                to.as_raw_fd(),
-                &mut o_out,
-                want,
-                0,
-            )
-        };
+        let n = step(off + done as i64, want);
         if n == 0 {
             break; // The file shrank while it was copied.
         }
@@ -146,6 +139,25 @@ fn cfr(from: &File, to: &File, off: i64, len: u64) -> Result<u64, Partial> {
     Ok(done)
 }
 
+/// copy_file_range until `len` bytes or the source's end.
+fn cfr(from: &File, to: &File, off: i64, len: u64) -> Result<u64, Partial> {
+    copy_loop(off, len, |at, want| {
+        let mut o_in = at;
+        let mut o_out = at;
+        // SAFETY: both descriptors are open; the offsets are ours.
+        unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                &mut o_in,
+                to.as_raw_fd(),
+                &mut o_out,
+                want,
+                0,
+            ) as isize
+        }
+    })
+}
+
 /// sendfile from `off` of `from` to the same offset of `to`.
 fn sendfile(from: &File, to: &File, off: i64, len: u64) -> Result<u64, Partial> {
     let out = to.as_raw_fd();
@@ -154,21 +166,11 @@ fn sendfile(from: &File, to: &File, off: i64, len: u64) -> Result<u64, Partial> 
     if unsafe { libc::lseek(out, off, libc::SEEK_SET) } < 0 {
         return Err((0, std::io::Error::last_os_error()));
     }
-    let mut done: u64 = 0;
-    while done < len {
-        let mut o_in: libc::off_t = off + done as i64;
-        let want = (len - done).min(1 << 30) as usize;
+    copy_loop(off, len, |at, want| {
+        let mut o_in: libc::off_t = at;
         // SAFETY: both descriptors are open; the offset is ours.
-        let n = unsafe { libc::sendfile(out, from.as_raw_fd(), &mut o_in, want) };
-        if n == 0 {
-            break; // The file shrank while it was copied.
-        }
-        if n < 0 {
-            return Err((done, std::io::Error::last_os_error()));
-        }
-        done += n as u64;
-    }
-    Ok(done)
+        unsafe { libc::sendfile(out, from.as_raw_fd(), &mut o_in, want) }
+    })
 }
 
 fn read_write(from: &File, to: &File, off: i64, len: u64, names: (&Path, &Path)) -> Result<u64> {
