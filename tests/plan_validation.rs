@@ -648,6 +648,13 @@ fn machine_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
             "source.path",
             "not a directory",
         ),
+        // A directory, but no system's root: the copy could never finish.
+        (
+            "/source",
+            json!({"type": "directory", "path": "{D}/not-a-root"}),
+            "source.path",
+            "no etc/os-release",
+        ),
         (
             "/target/chap",
             json!({"username": "u", "secret_file": "{D}/missing.secret"}),
@@ -713,6 +720,7 @@ fn the_malformed_plan_corpus_is_refused_by_the_cli_and_touches_nothing() {
     let scratch = common::Scratch::new("plan-corpus");
     let d = scratch.path.display().to_string();
     std::fs::write(scratch.join("plain-file"), "").unwrap();
+    std::fs::create_dir_all(scratch.join("not-a-root/etc")).unwrap();
     std::fs::write(scratch.join("short.secret"), "abc\n").unwrap();
     std::fs::write(scratch.join("blank.secret"), "has a blank 1\n").unwrap();
     std::fs::write(scratch.join("good.secret"), "Sup3r-Secret-42\n").unwrap();

@@ -19,7 +19,26 @@ pub fn check_here(plan: &Plan) -> Result<(), PlanErrors> {
     };
     if let Source::Directory { path, .. } = &plan.source {
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.is_dir() => {
+                // The copy is done only when the target has the tree's
+                // os-release (and the profile is chosen by it): a directory
+                // that is no system's root would fail after the target
+                // was partitioned.
+                let has = ["etc/os-release", "usr/lib/os-release"]
+                    .iter()
+                    .any(|f| std::fs::symlink_metadata(path.join(f)).is_ok());
+                if !has {
+                    push(
+                        "source.path",
+                        format!(
+                            "{} has no etc/os-release or usr/lib/os-release: it is not the root of \
+                             an installed system (point source.path at one, e.g. a mounted root \
+                             filesystem)",
+                            path.display()
+                        ),
+                    );
+                }
+            }
             Ok(_) => push(
                 "source.path",
                 format!("{} is not a directory", path.display()),
@@ -106,6 +125,12 @@ mod tests {
             &format!(r#"{{"type":"directory","path":"{}"}}"#, d.path().display()),
             "",
         );
+        // A directory that is no system's root is refused up front.
+        let e = check_here(&ok).unwrap_err();
+        assert_eq!(e.0[0].path, "source.path");
+        assert!(e.0[0].message.contains("os-release"), "{}", e.0[0].message);
+        std::fs::create_dir_all(d.path().join("usr/lib")).unwrap();
+        std::fs::write(d.path().join("usr/lib/os-release"), "ID=debian\n").unwrap();
         assert!(check_here(&ok).is_ok());
     }
 }
