@@ -32,7 +32,7 @@ impl Env {
     }
     fn source(&self) -> Value {
         let src = self.s.join("src");
-        std::fs::create_dir_all(&src).unwrap();
+        common::tiny_source(&src);
         std::fs::write(src.join("hello"), "hello\n").unwrap();
         json!({"type": "directory", "path": src})
     }
@@ -447,7 +447,7 @@ fn preflight_refuses_a_too_small_target() {
     }
     let e = Env::new("small");
     let src = e.s.join("big-src");
-    std::fs::create_dir_all(&src).unwrap();
+    common::tiny_source(&src);
     let st = Command::new("fallocate")
         .args(["-l", "300M"])
         .arg(src.join("data"))

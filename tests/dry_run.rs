@@ -10,7 +10,7 @@ use std::process::Command;
 
 fn write_plan(s: &Scratch, img: &Path, layout: serde_json::Value) -> PathBuf {
     let src = s.join("src");
-    std::fs::create_dir_all(&src).unwrap();
+    common::tiny_source(&src);
     std::fs::write(src.join("hello"), "hello\n").unwrap();
     let plan = json!({
         "version": 1,

@@ -227,6 +227,7 @@ fn dry_run_migrate_checks_the_iqn_is_offered() {
     tgt.target(1, iqn, &scratch.join("disk.img"), 64 << 20, "ALL");
     std::fs::create_dir_all(scratch.join("root/etc")).unwrap();
     std::fs::write(scratch.join("root/etc/hostname"), "src\n").unwrap();
+    std::fs::write(scratch.join("root/etc/os-release"), "ID=debian\n").unwrap();
     let portal = format!("127.0.0.1:{}", tgt.port);
     let plan = |iqn: &str| {
         let p = scratch.join(&format!("plan-{}.json", iqn.rsplit(':').next().unwrap()));
@@ -306,6 +307,7 @@ fn dry_run_presents_the_plans_initiator_name() {
     let mut tgt = Tgtd::start();
     std::fs::create_dir_all(scratch.join("root/etc")).unwrap();
     std::fs::write(scratch.join("root/etc/hostname"), "src\n").unwrap();
+    std::fs::write(scratch.join("root/etc/os-release"), "ID=debian\n").unwrap();
     let portal = format!("127.0.0.1:{}", tgt.port);
     let plan_for = |iqn: &str| {
         let v = serde_json::json!({
