@@ -81,6 +81,7 @@ report)
   fact lease-root-options "$(findmnt -no OPTIONS /)"
   fact lease-dmesg-errors "$(dmesg | grep -iE 'I/O error|EXT4-fs error|conn error|session recovery timed out|Remounting filesystem read-only' | tail -n 10 | tr '\n' ';')"
   fact lease-clients "$(ps -eo comm= | grep -E '^(dhclient|NetworkManager|systemd-network)' | sort -u | tr '\n' ' ')"
+  fact lease-dhclients "$(ps -eo comm=,args= | awk '$1 == "dhclient"' | tr -s ' ' | tr '\n' ';')"
   fact lease-nm "$(nmcli -t -f GENERAL.STATE,GENERAL.CONNECTION,DHCP4.OPTION device show "$ifc" 2>/dev/null | grep -E 'STATE|CONNECTION|dhcp_lease_time|ip_address' | tr '\n' ' ')"
   ;;
 esac
@@ -232,6 +233,10 @@ assert_lease() {
   expect "$name: no second without it ($(fact lease-missing "$serial") samples missing)" \
     test "$(fact lease-missing "$serial")" = 0
   log "  now: $(fact lease-addr-now "$serial"); clients: $(fact lease-clients "$serial"); nm: $(fact lease-nm "$serial")"
+  # One DHCP client for the NIC: two (ifup's DUID dhclient beside
+  # netroot's) ask with two identities and hold two leases.
+  expect "$name: at most one dhclient runs ($(fact lease-dhclients "$serial"))" \
+    test "$(fact lease-dhclients "$serial" | tr ';' '\n' | grep -c .)" -le 1
   expect "$name: no write or fsync on the root failed ($(fact lease-failed-writes "$serial"); $(fact lease-writes "$serial"))" \
     test -z "$(fact lease-failed-writes "$serial" | tr -d ' ')"
   # iscsid taking the initramfs' session over when it starts shows as one

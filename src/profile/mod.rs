@@ -137,6 +137,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/network/dhclient-boot-nic"),
     ),
     (
+        "network/ifup-skip-iscsi-nic.conf",
+        include_str!("../../profiles/files/network/ifup-skip-iscsi-nic.conf"),
+    ),
+    (
         "network/netroot-dhclient.service",
         include_str!("../../profiles/files/network/netroot-dhclient.service"),
     ),

@@ -471,6 +471,10 @@ mod tests {
             ("NetworkManager", "/usr/lib/netroot/nm-initramfs-lease"),
             ("ifupdown", "/usr/lib/netroot/dhclient-boot-nic"),
             ("ifupdown", "/etc/dhcp/dhclient-enter-hooks.d/netroot"),
+            (
+                "ifupdown",
+                "/etc/systemd/system/ifup@.service.d/91-netroot-iscsi.conf",
+            ),
         ] {
             let m = deb.network.iter().find(|m| m.name == stack).unwrap();
             let f = m.files.iter().find(|f| f.path == file).unwrap();
