@@ -261,3 +261,10 @@ for _suite in bookworm trixie; do
   done
 done
 unset _suite _stack _tr
+# The debian-dracut profile over iSCSI (bookworm, ifupdown): dracut names
+# no boot NIC (initramfs-tools' /run/initramfs/open-iscsi.interface) and
+# gives its DHCP address the lease's lifetime, so the kernel would drop
+# the root's address when the first lease ends unless the booted system
+# keeps it and renews the lease (netroot's dhclient-boot-nic).
+scenario_dracut-iscsi-lease() { PLAN_PROFILE=debian-dracut lease_scenario bookworm ifupdown iscsi; }
+LEASE_SCENARIOS+=(dracut-iscsi-lease)
