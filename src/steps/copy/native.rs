@@ -46,8 +46,10 @@ fn copy_entries(
     base: u64,
 ) -> Result<Option<copytree::Copied>> {
     ctx.runner.effect(what, false, || {
+        let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             let h = s.spawn(|| copytree::copy(job, counters));
+            s.spawn(|| flusher(job.dst, counters, &done));
             let mut last = 0;
             while !h.is_finished() {
                 std::thread::sleep(Duration::from_millis(250));
@@ -60,10 +62,36 @@ fn copy_entries(
                 });
                 last = b;
             }
+            done.store(true, Ordering::Relaxed);
             h.join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the copier thread panicked")))
         })
     })
+}
+
+/// Data written since the last flush that starts the next one.
+const FLUSH_EVERY: u64 = 64 << 20;
+
+/// While the workers copy, write what they copied out to the disk:
+/// syncfs on the target each time FLUSH_EVERY more bytes were copied.
+/// Without it every byte waits in the page cache for the step's final
+/// syncfs (the kernel's own writeback starts at 10 % of memory), and
+/// that flush then runs alone after the copy; here it runs beside it,
+/// on another CPU, and the final syncfs has little left. An error shows
+/// at the final syncfs.
+fn flusher(dst: &std::path::Path, counters: &Counters, done: &std::sync::atomic::AtomicBool) {
+    let Ok(dir) = std::fs::File::open(dst) else {
+        return;
+    };
+    let mut flushed = 0;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let b = counters.bytes.load(Ordering::Relaxed);
+        if b - flushed >= FLUSH_EVERY {
+            let _ = nix::unistd::syncfs(&dir);
+            flushed = b;
+        }
+    }
 }
 
 /// Wall and CPU seconds since it started, for the copier's debug timings.
