@@ -548,7 +548,12 @@ fn iscsi_initramfs_tools_gpt_bios() {
             ("usr/lib/netroot/dhclient-boot-nic", "exec dhclient -4 -d"),
             (
                 "etc/dhcp/dhclient-enter-hooks.d/netroot",
-                "/run/initramfs/open-iscsi.interface",
+                "/usr/lib/netroot/dhclient-boot-nic nic",
+            ),
+            // ifup never starts its own (DUID) dhclient for that NIC.
+            (
+                "etc/systemd/system/ifup@.service.d/91-netroot-iscsi.conf",
+                "ExecCondition=/usr/lib/netroot/dhclient-boot-nic skip-ifup %I",
             ),
         ],
     });
