@@ -471,9 +471,13 @@ fn run_case(c: &Case) {
         }
         assert!(!cfg.contains("root=/dev/"), "{cfg}");
         for (path, text) in c.contents {
-            let t =
-                std::fs::read_to_string(mnt.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-            assert!(t.contains(text), "{path} lacks {text:?}:\n{t}");
+            let b = std::fs::read(mnt.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // A program (aoe-kick) is searched as bytes and never printed.
+            let found = b.windows(text.len()).any(|w| w == text.as_bytes());
+            match String::from_utf8(b) {
+                Ok(t) => assert!(found, "{path} lacks {text:?}:\n{t}"),
+                Err(_) => assert!(found, "{path} (a program) lacks {text:?}"),
+            }
         }
         // No chroot leftovers.
         assert!(
@@ -575,7 +579,7 @@ fn aoe_initramfs_tools_mbr() {
             "aoe-stat",
             "ip",
             "netroot-aoe-kick",
-            "chroot",
+            "aoe-kick",
         ],
         args: &["netroot.aoe=e0.0", "netroot.aoe_if=ens3"],
         private_initrd: false,
@@ -586,7 +590,12 @@ fn aoe_initramfs_tools_mbr() {
                 "netroot-aoe does the work",
             ),
             ("etc/udev/rules.d/61-netroot-etherd.rules", "disk/by-uuid"),
-            ("usr/lib/netroot/aoe-kick", "iflag=direct"),
+            // The kicker: netroot's static program (its usage text).
+            ("usr/lib/netroot/aoe-kick", "usage: aoe-kick"),
+            (
+                "etc/initramfs-tools/scripts/init-bottom/netroot-aoe-kick",
+                "/usr/lib/netroot/aoe-kick --memory",
+            ),
             (
                 "etc/systemd/system/sysinit.target.d/netroot-aoe-kick.conf",
                 "Wants=netroot-aoe-kick.service",
@@ -668,7 +677,7 @@ fn aoe_dracut_gpt_bios() {
             "ip",
             "61-netroot-etherd.rules",
             "90-netroot-aoe-kick.sh",
-            "chroot",
+            "aoe-kick",
         ],
         args: &["netroot.aoe=e0.3", "netroot.aoe_if=52:54:00:12:34:56"],
         private_initrd: false,
@@ -688,9 +697,9 @@ fn aoe_dracut_gpt_bios() {
             // (vm-tests kernel-upgrade-dracut-aoe stalled there).
             (
                 "usr/lib/dracut/modules.d/95netroot-aoe/netroot-aoe-kick.sh",
-                "exec -a @netroot-aoe-kick",
+                "exec -a @netroot-aoe-kick /usr/lib/netroot/aoe-kick --memory",
             ),
-            ("usr/lib/netroot/aoe-kick", "iflag=direct"),
+            ("usr/lib/netroot/aoe-kick", "usage: aoe-kick"),
         ],
     });
 }

@@ -6,7 +6,7 @@ VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$VM_DIR")
 OUT=${NETROOT_VM_OUT:-$VM_DIR/out}
 CACHE=${NETROOT_VM_CACHE:-/var/cache/netroot-vm}
-QEMU_TIMEOUT=${NETROOT_VM_TIMEOUT:-180}
+QEMU_TIMEOUT=${NETROOT_VM_TIMEOUT:-300}
 # The guest's MAC: vblade only answers it, dnsmasq and the plans name it.
 GUEST_MAC=52:54:00:4e:52:01
 # The guest NIC sits in PCI slot 8 in every scenario (whatever disks the
@@ -228,8 +228,13 @@ qemu_run() {
   # QEMU_WATCH FUNCTION: called with the serial log and QEMU's PID while
   # the guest runs (the outage-* scenarios stop and start the target).
   if [ -n "${QEMU_WATCH:-}" ]; then "$QEMU_WATCH" "$serial" "$pid"; fi
-  local rc=0
+  local rc=0 t0=$SECONDS
   wait "$pid" || rc=$?
+  if [ "$rc" = 124 ]; then
+    log "qemu $name: still running at its bound of ${tmo}s, stopped; the serial log ends: $(tr -d '\r' <"$serial" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-160)"
+  else
+    log "qemu $name: status $rc after $((SECONDS - t0)) s"
+  fi
   return $rc
 }
 
@@ -249,6 +254,8 @@ expect() {
     log "  ok: $what"
   else
     log "  FAIL: $what"
+    # Kept for the summary at the end of the run (CI shows only the tail).
+    if [ -n "${SCEN_OUT:-}" ]; then printf '%s\n' "$what" >>"$SCEN_OUT/failed-checks"; fi
     EXPECT_FAILED=1
   fi
 }
@@ -297,11 +304,12 @@ assert_waits_for_target() {
   fi
 }
 
-# show_tail NAME: the end of a serial log, for failures.
+# show_tail NAME [LINES]: the end of a serial log, for failures, without
+# the firmware's and systemd's colour codes.
 show_tail() {
-  local f=$SCEN_OUT/$1.serial
+  local f=$SCEN_OUT/$1.serial n=${2:-40}
   [ -f "$f" ] || return 0
-  log "---- last 40 lines of $f ----"
-  tail -n 40 "$f" | tr -d '\r' | sed 's/^/    | /' >&2
+  log "---- last $n lines of $f ----"
+  tail -n "$n" "$f" | tr -d '\r' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/^/    | /' >&2
   log "----"
 }

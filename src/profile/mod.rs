@@ -89,10 +89,6 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../profiles/files/dracut/netroot-aoe.sh"),
     ),
     (
-        "aoe/aoe-kick",
-        include_str!("../../profiles/files/aoe/aoe-kick"),
-    ),
-    (
         "aoe/netroot-aoe-kick.service",
         include_str!("../../profiles/files/aoe/netroot-aoe-kick.service"),
     ),
@@ -154,7 +150,30 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The text of a profile file (profiles/files/NAME).
+/// The programs profiles install, by their name under profiles/files/:
+/// built from C by build.rs (static, so they run from an initramfs and
+/// from any target's libc), installed as they are (no template).
+const PROGRAMS: &[(&str, &[u8])] = &[(
+    "aoe/aoe-kick",
+    include_bytes!(concat!(env!("OUT_DIR"), "/aoe-kick")),
+)];
+
+/// What a profile file is: a template, or a program installed as built.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    Text(&'static str),
+    Program(&'static [u8]),
+}
+
+/// A profile file (profiles/files/NAME): a template or a program.
+pub fn source(name: &str) -> Result<Source> {
+    if let Some((_, b)) = PROGRAMS.iter().find(|(n, _)| *n == name) {
+        return Ok(Source::Program(b));
+    }
+    file_source(name).map(Source::Text)
+}
+
+/// The text of a profile template (profiles/files/NAME).
 pub fn file_source(name: &str) -> Result<&'static str> {
     FILES
         .iter()
@@ -517,6 +536,95 @@ pub fn resolve(plan: &crate::plan::Plan, root: Option<&Path>) -> Result<Profile>
 
 #[cfg(test)]
 mod tests {
+
+    /// The embedded aoe-kick: a static x86-64/ELF executable (no program
+    /// interpreter), since it runs from the initramfs and any target.
+    #[test]
+    fn programs_are_static_executables() {
+        for (name, b) in PROGRAMS {
+            assert_eq!(&b[..4], b"\x7fELF", "{name}");
+            let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+            let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
+            let (size, count) = (u16_at(0x36), u16_at(0x38));
+            assert!(count > 0, "{name}: no program headers");
+            for i in 0..count {
+                let at = phoff + i * size;
+                let kind = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+                assert_ne!(kind, 3, "{name}: has a program interpreter (PT_INTERP)");
+            }
+        }
+    }
+
+    /// The embedded aoe-kick, written to DIR as an executable.
+    fn kick_exe(dir: &Path) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join("aoe-kick");
+        let Source::Program(b) = source("aoe/aoe-kick").unwrap() else {
+            panic!("aoe/aoe-kick is not a program")
+        };
+        std::fs::write(&exe, b).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    }
+
+    /// Run the embedded aoe-kick with ARGS: its status and stderr.
+    fn run_kick(dir: &Path, args: &[&str]) -> (i32, String) {
+        let out = std::process::Command::new(kick_exe(dir))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn aoe_kick_reads_direct_and_names_what_is_wrong() {
+        // One direct read of a file on a filesystem with O_DIRECT (not tmpfs).
+        let d = tempfile::tempdir_in("/var/tmp").unwrap();
+        let disk = d.path().join("disk");
+        std::fs::write(&disk, vec![1u8; 8192]).unwrap();
+        let node = disk.to_str().unwrap();
+        let dir = d.path();
+        let (rc, err) = run_kick(dir, &["--warm", "e7.1"]);
+        assert!(rc == 1 && err.contains("/dev/etherd/e7.1"), "{rc} {err}");
+        let (rc, err) = run_kick(dir, &["--memory", "e7.1", "/nonexistent/disk"]);
+        assert!(
+            rc == 1 && err.contains("opening /nonexistent/disk"),
+            "{rc} {err}"
+        );
+        for bad in ["../sda", "e7", "e7.1x", "e70000.1", "sda"] {
+            let (rc, err) = run_kick(dir, &[bad]);
+            assert!(
+                rc == 2 && err.contains("not an AoE disk name"),
+                "{bad}: {rc} {err}"
+            );
+        }
+        let (rc, err) = run_kick(dir, &["--frob"]);
+        assert!(rc == 2 && err.contains("usage:"), "{rc} {err}");
+        // --memory runs until stopped; it opened the node and keeps reading.
+        let exe = kick_exe(dir);
+        let mut child = std::process::Command::new(&exe)
+            .args(["--memory", "e7.1", node])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let running = child.try_wait().unwrap().is_none();
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .map(|r| {
+                r.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(running, "aoe-kick --memory exited");
+        assert!(fds.iter().any(|f| f == node), "{fds:?}");
+    }
+
     use super::*;
 
     #[test]
@@ -540,7 +648,7 @@ mod tests {
                 .iter()
                 .chain(p.network.iter().flat_map(|m| m.files.iter()));
             for f in all_files {
-                file_source(&f.source).unwrap();
+                source(&f.source).unwrap();
                 assert!(f.path.starts_with('/'), "{n}: {}", f.path);
             }
         }

@@ -507,7 +507,10 @@ mod tests {
                 .iter()
                 .chain(p.network.iter().flat_map(|m| m.files.iter()))
             {
-                let t = super::super::file_source(&f.source).unwrap();
+                let t = match super::super::source(&f.source).unwrap() {
+                    super::super::Source::Text(t) => t,
+                    super::super::Source::Program(_) => continue,
+                };
                 super::super::template::render(t, &v)
                     .unwrap_or_else(|e| panic!("{n}: {}: {e:#}", f.source));
             }

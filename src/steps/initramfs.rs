@@ -30,9 +30,19 @@ const STAMP: &str = "var/lib/netroot/initramfs.json";
 /// One file to write in the target.
 pub(crate) struct PlannedFile {
     pub path: String,
+    /// A template's rendered text (empty for a program).
     pub contents: String,
+    /// A program's bytes, installed as built (profile::Source::Program).
+    pub program: Option<&'static [u8]>,
     pub mode: u32,
     pub secret: bool,
+}
+
+impl PlannedFile {
+    /// The bytes written to the target.
+    pub fn bytes(&self) -> &[u8] {
+        self.program.unwrap_or(self.contents.as_bytes())
+    }
 }
 
 /// Everything the step will do, computed up front (also for the probe).
@@ -57,11 +67,18 @@ fn union(all: &mut Vec<String>, more: &[String]) {
 }
 
 fn planned(spec: &FileSpec, vars: &Vars) -> Result<PlannedFile> {
-    let text = profile::file_source(&spec.source)?;
+    let (contents, program) = match profile::source(&spec.source)? {
+        profile::Source::Text(text) => (
+            render(text, vars)
+                .with_context(|| format!("rendering profiles/files/{}", spec.source))?,
+            None,
+        ),
+        profile::Source::Program(bytes) => (String::new(), Some(bytes)),
+    };
     Ok(PlannedFile {
         path: spec.path.clone(),
-        contents: render(text, vars)
-            .with_context(|| format!("rendering profiles/files/{}", spec.source))?,
+        contents,
+        program,
         mode: spec.mode,
         secret: spec.secret,
     })
@@ -135,7 +152,7 @@ pub(crate) fn work(ctx: &Ctx, tree: Option<&Path>) -> Result<InitramfsWork> {
     h.update(profile.name.as_bytes());
     for f in &files {
         h.update(format!("\0{}\0{:o}\0", f.path, f.mode));
-        h.update(f.contents.as_bytes());
+        h.update(f.bytes());
     }
     for (k, img, argv, _) in &kernels {
         h.update(format!("\0{k}\0{img}\0{}", argv.join("\u{1}")));
@@ -202,7 +219,7 @@ fn write_files(ctx: &Ctx, root: &Path, w: &InitramfsWork) -> Result<()> {
             ctx.runner
                 .write_secret_file(&p, f.contents.as_bytes(), f.mode, &w.secrets)?;
         } else {
-            ctx.runner.write_file(&p, f.contents.as_bytes(), f.mode)?;
+            ctx.runner.write_file(&p, f.bytes(), f.mode)?;
         }
     }
     Ok(())

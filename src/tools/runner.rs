@@ -276,7 +276,7 @@ impl Runner {
     pub fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         self.record(Action::WriteFile {
             path: path.display().to_string(),
-            contents: String::from_utf8_lossy(contents).into_owned(),
+            contents: shown_contents(contents),
             mode,
         });
         if self.dry {
@@ -369,6 +369,22 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// A file's contents as reports show them: the text, or for a program
+/// (not UTF-8) its size and SHA-256, which `sha256sum` on the target checks.
+fn shown_contents(contents: &[u8]) -> String {
+    match std::str::from_utf8(contents) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            use sha2::{Digest, Sha256};
+            format!(
+                "(a program of {} bytes, sha256 {})\n",
+                contents.len(),
+                hex::encode(Sha256::digest(contents))
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,11 @@
 //! one direct (uncached) 4 KiB read of the disk every 2 s, each in a thread
 //! of its own so that a read that is itself parked does not stop the next
 //! (at most 8 wait at a time, e.g. while the server is away).
+//! The disk is opened once and read with pread(2) only: lseek(2) on a block
+//! device, and a second open, can wait for locks that a parked request's
+//! owner holds (profiles/files/aoe/aoe-kick.c says which).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -69,15 +72,25 @@ impl Drop for Kick {
 fn kick_loop(node: &Path, stop: &AtomicBool) {
     let waiting = Arc::new(AtomicUsize::new(0));
     let tick = Duration::from_millis(100);
+    let mut disk: Option<Arc<File>> = None;
     while !stop.load(Ordering::SeqCst) {
-        if waiting.load(Ordering::SeqCst) < MAX_WAITING {
+        if disk.is_none() {
+            match open_direct(node) {
+                Ok(f) => disk = Some(Arc::new(f)),
+                Err(e) => tracing::debug!("aoe-kick: opening {}: {e}", node.display()),
+            }
+        }
+        if let Some(f) = disk
+            .as_ref()
+            .filter(|_| waiting.load(Ordering::SeqCst) < MAX_WAITING)
+        {
             waiting.fetch_add(1, Ordering::SeqCst);
-            let (node, count) = (node.to_path_buf(), waiting.clone());
+            let (f, count) = (f.clone(), waiting.clone());
             let spawned = std::thread::Builder::new()
                 .name("aoe-kick-read".into())
                 .spawn(move || {
-                    if let Err(e) = read_one(&node) {
-                        tracing::debug!("aoe-kick: reading {}: {e}", node.display());
+                    if let Err(e) = read_one(&f) {
+                        tracing::debug!("aoe-kick: reading: {e}");
                     }
                     count.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -93,13 +106,17 @@ fn kick_loop(node: &Path, stop: &AtomicBool) {
     }
 }
 
-/// One uncached read of the disk's first page (O_DIRECT: it reaches the
-/// driver even when the page cache has it).
-fn read_one(node: &Path) -> std::io::Result<()> {
-    let f = OpenOptions::new()
+/// The disk, for uncached reads (O_DIRECT: each reaches the driver even
+/// when the page cache has the page).
+fn open_direct(node: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)
-        .open(node)?;
+        .open(node)
+}
+
+/// One uncached read of the disk's first page, at an offset (no lseek).
+fn read_one(f: &File) -> std::io::Result<()> {
     let mut buf = vec![0u8; 2 * BLOCK];
     let off = buf.as_ptr().align_offset(BLOCK);
     f.read_at(&mut buf[off..off + BLOCK], 0)?;
@@ -117,8 +134,8 @@ mod tests {
         let d = tempfile::tempdir_in("/var/tmp").unwrap();
         let f = d.path().join("disk");
         std::fs::write(&f, vec![7u8; 3 * BLOCK]).unwrap();
-        read_one(&f).unwrap();
-        assert!(read_one(&d.path().join("missing")).is_err());
+        read_one(&open_direct(&f).unwrap()).unwrap();
+        assert!(open_direct(&d.path().join("missing")).is_err());
     }
 
     /// The loop stops within a tick when asked, also with reads failing.

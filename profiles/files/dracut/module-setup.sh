@@ -18,7 +18,9 @@ installkernel() {
 }
 
 install() {
-    inst_multiple ip aoe-discover aoe-stat chroot
+    inst_multiple ip aoe-discover aoe-stat
+    # The kicker the pre-pivot hook starts (static: nothing else to copy).
+    inst_simple /usr/lib/netroot/aoe-kick
     # The NIC gets the name the booted system configures (ens8, not eth0)
     # here or never: udev names it from the .link files, and the real
     # root's udev cannot rename a link that is up for the AoE disk.
