@@ -404,6 +404,15 @@ mod tests {
         let acts = r.take_actions();
         assert_eq!(acts.len(), 2);
         assert!(matches!(&acts[1], Action::WriteFile { contents, .. } if contents == "hello"));
+        // A program is shown by size and checksum, never as bytes.
+        r.write_file(&dir.path().join("z"), b"\x7fELF\xff\x00", 0o755)
+            .unwrap();
+        let acts = r.take_actions();
+        assert!(
+            matches!(&acts[0], Action::WriteFile { contents, .. }
+                if contents.starts_with("(a program of 6 bytes, sha256 ") && contents.len() < 120),
+            "{acts:?}"
+        );
     }
 
     #[test]
