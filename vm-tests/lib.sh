@@ -222,13 +222,13 @@ qemu_run() {
   timeout "$tmo" "${pre[@]}" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 \
     -nodefaults -display none -monitor none -serial "file:$serial" -no-reboot \
     "$@" >"$SCEN_OUT/$name.qemu.log" 2>&1 &
-  local pid=$!
+  local pid=$! t0=$SECONDS
   echo "$pid" >"$SCEN_OUT/$name.qemu.pid"
   defer "stop_pid $pid"
   # QEMU_WATCH FUNCTION: called with the serial log and QEMU's PID while
   # the guest runs (the outage-* scenarios stop and start the target).
   if [ -n "${QEMU_WATCH:-}" ]; then "$QEMU_WATCH" "$serial" "$pid"; fi
-  local rc=0 t0=$SECONDS
+  local rc=0
   wait "$pid" || rc=$?
   if [ "$rc" = 124 ]; then
     log "qemu $name: still running at its bound of ${tmo}s, stopped; the serial log ends: $(tr -d '\r' <"$serial" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-160)"
