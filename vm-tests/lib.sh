@@ -310,6 +310,6 @@ show_tail() {
   local f=$SCEN_OUT/$1.serial n=${2:-40}
   [ -f "$f" ] || return 0
   log "---- last $n lines of $f ----"
-  tail -n "$n" "$f" | tr -d '\r' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/^/    | /' >&2
+  tail -n "$n" "$f" | tr -d '\r' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/^/    | /' -e '$a\' >&2
   log "----"
 }
