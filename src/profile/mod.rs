@@ -587,7 +587,7 @@ mod tests {
         std::fs::write(&disk, vec![1u8; 8192]).unwrap();
         let node = disk.to_str().unwrap();
         let dir = d.path();
-        let (rc, err) = run_kick(dir, &["--warm", "e7.1"]);
+        let (rc, err) = run_kick(dir, &["e7.1"]);
         assert!(rc == 1 && err.contains("/dev/etherd/e7.1"), "{rc} {err}");
         let (rc, err) = run_kick(dir, &["--memory", "e7.1", "/nonexistent/disk"]);
         assert!(
@@ -603,7 +603,7 @@ mod tests {
         }
         let (rc, err) = run_kick(dir, &["--frob"]);
         assert!(rc == 2 && err.contains("usage:"), "{rc} {err}");
-        // --memory runs until stopped; it opened the node and keeps reading.
+        // --memory runs until stopped, with the node open.
         let exe = kick_exe(dir);
         let mut child = std::process::Command::new(&exe)
             .args(["--memory", "e7.1", node])

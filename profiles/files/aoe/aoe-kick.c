@@ -33,11 +33,8 @@
  *
  *   aoe-kick                 the disk named by netroot.aoe=eS.L on the
  *                            kernel command line, for as long as the system
- *                            runs (netroot-aoe-kick.service); marks
- *                            /run/netroot/aoe-kick.service
- *   aoe-kick eS.L            the same disk until that mark exists (started
- *                            by the initramfs before the service runs)
- *   aoe-kick --warm eS.L     one read, then exit
+ *                            runs (netroot-aoe-kick.service)
+ *   aoe-kick eS.L            the same for /dev/etherd/eS.L (by hand)
  *   aoe-kick --memory eS.L NODE
  *                            from the initramfs, in memory, for as long as
  *                            the system runs: reads the device node NODE and
@@ -60,13 +57,12 @@
 #define PERIOD_SECONDS 2
 #define MAX_WAITING 8
 #define BLOCK 4096
-#define SERVICE_MARK "/run/netroot/aoe-kick.service"
 
 static char buf[BLOCK] __attribute__((aligned(BLOCK)));
 
 static void usage(FILE *to)
 {
-	fputs("usage: aoe-kick [eS.L | --warm eS.L | --memory eS.L NODE]\n"
+	fputs("usage: aoe-kick [eS.L | --memory eS.L NODE]\n"
 	      "Reads the AoE disk eS.L (default: netroot.aoe= on the kernel command\n"
 	      "line) every 2 s, so a request the Linux aoe driver parked is sent\n"
 	      "again. Installed by netroot on a system whose root is on AoE; run by\n"
@@ -112,19 +108,6 @@ static char *cmdline_name(void)
 	return NULL;
 }
 
-static int mark_service(void)
-{
-	int fd;
-
-	if (mkdir("/run/netroot", 0755) < 0 && errno != EEXIST)
-		return -1;
-	fd = open(SERVICE_MARK, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
-}
-
 /* The kernel log is opened at the start: from the initramfs, /dev is
  * moved into the real root at switch_root, and the first read may be done
  * only after that. */
@@ -153,7 +136,7 @@ int main(int argc, char **argv)
 {
 	const char *name = NULL, *node = NULL;
 	char path[64], note[160];
-	int warm = 0, memory = 0, until_service = 0;
+	int memory = 0;
 	int fd, kmsg = -1, waiting = 0, noted = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
@@ -164,14 +147,8 @@ int main(int argc, char **argv)
 		name = cmdline_name();
 		if (!name)
 			return 0; /* not booted from AoE by netroot: nothing to do */
-		if (mark_service() < 0)
-			fprintf(stderr, "aoe-kick: cannot create %s: %s\n", SERVICE_MARK, strerror(errno));
 	} else if (argc == 2 && argv[1][0] != '-') {
 		name = argv[1];
-		until_service = 1;
-	} else if (argc == 3 && strcmp(argv[1], "--warm") == 0) {
-		name = argv[2];
-		warm = 1;
 	} else if (argc == 4 && strcmp(argv[1], "--memory") == 0) {
 		name = argv[2];
 		node = argv[3];
@@ -193,8 +170,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "aoe-kick: opening %s: %s\n", node, strerror(errno));
 		return 1;
 	}
-	if (warm)
-		return read_once(fd);
 	if (memory)
 		kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
@@ -213,8 +188,6 @@ int main(int argc, char **argv)
 				noted = 1;
 			}
 		}
-		if (until_service && access(SERVICE_MARK, F_OK) == 0)
-			return 0;
 		if (waiting < MAX_WAITING) {
 			pid = fork();
 			if (pid == 0)
