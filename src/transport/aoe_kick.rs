@@ -7,7 +7,7 @@
 //! driver already took. A migration whose writers all wait on that request
 //! (a sync, the page cache's writeback) then stops for good, with no frame
 //! on the wire. The migrated system has the same workaround in its
-//! initramfs and a service (profiles/files/aoe/aoe-kick, docs/boot.md);
+//! initramfs and a service (profiles/files/aoe/aoe-kick.c, docs/boot.md);
 //! this is netroot's own, for the time a run has an AoE disk attached:
 //! one direct (uncached) 4 KiB read of the disk every 2 s, each in a thread
 //! of its own so that a read that is itself parked does not stop the next
